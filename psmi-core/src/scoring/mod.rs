@@ -1,0 +1,195 @@
+//! Stage 4: pointwise scores, in log space, and per-sample summaries.
+//!
+//! With t_c = ln π_c − ln σ_c − ½((z − μ_c)/σ_c)² (the Gaussian log-density
+//! up to the common −½ ln 2π),
+//!
+//! psmi = t_y − ln Σ_c exp(t_c), computed as t_y − t_max − ln Σ_c exp(t_c − t_max):
+//! a stable log-sum-exp: the largest term contributes exactly 1 to the sum, so
+//! the logarithm is finite for a point however far it lies from every class.
+
+mod portable;
+
+use crate::dispatch::{Isa, Kernels};
+use crate::error::{ensure_len, ensure_shape, Error};
+use crate::statistics::{check_labels, Moments};
+
+/// Parameters of every class along every direction, in the form the kernels
+/// read: for class c, three rows of length `directions` holding μ_c, 1/σ_c and
+/// ln π_c − ln σ_c (f32), then the k values ln π_c.
+///
+/// ```
+/// use psmi_core::scoring::{ScoringTable, table_len};
+/// // Two classes, one direction.
+/// let mut buffer = [0.0f32; 8];
+/// assert_eq!(table_len(2, 1), 8);
+/// let table = ScoringTable::new(2, 1, &[0.5, 0.5], &[0.0, 3.0], &[1.0, 2.0], &mut buffer).unwrap();
+/// assert_eq!(table.classes(), 2);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ScoringTable<'a> {
+    data: &'a [f32],
+    classes: usize,
+    directions: usize,
+}
+
+/// Length of the buffer a [`ScoringTable`] of this shape needs.
+pub const fn table_len(classes: usize, directions: usize) -> usize {
+    3 * classes * directions + classes
+}
+
+impl<'a> ScoringTable<'a> {
+    /// Builds the table from class frequencies (k), means and population
+    /// standard deviations (both class-major, k × directions).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyInput`] for no classes or directions,
+    /// [`Error::ShapeMismatch`] for inputs of the wrong length,
+    /// [`Error::BufferTooSmall`] for a short `out`,
+    /// [`Error::ZeroVariance`] where a standard deviation is zero or too small
+    /// to invert in f32, [`Error::TooFewSamples`] for a class of frequency 0.
+    pub fn new(
+        classes: usize,
+        directions: usize,
+        frequency: &[f64],
+        mean: &[f64],
+        std: &[f64],
+        out: &'a mut [f32],
+    ) -> Result<Self, Error> {
+        if classes == 0 {
+            return Err(Error::EmptyInput { what: "classes" });
+        }
+        if directions == 0 {
+            return Err(Error::EmptyInput { what: "directions" });
+        }
+        ensure_shape("frequency", frequency, classes)?;
+        ensure_shape("mean", mean, classes * directions)?;
+        ensure_shape("std", std, classes * directions)?;
+        ensure_len("scoring table", out, table_len(classes, directions))?;
+        let m = directions;
+        for class in 0..classes {
+            let weight = frequency[class];
+            if !(weight > 0.0) {
+                return Err(Error::TooFewSamples { class, count: 0 });
+            }
+            let log_weight = libm::log(weight);
+            out[3 * classes * m + class] = log_weight as f32;
+            let rows = &mut out[3 * class * m..3 * (class + 1) * m];
+            let (mu_row, rest) = rows.split_at_mut(m);
+            let (inv_sigma_row, offset_row) = rest.split_at_mut(m);
+            for j in 0..m {
+                let sigma = std[class * m + j];
+                let inv_sigma = (1.0 / sigma) as f32;
+                if !(sigma > 0.0) || !inv_sigma.is_finite() {
+                    return Err(Error::ZeroVariance {
+                        class,
+                        direction: j,
+                    });
+                }
+                mu_row[j] = mean[class * m + j] as f32;
+                inv_sigma_row[j] = inv_sigma;
+                offset_row[j] = (log_weight - libm::log(sigma)) as f32;
+            }
+        }
+        Ok(ScoringTable {
+            data: &out[..table_len(classes, directions)],
+            classes,
+            directions,
+        })
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Number of directions.
+    pub fn directions(&self) -> usize {
+        self.directions
+    }
+
+    /// Class `class`'s (μ, 1/σ, ln π − ln σ) rows.
+    #[inline]
+    pub(crate) fn class_rows(&self, class: usize) -> (&[f32], &[f32], &[f32]) {
+        let m = self.directions;
+        let rows = &self.data[3 * class * m..3 * (class + 1) * m];
+        let (mu, rest) = rows.split_at(m);
+        let (inv_sigma, offset) = rest.split_at(m);
+        (mu, inv_sigma, offset)
+    }
+
+    /// ln π_c of class `class`.
+    #[inline]
+    pub(crate) fn log_weight(&self, class: usize) -> f32 {
+        self.data[3 * self.classes * self.directions + class]
+    }
+}
+
+/// Replaces projections by their PSMI: `values` is row-major
+/// `labels.len() × table.directions()`, holding z on entry and psmi on return.
+///
+/// ```
+/// use psmi_core::{Kernels, scoring::{ScoringTable, score_in_place}};
+/// let mut buffer = [0.0f32; 8];
+/// let table = ScoringTable::new(2, 1, &[0.5, 0.5], &[0.0, 10.0], &[1.0, 1.0], &mut buffer).unwrap();
+/// // A point at the mean of class 0, far from class 1: PSMI ≈ ln 2 for label 0.
+/// let mut values = [0.0f32];
+/// score_in_place(Kernels::portable(), &table, &[0], &mut values).unwrap();
+/// assert!((values[0] - 2f32.ln()).abs() < 1e-6);
+/// ```
+///
+/// # Errors
+///
+/// [`Error::ShapeMismatch`] if `values` is not one row per label,
+/// [`Error::LabelOutOfRange`] for a class index ≥ `table.classes()`.
+pub fn score_in_place(
+    kernels: Kernels,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    values: &mut [f32],
+) -> Result<(), Error> {
+    ensure_shape("projections", values, labels.len() * table.directions())?;
+    check_labels(labels, table.classes())?;
+    match kernels.isa() {
+        Isa::Portable | Isa::Avx2Fma | Isa::Avx512 => portable::score_rows(table, labels, values),
+    }
+    Ok(())
+}
+
+/// The moments (over directions) of each row of `values` (row-major
+/// `out.len() × directions`), by two passes in f64.
+///
+/// ```
+/// use psmi_core::{scoring::summarize_rows, statistics::Moments};
+/// let mut out = [Moments::default(); 2];
+/// summarize_rows(&[1.0, 3.0, 5.0, 5.0], 2, &mut out).unwrap();
+/// assert_eq!(out[0].mean, 2.0);
+/// assert_eq!(out[1].m2, 0.0);
+/// ```
+///
+/// # Errors
+///
+/// [`Error::EmptyInput`] for zero directions, [`Error::ShapeMismatch`] if
+/// `values` does not hold `out.len()` rows.
+pub fn summarize_rows(values: &[f32], directions: usize, out: &mut [Moments]) -> Result<(), Error> {
+    if directions == 0 {
+        return Err(Error::EmptyInput { what: "directions" });
+    }
+    ensure_shape("scores", values, out.len() * directions)?;
+    for (row, summary) in values.chunks_exact(directions).zip(out.iter_mut()) {
+        let mean = row.iter().map(|&v| v as f64).sum::<f64>() / directions as f64;
+        let m2 = row
+            .iter()
+            .map(|&v| {
+                let d = v as f64 - mean;
+                d * d
+            })
+            .sum();
+        *summary = Moments {
+            count: directions as u64,
+            mean,
+            m2,
+        };
+    }
+    Ok(())
+}
