@@ -152,6 +152,44 @@ impl<'a> ClassMoments<'a> {
         Ok(moments)
     }
 
+    /// Wraps moments accumulated earlier (for example by a streaming fitter
+    /// that keeps its own buffers), without clearing them.
+    ///
+    /// ```
+    /// use psmi_core::statistics::ClassMoments;
+    /// let (mut counts, mut mean, mut m2) = ([2u64], [1.5f64], [0.5f64]);
+    /// let mut moments = ClassMoments::from_parts(1, &mut counts, &mut mean, &mut m2).unwrap();
+    /// moments.accumulate(&[4.5], &[0]).unwrap();
+    /// assert_eq!(moments.mean(0), &[2.5]);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyInput`] for zero directions or classes,
+    /// [`Error::ShapeMismatch`] unless `mean` and `m2` hold
+    /// `counts.len() × directions` values.
+    pub fn from_parts(
+        directions: usize,
+        counts: &'a mut [u64],
+        mean: &'a mut [f64],
+        m2: &'a mut [f64],
+    ) -> Result<Self, Error> {
+        if directions == 0 {
+            return Err(Error::EmptyInput { what: "directions" });
+        }
+        if counts.is_empty() {
+            return Err(Error::EmptyInput { what: "classes" });
+        }
+        ensure_shape("mean", mean, counts.len() * directions)?;
+        ensure_shape("m2", m2, counts.len() * directions)?;
+        Ok(ClassMoments {
+            counts,
+            mean,
+            m2,
+            directions,
+        })
+    }
+
     /// Forgets every sample.
     pub fn clear(&mut self) {
         self.counts.fill(0);

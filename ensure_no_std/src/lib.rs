@@ -1,0 +1,53 @@
+//! A no_std, allocator-free static library that runs every psmi-core stage.
+#![no_std]
+
+use core::panic::PanicInfo;
+use psmi_core::statistics::{ClassMoments, Moments};
+use psmi_core::{directions, projection, scoring, Kernels};
+
+#[panic_handler]
+fn panic(_info: &PanicInfo) -> ! {
+    loop {}
+}
+
+const N: usize = 8;
+const D: usize = 4;
+const M: usize = 3;
+const K: usize = 2;
+
+/// Mean PSMI of a fixed toy data set, through every stage; NaN on error.
+#[no_mangle]
+pub extern "C" fn psmi_core_smoke(seed: u64) -> f64 {
+    run(seed).unwrap_or(f64::NAN)
+}
+
+fn run(seed: u64) -> Result<f64, psmi_core::Error> {
+    let mut x = [0.0f32; N * D];
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = (i % 7) as f32 + if i >= N * D / 2 { 5.0 } else { 0.0 };
+    }
+    let labels: [u32; N] = [0, 0, 0, 0, 1, 1, 1, 1];
+    let kernels = Kernels::compiled();
+    let mut theta = [0.0f32; M * D];
+    directions::fill_directions(seed, 0, D, &mut theta)?;
+    let mut packed_buf = [0.0f32; 4096];
+    let packed = projection::pack_directions(kernels, &theta, D, &mut packed_buf)?;
+    let mut z = [0.0f32; N * M];
+    let mut scratch = [0.0f32; 65536];
+    projection::project(&x, &packed, &mut z, &mut scratch)?;
+    let (mut counts, mut mean, mut m2) = ([0u64; K], [0.0f64; K * M], [0.0f64; K * M]);
+    let mut moments = ClassMoments::new(K, M, &mut counts, &mut mean, &mut m2)?;
+    moments.accumulate(&z, &labels)?;
+    let (mut frequency, mut std) = ([0.0f64; K], [0.0f64; K * M]);
+    moments.finish(&mut frequency, &mut std)?;
+    let mut class_mean = [0.0f64; K * M];
+    for c in 0..K {
+        class_mean[c * M..(c + 1) * M].copy_from_slice(moments.mean(c));
+    }
+    let mut table_buf = [0.0f32; scoring::table_len(K, M)];
+    let table = scoring::ScoringTable::new(K, M, &frequency, &class_mean, &std, &mut table_buf)?;
+    scoring::score_in_place(kernels, &table, &labels, &mut z)?;
+    let mut per_sample = [Moments::default(); N];
+    scoring::summarize_rows(&z, M, &mut per_sample)?;
+    Ok(per_sample.iter().map(|s| s.mean).sum::<f64>() / N as f64)
+}
