@@ -1,0 +1,86 @@
+//! Auto mode's stopping rule, as in the Python package `psmi` 0.2.0, bounded.
+
+/// How auto mode ended.
+///
+/// ```
+/// use psmi_std::{Features, Psmi};
+/// let data: Vec<f32> = (0..40).map(|i| (i % 7) as f32 + if i >= 20 { 9.0 } else { 0.0 }).collect();
+/// let x = Features::new(&data, 20, 2)?;
+/// let labels: Vec<i64> = (0..20).map(|i| (i >= 10) as i64).collect();
+/// let psmi = Psmi::builder().min_n_estimators(50).max_n_estimators(1000).build()?;
+/// let model = psmi.fit(&x, &labels)?;
+/// let report = model.auto_report().expect("auto mode");
+/// assert_eq!(model.n_estimators(), report.blocks * 50);
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AutoReport {
+    /// Blocks of `min_n_estimators` directions drawn.
+    pub blocks: usize,
+    /// The last mean relative variation of the lowest samples, or `None` if
+    /// no comparison was possible (a single block).
+    pub variation: Option<f64>,
+    /// Whether the variation fell to `max_variation_of_the_lowest` before
+    /// `max_n_estimators` was reached.
+    pub converged: bool,
+}
+
+/// The stopping statistic after `block_means.len()` blocks (each entry is one
+/// block's per-sample mean PSMI), or `None` while floor(milestone · B) = 0:
+///
+/// full_i = mean of sample i's block means, half_i = the same over the first
+/// floor(milestone · B) blocks; over the max(1, floor(q · n)) samples with the
+/// lowest full_i, the mean of |half_i − full_i| / |full_i|.
+pub(crate) fn variation_of_the_lowest(block_means: &[Vec<f64>], quantile: f64, milestone: f64) -> Option<f64> {
+    let blocks = block_means.len();
+    let half_blocks = (milestone * blocks as f64) as usize;
+    if half_blocks == 0 {
+        return None;
+    }
+    let n = block_means[0].len();
+    let mean_over = |count: usize, i: usize| {
+        block_means[..count].iter().map(|b| b[i]).sum::<f64>() / count as f64
+    };
+    let full: Vec<f64> = (0..n).map(|i| mean_over(blocks, i)).collect();
+    // The Python package watches floor(q · n) samples and loops forever at 0.
+    let watched = ((quantile * n as f64) as usize).clamp(1, n);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
+    let total: f64 = order[..watched]
+        .iter()
+        .map(|&i| ((mean_over(half_blocks, i) - full[i]) / full[i]).abs())
+        .sum();
+    Some(total / watched as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_check_until_the_milestone_has_a_block() {
+        assert_eq!(variation_of_the_lowest(&[vec![1.0, 2.0]], 0.5, 0.5), None);
+        assert!(variation_of_the_lowest(&[vec![1.0], vec![1.0]], 0.5, 0.5).is_some());
+    }
+
+    #[test]
+    fn matches_a_hand_computation() {
+        // Three samples, four blocks; milestone 0.5 → first 2 blocks.
+        let blocks = vec![
+            vec![1.0, -1.0, 4.0],
+            vec![3.0, -3.0, 4.0],
+            vec![2.0, -2.0, 4.0],
+            vec![2.0, -2.0, 4.0],
+        ];
+        // full = [2, -2, 4]; half = [2, -2, 4] → variation 0 for any watched set.
+        assert_eq!(variation_of_the_lowest(&blocks, 0.4, 0.5), Some(0.0));
+        let blocks = vec![vec![1.0, -1.0, 4.0], vec![3.0, -5.0, 4.0]];
+        // full = [2, -3, 4], half (1 block) = [1, -1, 4]; q·n = 0.9 → 1 watched
+        // sample, the lowest (index 1): |(-1 - -3) / -3| = 2/3.
+        let v = variation_of_the_lowest(&blocks, 0.3, 0.5).unwrap();
+        assert!((v - 2.0 / 3.0).abs() < 1e-15);
+        // q·n = 2 → samples 1 and 0: (2/3 + 1/2) / 2.
+        let v = variation_of_the_lowest(&blocks, 0.7, 0.5).unwrap();
+        assert!((v - (2.0 / 3.0 + 0.5) / 2.0).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,200 @@
+//! Streaming fit: class statistics accumulated chunk by chunk, mergeable.
+
+use crate::error::{PsmiError, Result};
+use crate::features::{check_label_count, Features};
+use crate::model::PsmiModel;
+use crate::options::{NEstimators, Psmi};
+use crate::pipeline::{self, BlockMoments, ClassParameters, DirectionBlock, Engine, MAX_BLOCK};
+use std::collections::HashMap;
+
+/// Fits a PSMI model from data that arrives in chunks, or lives on several
+/// threads, processes or machines, in the way of LEACE's `LeaceFitter`.
+///
+/// `update` adds a chunk, `merge` adds another fitter's chunks, `finish` gives
+/// the model. Memory is O(m·d + k·m) (the directions and the class
+/// statistics), whatever the number of samples. Needs a fixed number of
+/// directions: auto mode decides from the scores, which need every sample.
+///
+/// ```
+/// use psmi_std::{Features, NEstimators, Psmi, PsmiFitter};
+/// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(32)).build()?;
+/// let mut fitter = PsmiFitter::new(&psmi, 2)?;
+/// fitter.update(&Features::new(&[0.0, 0.1, 5.0, 5.2], 2, 2)?, &[0, 1])?;
+/// let mut other = PsmiFitter::new(&psmi, 2)?;
+/// other.update(&Features::new(&[0.3, 0.2, 5.1, 4.9], 2, 2)?, &[0, 1])?;
+/// fitter.merge(&other)?;
+/// let model = fitter.finish()?;
+/// assert_eq!(model.labels(), &[0, 1]);
+/// assert_eq!(fitter.samples(), 4);
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+#[derive(Debug)]
+pub struct PsmiFitter {
+    dim: usize,
+    seed: u64,
+    threads: Option<usize>,
+    engine: Engine,
+    blocks: Vec<DirectionBlock>,
+    /// Labels in the order they were first seen; class c is `labels[c]`.
+    labels: Vec<i64>,
+    class_of: HashMap<i64, u32>,
+    /// One set of class moments per block of directions.
+    moments: Vec<BlockMoments>,
+}
+
+impl PsmiFitter {
+    /// A fitter with no samples yet, for features of dimension `dim`.
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::InvalidOption`] in auto mode, [`PsmiError::Empty`] for `dim` 0.
+    pub fn new(psmi: &Psmi, dim: usize) -> Result<Self> {
+        let NEstimators::Fixed(m) = psmi.n_estimators else {
+            return Err(PsmiError::InvalidOption {
+                option: "n_estimators",
+                value: "auto".into(),
+                expected: "a streaming fit needs a fixed number of directions",
+            });
+        };
+        if dim == 0 {
+            return Err(PsmiError::Empty {
+                what: "features (no columns)",
+            });
+        }
+        let engine = Engine::new(psmi.threads)?;
+        let blocks = (0..m)
+            .step_by(MAX_BLOCK)
+            .map(|first| DirectionBlock::draw(&engine, psmi.seed, first, MAX_BLOCK.min(m - first), dim))
+            .collect::<Result<Vec<_>>>()?;
+        let moments = blocks.iter().map(|b| BlockMoments::zeros(0, b.count())).collect();
+        Ok(PsmiFitter {
+            dim,
+            seed: psmi.seed,
+            threads: psmi.threads,
+            engine,
+            blocks,
+            labels: Vec::new(),
+            class_of: HashMap::new(),
+            moments,
+        })
+    }
+
+    /// Number of samples seen so far.
+    pub fn samples(&self) -> u64 {
+        self.moments.first().map_or(0, |m| m.counts.iter().sum())
+    }
+
+    /// Adds a chunk of samples. On error the fitter is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::DimensionMismatch`] and [`PsmiError::LabelCount`].
+    pub fn update(&mut self, x: &Features<'_>, labels: &[i64]) -> Result<()> {
+        if x.cols() != self.dim {
+            return Err(PsmiError::DimensionMismatch {
+                expected: self.dim,
+                found: x.cols(),
+            });
+        }
+        check_label_count(labels, x.rows())?;
+        let mut new_labels = Vec::new();
+        let mut pending = HashMap::new();
+        let class_index: Vec<u32> = labels
+            .iter()
+            .map(|&label| match self.class_of.get(&label) {
+                Some(&class) => class,
+                None => *pending.entry(label).or_insert_with(|| {
+                    new_labels.push(label);
+                    (self.labels.len() + new_labels.len() - 1) as u32
+                }),
+            })
+            .collect();
+        let classes = self.labels.len() + new_labels.len();
+        let partials = self
+            .blocks
+            .iter()
+            .map(|block| pipeline::fit_block(&self.engine, x, &class_index, classes, block, None))
+            .collect::<Result<Vec<_>>>()?;
+        self.add_classes(&new_labels);
+        for (total, mut partial) in self.moments.iter_mut().zip(partials) {
+            total.view().merge(&partial.view())?;
+        }
+        Ok(())
+    }
+
+    /// Appends classes with no samples yet.
+    fn add_classes(&mut self, new_labels: &[i64]) {
+        for &label in new_labels {
+            self.class_of.insert(label, self.labels.len() as u32);
+            self.labels.push(label);
+            for moments in &mut self.moments {
+                moments.counts.push(0);
+                moments.mean.resize(moments.mean.len() + moments.directions, 0.0);
+                moments.m2.resize(moments.m2.len() + moments.directions, 0.0);
+            }
+        }
+    }
+
+    /// Adds the samples of another fitter drawn with the same seed, number of
+    /// directions and dimension.
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Incompatible`] if the two fitters' directions differ.
+    pub fn merge(&mut self, other: &PsmiFitter) -> Result<()> {
+        let shape = |f: &PsmiFitter| (f.seed, f.dim, f.blocks.iter().map(DirectionBlock::count).sum::<usize>());
+        if shape(self) != shape(other) {
+            let (s, d, m) = shape(self);
+            let (os, od, om) = shape(other);
+            return Err(PsmiError::Incompatible(format!(
+                "cannot merge a fitter (seed {os}, dim {od}, {om} directions) into one (seed {s}, dim {d}, {m} directions)"
+            )));
+        }
+        let new_labels: Vec<i64> = other
+            .labels
+            .iter()
+            .copied()
+            .filter(|l| !self.class_of.contains_key(l))
+            .collect();
+        self.add_classes(&new_labels);
+        let classes = self.labels.len();
+        for (total, theirs) in self.moments.iter_mut().zip(&other.moments) {
+            // The other fitter's classes, moved to this fitter's class order.
+            let m = theirs.directions;
+            let mut aligned = BlockMoments::zeros(classes, m);
+            for (their_class, label) in other.labels.iter().enumerate() {
+                let c = self.class_of[label] as usize;
+                aligned.counts[c] = theirs.counts[their_class];
+                let (dst, src) = (c * m..(c + 1) * m, their_class * m..(their_class + 1) * m);
+                aligned.mean[dst.clone()].copy_from_slice(&theirs.mean[src.clone()]);
+                aligned.m2[dst].copy_from_slice(&theirs.m2[src]);
+            }
+            total.view().merge(&aligned.view())?;
+        }
+        Ok(())
+    }
+
+    /// The fitted model of every sample seen so far. The fitter stays usable.
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Empty`] before any sample, [`PsmiError::TooFewSamples`]
+    /// and [`PsmiError::ZeroVariance`] naming the label.
+    pub fn finish(&self) -> Result<PsmiModel> {
+        if self.labels.is_empty() {
+            return Err(PsmiError::Empty { what: "fitter (no samples)" });
+        }
+        let mut table_buffer = Vec::new();
+        let blocks = self
+            .blocks
+            .iter()
+            .zip(&self.moments)
+            .map(|(block, moments)| {
+                let params = ClassParameters::from_moments(moments.clone(), &self.labels, block.first)?;
+                params.table(&self.labels, block.first, &mut table_buffer)?;
+                Ok((block.clone(), params))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PsmiModel::assemble(self.dim, &self.labels, blocks, self.seed, self.threads, None))
+    }
+}

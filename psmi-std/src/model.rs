@@ -1,0 +1,230 @@
+//! The fitted model: directions and the Gaussian fit of every class along each.
+
+use crate::auto::AutoReport;
+use crate::error::{PsmiError, Result};
+use crate::features::{Classes, Features};
+use crate::pipeline::{self, ClassParameters, DirectionBlock, Engine, FullMatrix, MAX_BLOCK};
+use crate::scores::PsmiScores;
+use psmi_core::statistics::Moments;
+
+/// A fitted PSMI estimator: the directions (m × d), the class labels, the
+/// frequency of each, and the mean and population std of each class along
+/// each direction. These are the Python package's `thetas`,
+/// `frequency_per_label`, `mean_per_label` and `std_per_label`.
+///
+/// ```
+/// use psmi_std::{Features, NEstimators, Psmi};
+/// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+/// let model = Psmi::builder().n_estimators(NEstimators::Fixed(10)).build()?.fit(&x, &[7, 7, -3, -3])?;
+/// assert_eq!(model.labels(), &[-3, 7]);          // sorted, as numpy's unique
+/// assert_eq!(model.frequency(), &[0.5, 0.5]);
+/// assert_eq!(model.directions().len(), 10 * 2);   // m × d, row-major
+/// assert_eq!(model.mean_per_label(7).unwrap().len(), 10);
+/// let scores = model.transform(&x, &[7, 7, -3, -3])?;
+/// assert_eq!(scores.n_estimators(), 10);
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsmiModel {
+    pub(crate) dim: usize,
+    pub(crate) directions: Vec<f32>,
+    pub(crate) labels: Vec<i64>,
+    pub(crate) frequency: Vec<f64>,
+    pub(crate) mean: Vec<f64>,
+    pub(crate) std: Vec<f64>,
+    pub(crate) seed: u64,
+    pub(crate) threads: Option<usize>,
+    pub(crate) auto: Option<AutoReport>,
+}
+
+impl PsmiModel {
+    /// Assembles a model from blocks of directions and their class parameters,
+    /// given with the classes in the order of `labels`, which is sorted here.
+    pub(crate) fn assemble(
+        dim: usize,
+        labels: &[i64],
+        blocks: Vec<(DirectionBlock, ClassParameters)>,
+        seed: u64,
+        threads: Option<usize>,
+        auto: Option<AutoReport>,
+    ) -> PsmiModel {
+        let classes = labels.len();
+        let m: usize = blocks.iter().map(|(b, _)| b.count()).sum();
+        let mut order: Vec<usize> = (0..classes).collect();
+        order.sort_by_key(|&c| labels[c]);
+        let mut directions = Vec::with_capacity(m * dim);
+        let mut mean = vec![0.0; classes * m];
+        let mut std = vec![0.0; classes * m];
+        let frequency = order.iter().map(|&c| blocks[0].1.frequency[c]).collect();
+        for (block, params) in &blocks {
+            directions.extend_from_slice(&block.theta);
+            let width = block.count();
+            for (sorted, &c) in order.iter().enumerate() {
+                let dst = sorted * m + block.first..sorted * m + block.first + width;
+                let src = c * width..(c + 1) * width;
+                mean[dst.clone()].copy_from_slice(&params.mean[src.clone()]);
+                std[dst].copy_from_slice(&params.std[src]);
+            }
+        }
+        PsmiModel {
+            dim,
+            directions,
+            labels: order.iter().map(|&c| labels[c]).collect(),
+            frequency,
+            mean,
+            std,
+            seed,
+            threads,
+            auto,
+        }
+    }
+
+    /// Number of directions m.
+    pub fn n_estimators(&self) -> usize {
+        self.directions.len() / self.dim
+    }
+
+    /// Dimension d of the features.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The seed the directions were drawn from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The directions, row-major m × d (the Python package's `thetas`).
+    pub fn directions(&self) -> &[f32] {
+        &self.directions
+    }
+
+    /// The class labels, sorted.
+    pub fn labels(&self) -> &[i64] {
+        &self.labels
+    }
+
+    /// Frequency of each label, in the order of [`PsmiModel::labels`].
+    pub fn frequency(&self) -> &[f64] {
+        &self.frequency
+    }
+
+    /// Means of every class along every direction: k × m, row c for `labels()[c]`.
+    pub fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+
+    /// Population standard deviations, laid out as [`PsmiModel::mean`].
+    pub fn std(&self) -> &[f64] {
+        &self.std
+    }
+
+    /// The mean of `label` along every direction, if it is a fitted label.
+    pub fn mean_per_label(&self, label: i64) -> Option<&[f64]> {
+        let c = self.labels.binary_search(&label).ok()?;
+        Some(&self.mean[c * self.n_estimators()..(c + 1) * self.n_estimators()])
+    }
+
+    /// The std of `label` along every direction, if it is a fitted label.
+    pub fn std_per_label(&self, label: i64) -> Option<&[f64]> {
+        let c = self.labels.binary_search(&label).ok()?;
+        Some(&self.std[c * self.n_estimators()..(c + 1) * self.n_estimators()])
+    }
+
+    /// How auto mode ended, if the model was fitted in auto mode.
+    pub fn auto_report(&self) -> Option<AutoReport> {
+        self.auto
+    }
+
+    /// Uses `threads` worker threads for `transform` (default: as at fit).
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::InvalidOption`] for 0 threads.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        if threads == 0 {
+            return Err(PsmiError::InvalidOption {
+                option: "threads",
+                value: "0".into(),
+                expected: "must be at least 1",
+            });
+        }
+        self.threads = Some(threads);
+        Ok(())
+    }
+
+    /// PSMI of every sample along the model's directions: per-sample mean,
+    /// std and standard error.
+    ///
+    /// The mixture density in the denominator sums over every fitted class
+    /// (the Python package sums over the classes present in `labels`; the two
+    /// agree whenever every fitted class appears).
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::DimensionMismatch`], [`PsmiError::LabelCount`], or
+    /// [`PsmiError::UnseenLabel`] naming the first label not seen at fit.
+    pub fn transform(&self, x: &Features<'_>, labels: &[i64]) -> Result<PsmiScores> {
+        self.transform_with(x, labels, false)
+    }
+
+    /// As [`PsmiModel::transform`], and also the full n × m matrix if `full`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiModel::transform`].
+    pub fn transform_with(&self, x: &Features<'_>, labels: &[i64], full: bool) -> Result<PsmiScores> {
+        if x.cols() != self.dim {
+            return Err(PsmiError::DimensionMismatch {
+                expected: self.dim,
+                found: x.cols(),
+            });
+        }
+        crate::features::check_label_count(labels, x.rows())?;
+        let class_index = Classes::indices(&self.labels, labels)?;
+        let engine = Engine::new(self.threads)?;
+        let m = self.n_estimators();
+        let mut full_values = full.then(|| vec![0.0f32; x.rows() * m]);
+        let mut summaries = vec![Moments::default(); x.rows()];
+        let mut table_buffer = Vec::new();
+        for first in (0..m).step_by(MAX_BLOCK) {
+            let width = MAX_BLOCK.min(m - first);
+            let theta = self.directions[first * self.dim..(first + width) * self.dim].to_vec();
+            let block = DirectionBlock::from_theta(first, theta, self.dim);
+            let params = self.block_parameters(first, width);
+            let table = params.table(&self.labels, first, &mut table_buffer)?;
+            let mut target = full_values.as_mut().map(|values| FullMatrix {
+                values,
+                width: m,
+                column: first,
+            });
+            let block_summaries =
+                pipeline::project_and_score(&engine, x, &table, &class_index, &block, target.as_mut())?;
+            merge_summaries(&mut summaries, &block_summaries);
+        }
+        Ok(PsmiScores::from_summaries(&summaries, full_values))
+    }
+
+    /// The class parameters of directions `first .. first + width`.
+    fn block_parameters(&self, first: usize, width: usize) -> ClassParameters {
+        let m = self.n_estimators();
+        let columns = |values: &[f64]| {
+            (0..self.labels.len())
+                .flat_map(|c| values[c * m + first..c * m + first + width].iter().copied())
+                .collect()
+        };
+        ClassParameters {
+            frequency: self.frequency.clone(),
+            mean: columns(&self.mean),
+            std: columns(&self.std),
+            directions: width,
+        }
+    }
+}
+
+/// Adds a block's per-sample moments to the running ones.
+pub(crate) fn merge_summaries(running: &mut [Moments], block: &[Moments]) {
+    for (r, b) in running.iter_mut().zip(block) {
+        *r = r.merge(*b);
+    }
+}

@@ -1,0 +1,239 @@
+//! Hyper-parameters: the [`Psmi`] estimator and its [`PsmiBuilder`].
+
+use crate::error::{PsmiError, Result};
+
+/// The seed used when none is given, so that two runs agree by default.
+pub const DEFAULT_SEED: u64 = 0x5053_4d49; // "PSMI"
+
+/// Upper bound of auto mode when none is given: 100 blocks of the default size.
+pub const DEFAULT_MAX_N_ESTIMATORS: usize = 50_000;
+
+/// How many directions to draw.
+///
+/// ```
+/// use psmi_std::NEstimators;
+/// assert_eq!("auto".parse::<NEstimators>().unwrap(), NEstimators::Auto);
+/// assert_eq!("500".parse::<NEstimators>().unwrap(), NEstimators::Fixed(500));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NEstimators {
+    /// Add blocks of `min_n_estimators` directions until the lowest PSMI
+    /// values settle (the rule of the Python package `psmi`).
+    Auto,
+    /// Exactly this many directions.
+    Fixed(usize),
+}
+
+impl std::str::FromStr for NEstimators {
+    type Err = PsmiError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "auto" {
+            return Ok(NEstimators::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(m) if m >= 1 => Ok(NEstimators::Fixed(m)),
+            _ => Err(PsmiError::InvalidOption {
+                option: "n_estimators",
+                value: s.to_string(),
+                expected: "must be `auto` or a whole number ≥ 1",
+            }),
+        }
+    }
+}
+
+/// The PSMI estimator, unfitted: validated hyper-parameters.
+///
+/// Defaults follow the Python package `psmi` 0.2.0, plus a fixed seed, all
+/// cores, and an upper bound on auto mode.
+///
+/// ```
+/// use psmi_std::{NEstimators, Psmi};
+/// let psmi = Psmi::default();
+/// assert_eq!(psmi.n_estimators(), NEstimators::Auto);
+/// assert_eq!(psmi.min_n_estimators(), 500);
+/// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(200)).seed(7).threads(2).build()?;
+/// assert_eq!(psmi.seed(), 7);
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Psmi {
+    pub(crate) n_estimators: NEstimators,
+    pub(crate) min_n_estimators: usize,
+    pub(crate) lowest_psmi_quantile: f64,
+    pub(crate) max_variation_of_the_lowest: f64,
+    pub(crate) milestone: f64,
+    pub(crate) max_n_estimators: usize,
+    pub(crate) seed: u64,
+    pub(crate) threads: Option<usize>,
+}
+
+impl Default for Psmi {
+    fn default() -> Self {
+        Psmi {
+            n_estimators: NEstimators::Auto,
+            min_n_estimators: 500,
+            lowest_psmi_quantile: 0.05,
+            max_variation_of_the_lowest: 0.05,
+            milestone: 0.5,
+            max_n_estimators: DEFAULT_MAX_N_ESTIMATORS,
+            seed: DEFAULT_SEED,
+            threads: None,
+        }
+    }
+}
+
+impl Psmi {
+    /// A builder starting from the defaults.
+    pub fn builder() -> PsmiBuilder {
+        PsmiBuilder {
+            options: Psmi::default(),
+        }
+    }
+
+    /// Number of directions, or auto mode.
+    pub fn n_estimators(&self) -> NEstimators {
+        self.n_estimators
+    }
+
+    /// Directions per block in auto mode.
+    pub fn min_n_estimators(&self) -> usize {
+        self.min_n_estimators
+    }
+
+    /// Fraction of samples with the lowest PSMI that auto mode watches.
+    pub fn lowest_psmi_quantile(&self) -> f64 {
+        self.lowest_psmi_quantile
+    }
+
+    /// Auto mode stops when the watched samples vary by at most this (relative).
+    pub fn max_variation_of_the_lowest(&self) -> f64 {
+        self.max_variation_of_the_lowest
+    }
+
+    /// Auto mode compares against the first `milestone` fraction of the blocks.
+    pub fn milestone(&self) -> f64 {
+        self.milestone
+    }
+
+    /// Auto mode stops, unconverged, once it has drawn this many directions.
+    pub fn max_n_estimators(&self) -> usize {
+        self.max_n_estimators
+    }
+
+    /// Seed of the directions: direction j is a pure function of (seed, j).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Worker threads; `None` means all cores.
+    pub fn threads(&self) -> Option<usize> {
+        self.threads
+    }
+}
+
+/// Builds a validated [`Psmi`]; each setter takes a value, `build` checks them all.
+///
+/// ```
+/// use psmi_std::Psmi;
+/// let err = Psmi::builder().lowest_psmi_quantile(0.0).build().unwrap_err();
+/// assert!(err.to_string().contains("lowest_psmi_quantile"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct PsmiBuilder {
+    options: Psmi,
+}
+
+impl PsmiBuilder {
+    /// Number of directions, or [`NEstimators::Auto`] (default).
+    pub fn n_estimators(mut self, value: NEstimators) -> Self {
+        self.options.n_estimators = value;
+        self
+    }
+
+    /// Directions per block in auto mode (default 500, at least 1).
+    pub fn min_n_estimators(mut self, value: usize) -> Self {
+        self.options.min_n_estimators = value;
+        self
+    }
+
+    /// Fraction of lowest-PSMI samples auto mode watches (default 0.05, in (0, 1]).
+    pub fn lowest_psmi_quantile(mut self, value: f64) -> Self {
+        self.options.lowest_psmi_quantile = value;
+        self
+    }
+
+    /// Relative variation at which auto mode stops (default 0.05, positive).
+    pub fn max_variation_of_the_lowest(mut self, value: f64) -> Self {
+        self.options.max_variation_of_the_lowest = value;
+        self
+    }
+
+    /// Fraction of blocks auto mode compares against (default 0.5, in (0, 1)).
+    pub fn milestone(mut self, value: f64) -> Self {
+        self.options.milestone = value;
+        self
+    }
+
+    /// Upper bound on directions in auto mode (default 50 000, at least `min_n_estimators`).
+    pub fn max_n_estimators(mut self, value: usize) -> Self {
+        self.options.max_n_estimators = value;
+        self
+    }
+
+    /// Seed of the directions (default [`DEFAULT_SEED`]).
+    pub fn seed(mut self, value: u64) -> Self {
+        self.options.seed = value;
+        self
+    }
+
+    /// Worker threads (default: all cores; at least 1).
+    pub fn threads(mut self, value: usize) -> Self {
+        self.options.threads = Some(value);
+        self
+    }
+
+    /// Checks every option.
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::InvalidOption`] naming the first option out of range.
+    pub fn build(self) -> Result<Psmi> {
+        let o = self.options;
+        let invalid = |option, value: String, expected| {
+            Err(PsmiError::InvalidOption {
+                option,
+                value,
+                expected,
+            })
+        };
+        if o.n_estimators == NEstimators::Fixed(0) {
+            return invalid("n_estimators", "0".into(), "must be `auto` or a whole number ≥ 1");
+        }
+        if o.min_n_estimators == 0 {
+            return invalid("min_n_estimators", "0".into(), "must be at least 1");
+        }
+        let q = o.lowest_psmi_quantile;
+        if !(q > 0.0 && q <= 1.0) {
+            return invalid("lowest_psmi_quantile", q.to_string(), "must be in (0, 1]");
+        }
+        let v = o.max_variation_of_the_lowest;
+        if !(v > 0.0 && v.is_finite()) {
+            return invalid("max_variation_of_the_lowest", v.to_string(), "must be positive and finite");
+        }
+        if !(o.milestone > 0.0 && o.milestone < 1.0) {
+            return invalid("milestone", o.milestone.to_string(), "must be in (0, 1)");
+        }
+        if o.max_n_estimators < o.min_n_estimators {
+            return invalid(
+                "max_n_estimators",
+                o.max_n_estimators.to_string(),
+                "must be at least min_n_estimators",
+            );
+        }
+        if o.threads == Some(0) {
+            return invalid("threads", "0".into(), "must be at least 1");
+        }
+        Ok(o)
+    }
+}

@@ -1,0 +1,90 @@
+//! Per-sample results of `transform` and `fit_transform`.
+
+use psmi_core::statistics::Moments;
+
+/// PSMI of every sample: mean and spread over the directions, and the full
+/// n × m matrix when it was asked for.
+///
+/// ```
+/// use psmi_std::{Features, NEstimators, Psmi};
+/// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+/// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(16)).build()?;
+/// let (_model, scores) = psmi.fit_transform(&x, &[0, 0, 1, 1])?;
+/// assert_eq!(scores.mean().len(), 4);
+/// assert_eq!(scores.n_estimators(), 16);
+/// assert!(scores.full().is_none());
+/// // SMI, the data set's mean PSMI, is at most ln 2 for two balanced classes.
+/// assert!(scores.smi() <= 2f64.ln() + 1e-6);
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct PsmiScores {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    n_estimators: usize,
+    full: Option<Vec<f32>>,
+}
+
+impl PsmiScores {
+    pub(crate) fn from_summaries(summaries: &[Moments], full: Option<Vec<f32>>) -> Self {
+        PsmiScores {
+            mean: summaries.iter().map(|s| s.mean).collect(),
+            std: summaries.iter().map(Moments::std).collect(),
+            n_estimators: summaries.first().map_or(0, |s| s.count as usize),
+            full,
+        }
+    }
+
+    /// Mean PSMI of each sample over the directions.
+    pub fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+
+    /// Population standard deviation (ddof = 0, as numpy) of each sample's PSMI
+    /// over the directions.
+    pub fn std(&self) -> &[f64] {
+        &self.std
+    }
+
+    /// Standard error of each sample's mean: std / √m.
+    pub fn stderr(&self) -> Vec<f64> {
+        let root_m = (self.n_estimators as f64).sqrt();
+        self.std.iter().map(|s| s / root_m).collect()
+    }
+
+    /// Sliced mutual information of the data set: the mean PSMI over samples
+    /// (summed in sample order, so it does not depend on threads).
+    pub fn smi(&self) -> f64 {
+        self.mean.iter().sum::<f64>() / self.mean.len() as f64
+    }
+
+    /// Number of directions m.
+    pub fn n_estimators(&self) -> usize {
+        self.n_estimators
+    }
+
+    /// The full n × m matrix (row-major, f32), if it was asked for.
+    pub fn full(&self) -> Option<&[f32]> {
+        self.full.as_deref()
+    }
+
+    /// Indices of the `k` samples with the lowest mean PSMI, lowest first
+    /// (ties broken by index).
+    ///
+    /// ```
+    /// # use psmi_std::{Features, NEstimators, Psmi};
+    /// # let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// # let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(8)).build()?;
+    /// # let (_, scores) = psmi.fit_transform(&x, &[0, 0, 1, 1])?;
+    /// let lowest = scores.lowest(2);
+    /// assert_eq!(lowest.len(), 2);
+    /// assert!(scores.mean()[lowest[0]] <= scores.mean()[lowest[1]]);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn lowest(&self, k: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.mean.len()).collect();
+        order.sort_by(|&a, &b| self.mean[a].total_cmp(&self.mean[b]).then(a.cmp(&b)));
+        order.truncate(k);
+        order
+    }
+}
