@@ -24,7 +24,7 @@ use psmi_core::statistics::Moments;
 /// assert_eq!(scores.n_estimators(), 10);
 /// # Ok::<(), psmi_std::PsmiError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct PsmiModel {
     pub(crate) dim: usize,
     pub(crate) directions: Vec<f32>,
@@ -35,6 +35,21 @@ pub struct PsmiModel {
     pub(crate) seed: u64,
     pub(crate) threads: Option<usize>,
     pub(crate) auto: Option<AutoReport>,
+}
+
+/// Models are equal when they score alike: same directions, classes and
+/// parameters, seed and auto-mode report (the thread count is not compared).
+impl PartialEq for PsmiModel {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim
+            && self.directions == other.directions
+            && self.labels == other.labels
+            && self.frequency == other.frequency
+            && self.mean == other.mean
+            && self.std == other.std
+            && self.seed == other.seed
+            && self.auto == other.auto
+    }
 }
 
 impl PsmiModel {
@@ -173,7 +188,12 @@ impl PsmiModel {
     /// # Errors
     ///
     /// As [`PsmiModel::transform`].
-    pub fn transform_with(&self, x: &Features<'_>, labels: &[i64], full: bool) -> Result<PsmiScores> {
+    pub fn transform_with(
+        &self,
+        x: &Features<'_>,
+        labels: &[i64],
+        full: bool,
+    ) -> Result<PsmiScores> {
         if x.cols() != self.dim {
             return Err(PsmiError::DimensionMismatch {
                 expected: self.dim,
@@ -198,8 +218,14 @@ impl PsmiModel {
                 width: m,
                 column: first,
             });
-            let block_summaries =
-                pipeline::project_and_score(&engine, x, &table, &class_index, &block, target.as_mut())?;
+            let block_summaries = pipeline::project_and_score(
+                &engine,
+                x,
+                &table,
+                &class_index,
+                &block,
+                target.as_mut(),
+            )?;
             merge_summaries(&mut summaries, &block_summaries);
         }
         Ok(PsmiScores::from_summaries(&summaries, full_values))

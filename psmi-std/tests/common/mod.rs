@@ -1,0 +1,54 @@
+//! Data generators shared by the integration tests.
+#![allow(dead_code)]
+
+/// A small deterministic generator (SplitMix64), so tests need no RNG crate.
+pub struct TestRng(u64);
+
+impl TestRng {
+    pub fn new(seed: u64) -> Self {
+        TestRng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.uniform();
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.uniform() * n as f64) as usize
+    }
+}
+
+/// A Gaussian mixture: `k` classes with random centres `separation` apart on
+/// average, unit noise, `n` samples in `d` dimensions. Labels are `label_of(c)`.
+pub fn mixture(seed: u64, n: usize, d: usize, k: usize, separation: f64) -> (Vec<f32>, Vec<i64>) {
+    let mut rng = TestRng::new(seed);
+    let centres: Vec<f64> = (0..k * d)
+        .map(|_| rng.normal() * separation / (2.0f64).sqrt())
+        .collect();
+    let mut x = Vec::with_capacity(n * d);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = i % k;
+        labels.push(c as i64);
+        for t in 0..d {
+            x.push((centres[c * d + t] + rng.normal()) as f32);
+        }
+    }
+    (x, labels)
+}

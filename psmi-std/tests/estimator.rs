@@ -1,0 +1,477 @@
+//! Properties of the estimator: determinism, streaming, saved models, auto
+//! mode, and the errors users see.
+
+mod common;
+
+use common::{mixture, TestRng};
+use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel};
+
+fn fixed(m: usize) -> Psmi {
+    Psmi::builder()
+        .n_estimators(NEstimators::Fixed(m))
+        .build()
+        .unwrap()
+}
+
+fn with_threads(m: usize, threads: usize) -> Psmi {
+    Psmi::builder()
+        .n_estimators(NEstimators::Fixed(m))
+        .threads(threads)
+        .seed(99)
+        .build()
+        .unwrap()
+}
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + x.abs().max(y.abs())),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
+
+#[test]
+fn one_seed_gives_bit_identical_results_on_any_number_of_threads() {
+    // Odd sizes: more than one row group, a partial last chunk, two blocks.
+    let (x, labels) = mixture(1, 3001, 37, 3, 3.0);
+    let x = Features::new(&x, 3001, 37).unwrap();
+    let (model_1, scores_1) = with_threads(530, 1).fit_transform(&x, &labels).unwrap();
+    for threads in [2, 3, 16] {
+        let (model, scores) = with_threads(530, threads)
+            .fit_transform(&x, &labels)
+            .unwrap();
+        assert!(model == model_1, "{threads} threads: model differs");
+        assert!(scores == scores_1, "{threads} threads: scores differ");
+    }
+    let auto = |threads| {
+        Psmi::builder()
+            .min_n_estimators(100)
+            .threads(threads)
+            .build()
+            .unwrap()
+            .fit_transform(&x, &labels)
+            .unwrap()
+    };
+    assert!(
+        auto(1) == auto(2),
+        "auto mode differs between 1 and 2 threads"
+    );
+}
+
+#[test]
+fn fit_then_transform_equals_fit_transform() {
+    let (x, labels) = mixture(2, 700, 19, 4, 2.0);
+    let x = Features::new(&x, 700, 19).unwrap();
+    let psmi = fixed(600);
+    let (model, scores) = psmi.fit_transform(&x, &labels).unwrap();
+    let fitted = psmi.fit(&x, &labels).unwrap();
+    assert_eq!(fitted.directions(), model.directions());
+    assert_close(fitted.mean(), model.mean(), 1e-12, "class means");
+    assert_close(fitted.std(), model.std(), 1e-12, "class stds");
+    let again = fitted.transform(&x, &labels).unwrap();
+    assert_close(again.mean(), scores.mean(), 1e-9, "psmi mean");
+    assert_close(again.std(), scores.std(), 1e-9, "psmi std");
+}
+
+#[test]
+fn full_matrix_agrees_with_the_summaries() {
+    let (x, labels) = mixture(3, 301, 11, 3, 2.0);
+    let x = Features::new(&x, 301, 11).unwrap();
+    let m = 700; // two blocks
+    let (model, scores) = fixed(m)
+        .fit_transform_with(&x, &labels, true, |_| {})
+        .unwrap();
+    let full = scores.full().unwrap();
+    assert_eq!(full.len(), 301 * m);
+    for i in 0..301 {
+        let row: Vec<f64> = full[i * m..(i + 1) * m].iter().map(|&v| v as f64).collect();
+        let mean = row.iter().sum::<f64>() / m as f64;
+        let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64;
+        assert!((mean - scores.mean()[i]).abs() < 1e-9);
+        assert!((var.sqrt() - scores.std()[i]).abs() < 1e-9);
+    }
+    let transformed = model.transform_with(&x, &labels, true).unwrap();
+    assert_eq!(transformed.full().unwrap(), full);
+    // Auto mode assembles the full matrix from its blocks.
+    let auto = Psmi::builder().min_n_estimators(64).build().unwrap();
+    let (model, scores) = auto.fit_transform_with(&x, &labels, true, |_| {}).unwrap();
+    assert_eq!(scores.full().unwrap().len(), 301 * model.n_estimators());
+    assert_eq!(
+        model.transform_with(&x, &labels, true).unwrap().full(),
+        scores.full()
+    );
+}
+
+#[test]
+fn streaming_fit_equals_one_shot_in_every_chunk_order() {
+    let (x, labels) = mixture(4, 600, 13, 3, 2.0);
+    let psmi = fixed(70);
+    let one_shot = psmi
+        .fit(&Features::new(&x, 600, 13).unwrap(), &labels)
+        .unwrap();
+    let cuts = [0usize, 37, 250, 251, 600];
+    let chunks: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
+    // Every order of the four chunks.
+    let mut orders = vec![vec![0usize, 1, 2, 3]];
+    let mut perm = vec![0usize, 1, 2, 3];
+    while next_permutation(&mut perm) {
+        orders.push(perm.clone());
+    }
+    assert_eq!(orders.len(), 24);
+    for order in orders {
+        let mut fitter = PsmiFitter::new(&psmi, 13).unwrap();
+        for &c in &order {
+            let (a, b) = chunks[c];
+            let chunk = Features::new(&x[a * 13..b * 13], b - a, 13).unwrap();
+            fitter.update(&chunk, &labels[a..b]).unwrap();
+        }
+        let model = fitter.finish().unwrap();
+        assert_eq!(model.labels(), one_shot.labels());
+        assert_eq!(model.frequency(), one_shot.frequency());
+        assert_eq!(model.directions(), one_shot.directions());
+        assert_close(model.mean(), one_shot.mean(), 1e-12, "mean");
+        assert_close(model.std(), one_shot.std(), 1e-12, "std");
+    }
+    // Fitters merged from two "machines", each seeing a different label first.
+    let mut left = PsmiFitter::new(&psmi, 13).unwrap();
+    let mut right = PsmiFitter::new(&psmi, 13).unwrap();
+    left.update(
+        &Features::new(&x[..300 * 13], 300, 13).unwrap(),
+        &labels[..300],
+    )
+    .unwrap();
+    let tail: Vec<usize> = (300..600).rev().collect();
+    let tail_x: Vec<f32> = tail
+        .iter()
+        .flat_map(|&i| x[i * 13..(i + 1) * 13].to_vec())
+        .collect();
+    let tail_labels: Vec<i64> = tail.iter().map(|&i| labels[i]).collect();
+    right
+        .update(&Features::new(&tail_x, 300, 13).unwrap(), &tail_labels)
+        .unwrap();
+    left.merge(&right).unwrap();
+    let merged = left.finish().unwrap();
+    assert_close(merged.mean(), one_shot.mean(), 1e-12, "merged mean");
+    assert_close(merged.std(), one_shot.std(), 1e-12, "merged std");
+}
+
+fn next_permutation(p: &mut [usize]) -> bool {
+    let Some(i) = (0..p.len() - 1).rev().find(|&i| p[i] < p[i + 1]) else {
+        return false;
+    };
+    let j = (i + 1..p.len()).rev().find(|&j| p[j] > p[i]).unwrap();
+    p.swap(i, j);
+    p[i + 1..].reverse();
+    true
+}
+
+#[test]
+fn a_saved_model_loads_back_to_identical_transforms() {
+    let (x, labels) = mixture(5, 400, 21, 3, 2.0);
+    let labels: Vec<i64> = labels.iter().map(|&l| [-3, 7, 1000][l as usize]).collect();
+    let x = Features::new(&x, 400, 21).unwrap();
+    let psmi = Psmi::builder()
+        .min_n_estimators(50)
+        .seed(5)
+        .build()
+        .unwrap();
+    let (model, scores) = psmi.fit_transform(&x, &labels).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.safetensors");
+    model.save(&path).unwrap();
+    let loaded = PsmiModel::load(&path).unwrap();
+    assert_eq!(loaded.labels(), &[-3, 7, 1000]);
+    assert_eq!(loaded.seed(), 5);
+    assert_eq!(loaded.auto_report(), model.auto_report());
+    assert_eq!(loaded.directions(), model.directions());
+    assert_eq!(
+        loaded.transform(&x, &labels).unwrap(),
+        model.transform(&x, &labels).unwrap()
+    );
+    assert_close(
+        loaded.transform(&x, &labels).unwrap().mean(),
+        scores.mean(),
+        1e-9,
+        "mean",
+    );
+}
+
+#[test]
+fn model_files_with_wrong_shapes_are_refused_with_the_tensor_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.safetensors");
+    std::fs::write(&path, b"not a model").unwrap();
+    let err = PsmiModel::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.safetensors") && err.contains("not a safetensors file"),
+        "{err}"
+    );
+    let missing = dir.path().join("missing.safetensors");
+    let err = PsmiModel::load(&missing).unwrap_err().to_string();
+    assert!(err.contains("missing.safetensors"), "{err}");
+
+    // A real model, then the same file with `std` of the wrong shape.
+    let (x, labels) = mixture(6, 60, 5, 2, 2.0);
+    let model = fixed(8)
+        .fit(&Features::new(&x, 60, 5).unwrap(), &labels)
+        .unwrap();
+    model.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + header_len].to_vec()).unwrap();
+    let broken = header.replacen(
+        "\"std\":{\"dtype\":\"F64\",\"shape\":[2,8]",
+        "\"std\":{\"dtype\":\"F64\",\"shape\":[8,2]",
+        1,
+    );
+    assert_ne!(broken, header, "the header names std's shape");
+    let mut patched = bytes[..8].to_vec();
+    patched.extend_from_slice(broken.as_bytes());
+    patched.extend_from_slice(&bytes[8 + header_len..]);
+    std::fs::write(&path, patched).unwrap();
+    let err = PsmiModel::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("`std` has shape [8, 2], expected [2, 8]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flipped_labels_have_the_lowest_psmi() {
+    // A separable mixture: 10 classes in 32 dimensions, 3% of labels flipped.
+    let (n, d, k) = (2000, 32, 10);
+    let (x, mut labels) = mixture(7, n, d, k, 6.0);
+    let mut rng = TestRng::new(77);
+    let flipped_count = n * 3 / 100;
+    let mut flipped = Vec::new();
+    while flipped.len() < flipped_count {
+        let i = rng.below(n);
+        if !flipped.contains(&i) {
+            labels[i] = ((labels[i] as usize + 1 + rng.below(k - 1)) % k) as i64;
+            flipped.push(i);
+        }
+    }
+    let x = Features::new(&x, n, d).unwrap();
+    let (_, scores) = Psmi::default().fit_transform(&x, &labels).unwrap();
+    let lowest = scores.lowest(flipped_count);
+    let hits = lowest.iter().filter(|i| flipped.contains(i)).count();
+    let precision = hits as f64 / flipped_count as f64;
+    assert!(precision >= 0.95, "precision {precision}");
+}
+
+#[test]
+fn auto_mode_terminates_on_tiny_inputs() {
+    // floor(0.05 · n) = 0 here: the Python package loops forever.
+    for n in [4usize, 7, 19] {
+        let (x, labels) = mixture(8, n, 3, 2, 1.0);
+        let x = Features::new(&x, n, 3).unwrap();
+        let psmi = Psmi::builder()
+            .min_n_estimators(20)
+            .max_n_estimators(400)
+            .build()
+            .unwrap();
+        let (model, scores) = psmi.fit_transform(&x, &labels).unwrap();
+        let report = model.auto_report().unwrap();
+        assert!(report.blocks >= 2, "a comparison needs two blocks");
+        assert!(report.blocks <= 20);
+        assert_eq!(model.n_estimators(), report.blocks * 20);
+        assert_eq!(scores.n_estimators(), model.n_estimators());
+        assert!(scores.mean().iter().all(|v| v.is_finite()));
+    }
+}
+
+#[test]
+fn auto_mode_stops_at_the_bound_and_says_it_did_not_converge() {
+    let (x, labels) = mixture(9, 200, 8, 2, 0.5);
+    let x = Features::new(&x, 200, 8).unwrap();
+    let psmi = Psmi::builder()
+        .min_n_estimators(10)
+        .max_n_estimators(35)
+        .max_variation_of_the_lowest(1e-9)
+        .build()
+        .unwrap();
+    let mut seen = Vec::new();
+    let (model, _) = psmi
+        .fit_transform_with(&x, &labels, false, |p| seen.push(*p))
+        .unwrap();
+    let report = model.auto_report().unwrap();
+    assert_eq!((report.blocks, report.converged), (3, false));
+    assert_eq!(model.n_estimators(), 30);
+    assert!(report.variation.unwrap() > 1e-9);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].variation, None);
+    assert_eq!(seen[2].target, Some(1e-9));
+}
+
+#[test]
+fn far_away_points_get_finite_scores() {
+    let (x, labels) = mixture(10, 200, 6, 2, 3.0);
+    let model = fixed(64)
+        .fit(&Features::new(&x, 200, 6).unwrap(), &labels)
+        .unwrap();
+    let far = Features::new(
+        &[
+            1e6f32, -1e6, 1e6, 3e5, -2e6, 1e6, 1e6, -1e6, 1e6, 3e5, -2e6, 1e6,
+        ],
+        2,
+        6,
+    )
+    .unwrap();
+    let scores = model.transform(&far, &[0, 1]).unwrap();
+    assert!(
+        scores
+            .mean()
+            .iter()
+            .chain(scores.std())
+            .all(|v| v.is_finite()),
+        "{scores:?}"
+    );
+    // Far from both classes, one of them is still far less likely than the other.
+    assert!(scores.mean().iter().any(|&v| v < -10.0));
+}
+
+#[test]
+fn errors_name_the_input_at_fault() {
+    let (x, labels) = mixture(11, 40, 4, 2, 2.0);
+    let features = Features::new(&x, 40, 4).unwrap();
+    let psmi = fixed(8);
+    let msg = |e: PsmiError| e.to_string();
+
+    // Features.
+    let mut bad = x.clone();
+    bad[2 * 4 + 3] = f32::NAN;
+    assert_eq!(
+        msg(Features::new(&bad, 40, 4).unwrap_err()),
+        "non-finite feature value at row 2, column 3"
+    );
+    bad[2 * 4 + 3] = f32::INFINITY;
+    assert!(matches!(
+        Features::new(&bad, 40, 4),
+        Err(PsmiError::NonFinite { row: 2, column: 3 })
+    ));
+    assert!(matches!(
+        Features::new(&[], 0, 4),
+        Err(PsmiError::Empty { .. })
+    ));
+    assert!(matches!(
+        Features::new(&x, 40, 0),
+        Err(PsmiError::Empty { .. })
+    ));
+    assert!(matches!(
+        Features::new(&x, 41, 4),
+        Err(PsmiError::FeatureShape { .. })
+    ));
+
+    // Labels.
+    assert_eq!(
+        msg(psmi.fit(&features, &labels[..39]).unwrap_err()),
+        "39 labels for 40 feature rows"
+    );
+    let mut lonely = labels.clone();
+    lonely[5] = 42;
+    assert_eq!(
+        msg(psmi.fit(&features, &lonely).unwrap_err()),
+        "label 42 has 1 sample(s); every label needs at least 2"
+    );
+    assert!(matches!(
+        psmi.fit_transform(&features, &lonely),
+        Err(PsmiError::TooFewSamples {
+            label: 42,
+            count: 1
+        })
+    ));
+
+    // Zero variance: every sample of label 1 at the same point.
+    let mut flat = x.clone();
+    for (i, row) in flat.chunks_mut(4).enumerate() {
+        if labels[i] == 1 {
+            row.copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+        }
+    }
+    let flat = Features::new(&flat, 40, 4).unwrap();
+    for err in [
+        psmi.fit(&flat, &labels).unwrap_err(),
+        psmi.fit_transform(&flat, &labels).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                PsmiError::ZeroVariance {
+                    label: 1,
+                    direction: 0
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    // Transform.
+    let model = psmi.fit(&features, &labels).unwrap();
+    let mut unseen = labels.clone();
+    unseen[7] = -5;
+    assert_eq!(
+        msg(model.transform(&features, &unseen).unwrap_err()),
+        "label -5 at row 7 was not seen at fit (fitted labels: [0, 1])"
+    );
+    let narrow = Features::new(&x[..39 * 3], 39, 3).unwrap();
+    assert_eq!(
+        msg(model.transform(&narrow, &labels[..39]).unwrap_err()),
+        "features have 3 columns, the model was fitted on 4"
+    );
+
+    // Streaming.
+    let auto = Psmi::default();
+    assert!(matches!(
+        PsmiFitter::new(&auto, 4),
+        Err(PsmiError::InvalidOption {
+            option: "n_estimators",
+            ..
+        })
+    ));
+    let mut fitter = PsmiFitter::new(&psmi, 4).unwrap();
+    assert!(matches!(fitter.finish(), Err(PsmiError::Empty { .. })));
+    assert!(fitter.update(&narrow, &labels[..39]).is_err());
+    fitter.update(&features, &labels).unwrap();
+    let other = PsmiFitter::new(&fixed(9), 4).unwrap();
+    assert!(matches!(
+        fitter.merge(&other),
+        Err(PsmiError::Incompatible(_))
+    ));
+}
+
+#[test]
+fn options_out_of_range_are_named() {
+    let cases: Vec<(psmi_std::PsmiBuilder, &str)> = vec![
+        (
+            Psmi::builder().n_estimators(NEstimators::Fixed(0)),
+            "n_estimators",
+        ),
+        (Psmi::builder().min_n_estimators(0), "min_n_estimators"),
+        (
+            Psmi::builder().lowest_psmi_quantile(1.5),
+            "lowest_psmi_quantile",
+        ),
+        (
+            Psmi::builder().lowest_psmi_quantile(f64::NAN),
+            "lowest_psmi_quantile",
+        ),
+        (
+            Psmi::builder().max_variation_of_the_lowest(-1.0),
+            "max_variation_of_the_lowest",
+        ),
+        (Psmi::builder().milestone(0.0), "milestone"),
+        (Psmi::builder().milestone(1.0), "milestone"),
+        (Psmi::builder().max_n_estimators(10), "max_n_estimators"),
+        (Psmi::builder().threads(0), "threads"),
+    ];
+    for (builder, option) in cases {
+        match builder.build() {
+            Err(PsmiError::InvalidOption { option: named, .. }) => assert_eq!(named, option),
+            other => panic!("{option}: {other:?}"),
+        }
+    }
+    assert!("many".parse::<NEstimators>().is_err());
+    assert!("0".parse::<NEstimators>().is_err());
+}
