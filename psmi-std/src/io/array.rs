@@ -1,0 +1,140 @@
+//! A typed array located inside a memory-mapped file, and its conversion to f32 or i64.
+
+use super::error::IoErrorKind;
+use half::{bf16, f16};
+use memmap2::Mmap;
+use std::fs::File;
+use std::path::Path;
+
+/// The element types the readers know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Elem {
+    F16,
+    Bf16,
+    F32,
+    F64,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+}
+
+impl Elem {
+    pub(crate) fn size(self) -> usize {
+        match self {
+            Elem::I8 | Elem::U8 => 1,
+            Elem::F16 | Elem::Bf16 | Elem::I16 | Elem::U16 => 2,
+            Elem::F32 | Elem::I32 | Elem::U32 => 4,
+            Elem::F64 | Elem::I64 | Elem::U64 => 8,
+        }
+    }
+}
+
+/// An array found in a file: where its bytes are, and how to read them.
+#[derive(Debug)]
+pub(crate) struct RawArray {
+    pub(crate) elem: Elem,
+    /// The file's own spelling of the dtype, for error messages.
+    pub(crate) dtype_name: String,
+    pub(crate) big_endian: bool,
+    pub(crate) shape: Vec<usize>,
+    /// Byte offset of the first element in the mapped file.
+    pub(crate) offset: usize,
+}
+
+impl RawArray {
+    pub(crate) fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub(crate) fn bytes<'m>(&self, map: &'m Mmap) -> &'m [u8] {
+        &map[self.offset..self.offset + self.len() * self.elem.size()]
+    }
+}
+
+/// Maps `path` read-only.
+pub(crate) fn map_file(path: &Path) -> std::io::Result<Mmap> {
+    let file = File::open(path)?;
+    // SAFETY: the map is read-only and private to this process. Another process
+    // truncating or rewriting the file while it is mapped would change what we read
+    // (or raise SIGBUS); inputs are treated as immutable for the run, as with any mmap.
+    unsafe { Mmap::map(&file) }
+}
+
+pub(crate) const FEATURE_DTYPES: &str =
+    "f32, f64, f16 (npy: <f4 >f4 <f8 >f8 <f2 >f2; safetensors: F32 F64 F16 BF16)";
+pub(crate) const LABEL_DTYPES: &str =
+    "integers (npy: i1 i2 i4 i8 u1 u2 u4 u8, either byte order; safetensors: I8 I16 I32 I64 U8 U16 U32 U64)";
+
+fn elems<const N: usize>(bytes: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+    bytes
+        .chunks_exact(N)
+        .map(|c| c.try_into().unwrap_or([0; N]))
+}
+
+macro_rules! decode {
+    ($bytes:expr, $big:expr, $ty:ty, $n:literal, $map:expr) => {{
+        let map = $map;
+        if $big {
+            elems::<$n>($bytes)
+                .map(|b| map(<$ty>::from_be_bytes(b)))
+                .collect()
+        } else {
+            elems::<$n>($bytes)
+                .map(|b| map(<$ty>::from_le_bytes(b)))
+                .collect()
+        }
+    }};
+}
+
+/// Converts float elements to f32 (one pass, one allocation).
+pub(crate) fn to_f32(raw: &RawArray, bytes: &[u8]) -> Result<Vec<f32>, IoErrorKind> {
+    let big = raw.big_endian;
+    Ok(match raw.elem {
+        Elem::F32 => decode!(bytes, big, f32, 4, |v: f32| v),
+        Elem::F64 => decode!(bytes, big, f64, 8, |v: f64| v as f32),
+        Elem::F16 => decode!(bytes, big, u16, 2, |v: u16| f16::from_bits(v).to_f32()),
+        Elem::Bf16 => decode!(bytes, big, u16, 2, |v: u16| bf16::from_bits(v).to_f32()),
+        _ => {
+            return Err(IoErrorKind::UnsupportedDtype {
+                found: raw.dtype_name.clone(),
+                supported: FEATURE_DTYPES,
+            })
+        }
+    })
+}
+
+/// Converts integer elements to i64; u64 values above `i64::MAX` are an error naming the row.
+pub(crate) fn to_i64(raw: &RawArray, bytes: &[u8]) -> Result<Vec<i64>, IoErrorKind> {
+    let big = raw.big_endian;
+    Ok(match raw.elem {
+        Elem::I8 => decode!(bytes, big, i8, 1, i64::from),
+        Elem::I16 => decode!(bytes, big, i16, 2, i64::from),
+        Elem::I32 => decode!(bytes, big, i32, 4, i64::from),
+        Elem::I64 => decode!(bytes, big, i64, 8, |v: i64| v),
+        Elem::U8 => decode!(bytes, big, u8, 1, i64::from),
+        Elem::U16 => decode!(bytes, big, u16, 2, i64::from),
+        Elem::U32 => decode!(bytes, big, u32, 4, i64::from),
+        Elem::U64 => elems::<8>(bytes)
+            .enumerate()
+            .map(|(row, b)| {
+                let value = if big {
+                    u64::from_be_bytes(b)
+                } else {
+                    u64::from_le_bytes(b)
+                };
+                i64::try_from(value).map_err(|_| IoErrorKind::LabelOverflow { row, value })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(IoErrorKind::UnsupportedDtype {
+                found: raw.dtype_name.clone(),
+                supported: LABEL_DTYPES,
+            });
+        }
+    })
+}
