@@ -72,7 +72,11 @@ impl Psmi {
     /// # Errors
     ///
     /// As [`Psmi::fit`].
-    pub fn fit_transform(&self, x: &Features<'_>, labels: &[i64]) -> Result<(PsmiModel, PsmiScores)> {
+    pub fn fit_transform(
+        &self,
+        x: &Features<'_>,
+        labels: &[i64],
+    ) -> Result<(PsmiModel, PsmiScores)> {
         self.run(x, labels, false, &mut |_| {})
     }
 
@@ -136,7 +140,14 @@ impl Psmi {
             let width = block_size.min(max_directions - first);
             let block = DirectionBlock::draw(&engine, self.seed, first, width, d)?;
             projections.resize(n * width, 0.0);
-            let moments = pipeline::fit_block(&engine, x, &classes.index, k, &block, Some(&mut projections))?;
+            let moments = pipeline::fit_block(
+                &engine,
+                x,
+                &classes.index,
+                k,
+                &block,
+                Some(&mut projections),
+            )?;
             let params = ClassParameters::from_moments(moments, &classes.labels, first)?;
             let table = params.table(&classes.labels, first, &mut table_buffer)?;
             let mut target = match (&mut fixed_full, full) {
@@ -169,7 +180,11 @@ impl Psmi {
             let mut variation = None;
             if self.n_estimators == NEstimators::Auto {
                 block_means.push(block_summaries.iter().map(|s| s.mean).collect());
-                variation = variation_of_the_lowest(&block_means, self.lowest_psmi_quantile, self.milestone);
+                variation = variation_of_the_lowest(
+                    &block_means,
+                    self.lowest_psmi_quantile,
+                    self.milestone,
+                );
                 let converged = variation.is_some_and(|v| v <= self.max_variation_of_the_lowest);
                 auto = Some(AutoReport {
                     blocks: blocks.len(),
@@ -190,7 +205,14 @@ impl Psmi {
         }
         drop(projections);
         let full_values = fixed_full.or_else(|| full.then(|| interleave_columns(&auto_full, n)));
-        let model = PsmiModel::assemble(d, &classes.labels, blocks, self.seed, self.threads, auto);
+        let model = PsmiModel::assemble(
+            d,
+            &classes.labels,
+            blocks,
+            Some(self.seed),
+            self.threads,
+            auto,
+        );
         Ok((model, PsmiScores::from_summaries(&summaries, full_values)))
     }
 }

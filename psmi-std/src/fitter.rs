@@ -31,7 +31,7 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct PsmiFitter {
     dim: usize,
-    seed: u64,
+    seed: Option<u64>,
     threads: Option<usize>,
     engine: Engine,
     blocks: Vec<DirectionBlock>,
@@ -64,19 +64,72 @@ impl PsmiFitter {
         let engine = Engine::new(psmi.threads)?;
         let blocks = (0..m)
             .step_by(MAX_BLOCK)
-            .map(|first| DirectionBlock::draw(&engine, psmi.seed, first, MAX_BLOCK.min(m - first), dim))
+            .map(|first| {
+                DirectionBlock::draw(&engine, psmi.seed, first, MAX_BLOCK.min(m - first), dim)
+            })
             .collect::<Result<Vec<_>>>()?;
-        let moments = blocks.iter().map(|b| BlockMoments::zeros(0, b.count())).collect();
-        Ok(PsmiFitter {
+        Ok(Self::over(
+            engine,
+            blocks,
             dim,
-            seed: psmi.seed,
-            threads: psmi.threads,
+            Some(psmi.seed),
+            psmi.threads,
+        ))
+    }
+
+    /// A fitter over directions given by the caller (row-major m × `dim`, used
+    /// as given), for example to reproduce another implementation's run.
+    ///
+    /// ```
+    /// use psmi_std::{Features, PsmiFitter};
+    /// let axes = [1.0f32, 0.0, 0.0, 1.0]; // the two coordinate axes of the plane
+    /// let mut fitter = PsmiFitter::with_directions(&axes, 2, None)?;
+    /// fitter.update(&Features::new(&[0.0, 1.0, 2.0, 5.0, 4.0, 9.0, 6.0, 13.0], 4, 2)?, &[0, 0, 1, 1])?;
+    /// let model = fitter.finish()?;
+    /// assert_eq!(model.mean_per_label(1).unwrap(), &[5.0, 11.0]);
+    /// assert_eq!(model.seed(), None);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Empty`] for no directions or `dim` 0,
+    /// [`PsmiError::FeatureShape`] if `directions` is not whole rows of `dim`,
+    /// [`PsmiError::NonFinite`] for a NaN or infinity (row = direction).
+    pub fn with_directions(directions: &[f32], dim: usize, threads: Option<usize>) -> Result<Self> {
+        let rows = if dim == 0 { 0 } else { directions.len() / dim };
+        let checked = Features::new(directions, rows, dim)?;
+        let engine = Engine::new(threads)?;
+        let blocks = checked
+            .as_slice()
+            .chunks(MAX_BLOCK * dim)
+            .enumerate()
+            .map(|(b, theta)| DirectionBlock::from_theta(b * MAX_BLOCK, theta.to_vec(), dim))
+            .collect();
+        Ok(Self::over(engine, blocks, dim, None, threads))
+    }
+
+    fn over(
+        engine: Engine,
+        blocks: Vec<DirectionBlock>,
+        dim: usize,
+        seed: Option<u64>,
+        threads: Option<usize>,
+    ) -> Self {
+        let moments = blocks
+            .iter()
+            .map(|b| BlockMoments::zeros(0, b.count()))
+            .collect();
+        PsmiFitter {
+            dim,
+            seed,
+            threads,
             engine,
             blocks,
             labels: Vec::new(),
             class_of: HashMap::new(),
             moments,
-        })
+        }
     }
 
     /// Number of samples seen so far.
@@ -129,25 +182,41 @@ impl PsmiFitter {
             self.labels.push(label);
             for moments in &mut self.moments {
                 moments.counts.push(0);
-                moments.mean.resize(moments.mean.len() + moments.directions, 0.0);
-                moments.m2.resize(moments.m2.len() + moments.directions, 0.0);
+                moments
+                    .mean
+                    .resize(moments.mean.len() + moments.directions, 0.0);
+                moments
+                    .m2
+                    .resize(moments.m2.len() + moments.directions, 0.0);
             }
         }
     }
 
-    /// Adds the samples of another fitter drawn with the same seed, number of
-    /// directions and dimension.
+    /// Adds the samples of another fitter over the same directions.
     ///
     /// # Errors
     ///
     /// [`PsmiError::Incompatible`] if the two fitters' directions differ.
     pub fn merge(&mut self, other: &PsmiFitter) -> Result<()> {
-        let shape = |f: &PsmiFitter| (f.seed, f.dim, f.blocks.iter().map(DirectionBlock::count).sum::<usize>());
-        if shape(self) != shape(other) {
-            let (s, d, m) = shape(self);
-            let (os, od, om) = shape(other);
+        let same_directions = self.dim == other.dim
+            && self.blocks.len() == other.blocks.len()
+            && self
+                .blocks
+                .iter()
+                .zip(&other.blocks)
+                .all(|(a, b)| a.theta == b.theta);
+        if !same_directions {
+            let describe = |f: &PsmiFitter| {
+                let m: usize = f.blocks.iter().map(DirectionBlock::count).sum();
+                let seed = f
+                    .seed
+                    .map_or("given directions".to_string(), |s| format!("seed {s}"));
+                format!("{m} directions of dimension {} ({seed})", f.dim)
+            };
             return Err(PsmiError::Incompatible(format!(
-                "cannot merge a fitter (seed {os}, dim {od}, {om} directions) into one (seed {s}, dim {d}, {m} directions)"
+                "cannot merge a fitter over {} into one over {}",
+                describe(other),
+                describe(self)
             )));
         }
         let new_labels: Vec<i64> = other
@@ -182,7 +251,9 @@ impl PsmiFitter {
     /// and [`PsmiError::ZeroVariance`] naming the label.
     pub fn finish(&self) -> Result<PsmiModel> {
         if self.labels.is_empty() {
-            return Err(PsmiError::Empty { what: "fitter (no samples)" });
+            return Err(PsmiError::Empty {
+                what: "fitter (no samples)",
+            });
         }
         let mut table_buffer = Vec::new();
         let blocks = self
@@ -190,11 +261,19 @@ impl PsmiFitter {
             .iter()
             .zip(&self.moments)
             .map(|(block, moments)| {
-                let params = ClassParameters::from_moments(moments.clone(), &self.labels, block.first)?;
+                let params =
+                    ClassParameters::from_moments(moments.clone(), &self.labels, block.first)?;
                 params.table(&self.labels, block.first, &mut table_buffer)?;
                 Ok((block.clone(), params))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(PsmiModel::assemble(self.dim, &self.labels, blocks, self.seed, self.threads, None))
+        Ok(PsmiModel::assemble(
+            self.dim,
+            &self.labels,
+            blocks,
+            self.seed,
+            self.threads,
+            None,
+        ))
     }
 }

@@ -32,7 +32,7 @@ pub struct PsmiModel {
     pub(crate) frequency: Vec<f64>,
     pub(crate) mean: Vec<f64>,
     pub(crate) std: Vec<f64>,
-    pub(crate) seed: u64,
+    pub(crate) seed: Option<u64>,
     pub(crate) threads: Option<usize>,
     pub(crate) auto: Option<AutoReport>,
 }
@@ -59,7 +59,7 @@ impl PsmiModel {
         dim: usize,
         labels: &[i64],
         blocks: Vec<(DirectionBlock, ClassParameters)>,
-        seed: u64,
+        seed: Option<u64>,
         threads: Option<usize>,
         auto: Option<AutoReport>,
     ) -> PsmiModel {
@@ -104,8 +104,9 @@ impl PsmiModel {
         self.dim
     }
 
-    /// The seed the directions were drawn from.
-    pub fn seed(&self) -> u64 {
+    /// The seed the directions were drawn from; `None` for directions given
+    /// by the caller ([`PsmiFitter::with_directions`](crate::PsmiFitter::with_directions)).
+    pub fn seed(&self) -> Option<u64> {
         self.seed
     }
 

@@ -3,8 +3,8 @@
 //!
 //! Tensors `directions` F32 [m, d], `labels` I64 [k] (sorted), `frequency`
 //! F64 [k], `mean` F64 [k, m], `std` F64 [k, m]; metadata `format`
-//! (`psmi-model`), `format_version`, `crate_version`, `seed`, and how auto
-//! mode ended where it ran.
+//! (`psmi-model`), `format_version`, `crate_version`, `seed` (unless the
+//! directions were given by the caller), and how auto mode ended where it ran.
 
 use crate::auto::AutoReport;
 use crate::error::{PsmiError, Result};
@@ -52,9 +52,15 @@ impl PsmiModel {
             reason: e.to_string(),
         };
         let tensors = [
-            ("directions", TensorView::new(Dtype::F32, vec![m, self.dim], &directions)),
+            (
+                "directions",
+                TensorView::new(Dtype::F32, vec![m, self.dim], &directions),
+            ),
             ("labels", TensorView::new(Dtype::I64, vec![k], &labels)),
-            ("frequency", TensorView::new(Dtype::F64, vec![k], &frequency)),
+            (
+                "frequency",
+                TensorView::new(Dtype::F64, vec![k], &frequency),
+            ),
             ("mean", TensorView::new(Dtype::F64, vec![k, m], &mean)),
             ("std", TensorView::new(Dtype::F64, vec![k, m], &std)),
         ]
@@ -65,9 +71,14 @@ impl PsmiModel {
         let mut metadata = HashMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("format_version".to_string(), FORMAT_VERSION.to_string()),
-            ("crate_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-            ("seed".to_string(), self.seed.to_string()),
+            (
+                "crate_version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
         ]);
+        if let Some(seed) = self.seed {
+            metadata.insert("seed".into(), seed.to_string());
+        }
         if let Some(auto) = self.auto {
             metadata.insert("auto_blocks".into(), auto.blocks.to_string());
             metadata.insert("auto_converged".into(), auto.converged.to_string());
@@ -96,21 +107,29 @@ impl PsmiModel {
             path: path.to_path_buf(),
             reason,
         };
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         if metadata.get("format").map(String::as_str) != Some(FORMAT) {
-            return Err(bad(format!("metadata `format` is not `{FORMAT}`: not a PSMI model")));
+            return Err(bad(format!(
+                "metadata `format` is not `{FORMAT}`: not a PSMI model"
+            )));
         }
-        if let Some(version) = metadata.get("format_version").filter(|v| *v != FORMAT_VERSION) {
+        if let Some(version) = metadata
+            .get("format_version")
+            .filter(|v| *v != FORMAT_VERSION)
+        {
             return Err(bad(format!(
                 "format version {version} is not supported (this build reads version {FORMAT_VERSION})"
             )));
         }
         let reader = TensorReader { file: &file, path };
-        let (directions, dir_shape) = reader.read("directions", Dtype::F32, 2, f32::from_le_bytes)?;
+        let (directions, dir_shape) =
+            reader.read("directions", Dtype::F32, 2, f32::from_le_bytes)?;
         let (labels, label_shape) = reader.read("labels", Dtype::I64, 1, i64::from_le_bytes)?;
-        let (frequency, freq_shape) = reader.read("frequency", Dtype::F64, 1, f64::from_le_bytes)?;
+        let (frequency, freq_shape) =
+            reader.read("frequency", Dtype::F64, 1, f64::from_le_bytes)?;
         let (mean, mean_shape) = reader.read("mean", Dtype::F64, 2, f64::from_le_bytes)?;
         let (std, std_shape) = reader.read("std", Dtype::F64, 2, f64::from_le_bytes)?;
         let (m, dim, k) = (dir_shape[0], dir_shape[1], label_shape[0]);
@@ -120,7 +139,10 @@ impl PsmiModel {
             )));
         }
         if freq_shape[0] != k {
-            return Err(bad(format!("`frequency` has {} entries for {k} labels", freq_shape[0])));
+            return Err(bad(format!(
+                "`frequency` has {} entries for {k} labels",
+                freq_shape[0]
+            )));
         }
         for (name, shape) in [("mean", &mean_shape), ("std", &std_shape)] {
             if shape[..] != [k, m] {
@@ -130,16 +152,30 @@ impl PsmiModel {
             }
         }
         if let Some(w) = labels.windows(2).find(|w| w[0] >= w[1]) {
-            return Err(bad(format!("`labels` are not strictly increasing ({} then {})", w[0], w[1])));
+            return Err(bad(format!(
+                "`labels` are not strictly increasing ({} then {})",
+                w[0], w[1]
+            )));
         }
         if let Some(i) = directions.iter().position(|v| !v.is_finite()) {
-            return Err(bad(format!("`directions` has a non-finite value at [{}, {}]", i / dim, i % dim)));
+            return Err(bad(format!(
+                "`directions` has a non-finite value at [{}, {}]",
+                i / dim,
+                i % dim
+            )));
         }
         if let Some(c) = frequency.iter().position(|f| !(*f > 0.0 && *f <= 1.0)) {
-            return Err(bad(format!("`frequency` of label {} is {}, not in (0, 1]", labels[c], frequency[c])));
+            return Err(bad(format!(
+                "`frequency` of label {} is {}, not in (0, 1]",
+                labels[c], frequency[c]
+            )));
         }
         if let Some(i) = mean.iter().position(|v| !v.is_finite()) {
-            return Err(bad(format!("`mean` has a non-finite value for label {} at direction {}", labels[i / m], i % m)));
+            return Err(bad(format!(
+                "`mean` has a non-finite value for label {} at direction {}",
+                labels[i / m],
+                i % m
+            )));
         }
         if let Some(i) = std.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
             return Err(bad(format!(
@@ -150,12 +186,17 @@ impl PsmiModel {
             )));
         }
         let seed = match metadata.get("seed") {
-            Some(s) => s.parse().map_err(|_| bad(format!("metadata `seed` = {s:?} is not a whole number")))?,
-            None => return Err(bad("metadata `seed` is missing".into())),
+            Some(s) => Some(
+                s.parse()
+                    .map_err(|_| bad(format!("metadata `seed` = {s:?} is not a whole number")))?,
+            ),
+            None => None,
         };
         let auto = match metadata.get("auto_blocks") {
             Some(blocks) => Some(AutoReport {
-                blocks: blocks.parse().map_err(|_| bad(format!("metadata `auto_blocks` = {blocks:?}")))?,
+                blocks: blocks
+                    .parse()
+                    .map_err(|_| bad(format!("metadata `auto_blocks` = {blocks:?}")))?,
                 variation: metadata.get("auto_variation").and_then(|v| v.parse().ok()),
                 converged: metadata.get("auto_converged").is_some_and(|v| v == "true"),
             }),
@@ -200,10 +241,16 @@ impl TensorReader<'_> {
         let tensor = self.file.tensor(name).map_err(|_| {
             let mut names = self.file.names();
             names.sort_unstable();
-            bad(format!("tensor `{name}` is missing (the file has: {})", names.join(", ")))
+            bad(format!(
+                "tensor `{name}` is missing (the file has: {})",
+                names.join(", ")
+            ))
         })?;
         if tensor.dtype() != dtype {
-            return Err(bad(format!("tensor `{name}` is {:?}, expected {dtype:?}", tensor.dtype())));
+            return Err(bad(format!(
+                "tensor `{name}` is {:?}, expected {dtype:?}",
+                tensor.dtype()
+            )));
         }
         if tensor.shape().len() != rank {
             return Err(bad(format!(
@@ -212,7 +259,13 @@ impl TensorReader<'_> {
             )));
         }
         // safetensors checked that the data length matches shape and dtype.
-        let values = tensor.data().as_chunks::<N>().0.iter().map(|&b| decode(b)).collect();
+        let values = tensor
+            .data()
+            .as_chunks::<N>()
+            .0
+            .iter()
+            .map(|&b| decode(b))
+            .collect();
         Ok((values, tensor.shape().to_vec()))
     }
 }
@@ -225,13 +278,16 @@ fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     let mut staged = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir.to_path_buf()))?;
-    staged.write_all(bytes).map_err(io_error(path.to_path_buf()))?;
-    staged.as_file().sync_all().map_err(io_error(path.to_path_buf()))?;
     staged
-        .persist(path)
-        .map_err(|e| PsmiError::Io {
-            path: path.to_path_buf(),
-            source: e.error,
-        })?;
+        .write_all(bytes)
+        .map_err(io_error(path.to_path_buf()))?;
+    staged
+        .as_file()
+        .sync_all()
+        .map_err(io_error(path.to_path_buf()))?;
+    staged.persist(path).map_err(|e| PsmiError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }

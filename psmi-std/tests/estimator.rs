@@ -183,7 +183,7 @@ fn a_saved_model_loads_back_to_identical_transforms() {
     model.save(&path).unwrap();
     let loaded = PsmiModel::load(&path).unwrap();
     assert_eq!(loaded.labels(), &[-3, 7, 1000]);
-    assert_eq!(loaded.seed(), 5);
+    assert_eq!(loaded.seed(), Some(5));
     assert_eq!(loaded.auto_report(), model.auto_report());
     assert_eq!(loaded.directions(), model.directions());
     assert_eq!(

@@ -1,0 +1,164 @@
+//! The command line: commands, options and their help.
+
+use clap::{Args, Parser, Subcommand};
+use psmi_std::{NEstimators, Psmi, PsmiError};
+use std::path::PathBuf;
+
+/// Pointwise Sliced Mutual Information: score every labelled sample by how well
+/// its label explains its features. Low PSMI marks mislabelled or atypical samples.
+#[derive(Debug, Parser)]
+#[command(name = "psmi", version, propagate_version = true)]
+#[command(after_help = "Start with `psmi demo`. Inputs are FILE.npy or FILE.safetensors:TENSOR.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fit on features and labels, and score every sample.
+    #[command(after_help = "Examples:
+  psmi fit-transform --features hidden.npy --labels labels.npy --out results
+  psmi fit-transform --features layer.safetensors:h12 --labels y.npy --out r --n-estimators 2000 --top 20 --plot
+Outputs in DIR: psmi_mean.npy, psmi_std.npy (f64, one per sample), summary.json,
+and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot.")]
+    FitTransform {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Directory for the results (created if needed; earlier results are replaced only on success).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Also save the fitted model (safetensors).
+        #[arg(long, value_name = "M")]
+        model: Option<PathBuf>,
+        #[command(flatten)]
+        estimator: EstimatorArgs,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Fit on features and labels, and save the model.
+    #[command(after_help = "Example:
+  psmi fit --features train.npy --labels train_labels.npy --model psmi.safetensors --n-estimators 1000")]
+    Fit {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Where to save the fitted model (safetensors).
+        #[arg(long, value_name = "M")]
+        model: PathBuf,
+        #[command(flatten)]
+        estimator: EstimatorArgs,
+        /// No progress bar, no summary on stdout.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Score samples with a saved model.
+    #[command(after_help = "Example:
+  psmi transform --model psmi.safetensors --features test.npy --labels test_labels.npy --out test_results")]
+    Transform {
+        /// A model saved by `psmi fit` or `psmi fit-transform --model`.
+        #[arg(long, value_name = "M")]
+        model: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Directory for the results.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "T")]
+        threads: Option<usize>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Run PSMI on a built-in data set with flipped labels, and show what it finds.
+    #[command(after_help = "Example:
+  psmi demo --seed 7")]
+    Demo {
+        /// Seed of the data set and of the directions.
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long, value_name = "T")]
+        threads: Option<usize>,
+        /// Show this many of the lowest-PSMI samples.
+        #[arg(long, value_name = "K", default_value_t = 10)]
+        top: usize,
+    },
+}
+
+/// Features and labels.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Features, n × d: FILE.npy (f32, f64 or f16) or FILE.safetensors:TENSOR (F32, F64, F16, BF16).
+    #[arg(long, value_name = "F")]
+    pub features: PathBuf,
+    /// Labels, n integers: FILE.npy or FILE.safetensors:TENSOR (any integer type).
+    #[arg(long, value_name = "L")]
+    pub labels: PathBuf,
+}
+
+/// The estimator's options, with the names and defaults of the Python package `psmi`.
+#[derive(Debug, Args)]
+pub struct EstimatorArgs {
+    /// Number of directions, or `auto` to add blocks until the lowest scores settle.
+    #[arg(long, value_name = "N|auto", default_value = "auto")]
+    pub n_estimators: String,
+    /// Directions per block in auto mode.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub min_n_estimators: usize,
+    /// Fraction of lowest-PSMI samples auto mode watches.
+    #[arg(long, value_name = "Q", default_value_t = 0.05)]
+    pub lowest_psmi_quantile: f64,
+    /// Auto mode stops when the watched samples vary by at most this (relative).
+    #[arg(long, value_name = "V", default_value_t = 0.05)]
+    pub max_variation_of_the_lowest: f64,
+    /// Auto mode compares against the first MILESTONE fraction of the blocks.
+    #[arg(long, value_name = "F", default_value_t = 0.5)]
+    pub milestone: f64,
+    /// Upper bound on directions in auto mode.
+    #[arg(long, value_name = "N", default_value_t = psmi_std::DEFAULT_MAX_N_ESTIMATORS)]
+    pub max_n_estimators: usize,
+    /// Seed of the directions.
+    #[arg(long, value_name = "S", default_value_t = psmi_std::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+}
+
+impl EstimatorArgs {
+    /// The validated estimator.
+    pub fn estimator(&self) -> Result<Psmi, PsmiError> {
+        let mut builder = Psmi::builder()
+            .n_estimators(self.n_estimators.parse::<NEstimators>()?)
+            .min_n_estimators(self.min_n_estimators)
+            .lowest_psmi_quantile(self.lowest_psmi_quantile)
+            .max_variation_of_the_lowest(self.max_variation_of_the_lowest)
+            .milestone(self.milestone)
+            .max_n_estimators(self.max_n_estimators)
+            .seed(self.seed);
+        if let Some(threads) = self.threads {
+            builder = builder.threads(threads);
+        }
+        builder.build()
+    }
+}
+
+/// What to show and write beyond the results.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Also write psmi_full.npy: every sample's PSMI along every direction (f32).
+    #[arg(long)]
+    pub full: bool,
+    /// Print the K samples with the lowest PSMI.
+    #[arg(long, value_name = "K")]
+    pub top: Option<usize>,
+    /// Write one row per sample: index, label, mean, std, stderr.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write psmi.svg in DIR: the distribution of PSMI per label, lowest samples marked.
+    #[arg(long)]
+    pub plot: bool,
+    /// No progress bar, no summary on stdout.
+    #[arg(long)]
+    pub quiet: bool,
+}
