@@ -31,7 +31,11 @@ pub struct AutoReport {
 /// full_i = mean of sample i's block means, half_i = the same over the first
 /// floor(milestone · B) blocks; over the max(1, floor(q · n)) samples with the
 /// lowest full_i, the mean of |half_i − full_i| / |full_i|.
-pub(crate) fn variation_of_the_lowest(block_means: &[Vec<f64>], quantile: f64, milestone: f64) -> Option<f64> {
+pub(crate) fn variation_of_the_lowest(
+    block_means: &[Vec<f64>],
+    quantile: f64,
+    milestone: f64,
+) -> Option<f64> {
     let blocks = block_means.len();
     let half_blocks = (milestone * blocks as f64) as usize;
     if half_blocks == 0 {

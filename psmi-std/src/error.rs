@@ -73,7 +73,9 @@ pub enum PsmiError {
         count: u64,
     },
     /// A class whose samples coincide along a direction.
-    #[error("label {label} has zero variance along direction {direction} (its samples coincide there)")]
+    #[error(
+        "label {label} has zero variance along direction {direction} (its samples coincide there)"
+    )]
     ZeroVariance {
         /// The label.
         label: i64,
@@ -126,7 +128,11 @@ pub enum PsmiError {
 impl PsmiError {
     /// Names the label (not the class index) and the global direction index
     /// in a core error about the classes of a block starting at `first_direction`.
-    pub(crate) fn from_core(error: psmi_core::Error, labels: &[i64], first_direction: usize) -> Self {
+    pub(crate) fn from_core(
+        error: psmi_core::Error,
+        labels: &[i64],
+        first_direction: usize,
+    ) -> Self {
         match error {
             psmi_core::Error::TooFewSamples { class, count } => PsmiError::TooFewSamples {
                 label: labels[class],

@@ -55,10 +55,14 @@ impl<'a> Features<'a> {
 
     fn checked(data: Cow<'a, [f32]>, rows: usize, cols: usize) -> Result<Self> {
         if rows == 0 {
-            return Err(PsmiError::Empty { what: "features (no rows)" });
+            return Err(PsmiError::Empty {
+                what: "features (no rows)",
+            });
         }
         if cols == 0 {
-            return Err(PsmiError::Empty { what: "features (no columns)" });
+            return Err(PsmiError::Empty {
+                what: "features (no columns)",
+            });
         }
         if rows.checked_mul(cols) != Some(data.len()) {
             return Err(PsmiError::FeatureShape {

@@ -208,7 +208,11 @@ impl PsmiBuilder {
             })
         };
         if o.n_estimators == NEstimators::Fixed(0) {
-            return invalid("n_estimators", "0".into(), "must be `auto` or a whole number ≥ 1");
+            return invalid(
+                "n_estimators",
+                "0".into(),
+                "must be `auto` or a whole number ≥ 1",
+            );
         }
         if o.min_n_estimators == 0 {
             return invalid("min_n_estimators", "0".into(), "must be at least 1");
@@ -219,7 +223,11 @@ impl PsmiBuilder {
         }
         let v = o.max_variation_of_the_lowest;
         if !(v > 0.0 && v.is_finite()) {
-            return invalid("max_variation_of_the_lowest", v.to_string(), "must be positive and finite");
+            return invalid(
+                "max_variation_of_the_lowest",
+                v.to_string(),
+                "must be positive and finite",
+            );
         }
         if !(o.milestone > 0.0 && o.milestone < 1.0) {
             return invalid("milestone", o.milestone.to_string(), "must be in (0, 1)");

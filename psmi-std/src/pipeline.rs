@@ -67,7 +67,13 @@ pub(crate) struct DirectionBlock {
 
 impl DirectionBlock {
     /// Draws directions `first .. first + count` from `seed`, in parallel.
-    pub fn draw(engine: &Engine, seed: u64, first: usize, count: usize, dim: usize) -> Result<Self> {
+    pub fn draw(
+        engine: &Engine,
+        seed: u64,
+        first: usize,
+        count: usize,
+        dim: usize,
+    ) -> Result<Self> {
         let mut theta = vec![0.0f32; count * dim];
         engine.install(|| {
             theta
@@ -91,7 +97,12 @@ impl DirectionBlock {
     /// Packs the block for `kernels` into `buffer`, once per pass over the data.
     fn pack<'b>(&self, kernels: Kernels, buffer: &'b mut Vec<f32>) -> Result<PackedDirections<'b>> {
         buffer.resize(projection::packed_len(kernels, self.count(), self.dim), 0.0);
-        Ok(projection::pack_directions(kernels, &self.theta, self.dim, buffer)?)
+        Ok(projection::pack_directions(
+            kernels,
+            &self.theta,
+            self.dim,
+            buffer,
+        )?)
     }
 }
 
@@ -115,8 +126,13 @@ impl BlockMoments {
     }
 
     pub fn view(&mut self) -> ClassMoments<'_> {
-        ClassMoments::from_parts(self.directions, &mut self.counts, &mut self.mean, &mut self.m2)
-            .expect("shapes fixed at construction")
+        ClassMoments::from_parts(
+            self.directions,
+            &mut self.counts,
+            &mut self.mean,
+            &mut self.m2,
+        )
+        .expect("shapes fixed at construction")
     }
 }
 
@@ -204,8 +220,10 @@ pub(crate) fn fit_block(
             }
         };
         let keep = z.len() == labels.len() * m;
-        for (chunk, (x_chunk, label_chunk)) in
-            x_rows.chunks(ROW_CHUNK * d).zip(labels.chunks(ROW_CHUNK)).enumerate()
+        for (chunk, (x_chunk, label_chunk)) in x_rows
+            .chunks(ROW_CHUNK * d)
+            .zip(labels.chunks(ROW_CHUNK))
+            .enumerate()
         {
             let offset = if keep { chunk * ROW_CHUNK * m } else { 0 };
             let z_chunk = &mut z[offset..offset + label_chunk.len() * m];
