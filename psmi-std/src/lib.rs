@@ -48,3 +48,8 @@ pub use model::PsmiModel;
 pub use options::{NEstimators, Psmi, PsmiBuilder, DEFAULT_MAX_N_ESTIMATORS, DEFAULT_SEED};
 pub use psmi_core::{Isa, Kernels};
 pub use scores::PsmiScores;
+
+/// The README's Rust examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
