@@ -1,26 +1,95 @@
-//! Portable scoring kernel.
+//! Portable scoring kernel: the `wide` crate's 8-lane f32 vectors, which
+//! lower to whatever SIMD the compile-time target offers.
 
-use super::ScoringTable;
+use super::lanes::{Lanes, Pair, FREXP_BIAS, HALF_EXPONENT, MANTISSA};
+use super::{kernel, ScoringTable};
+use wide::{f32x8, i32x8};
+
+impl Lanes for f32x8 {
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    fn splat(value: f32) -> Self {
+        f32x8::splat(value)
+    }
+
+    #[inline(always)]
+    unsafe fn load(src: *const f32) -> Self {
+        // SAFETY: the caller guarantees 8 readable values; f32x8 is plain data.
+        unsafe { src.cast::<f32x8>().read_unaligned() }
+    }
+
+    #[inline(always)]
+    unsafe fn load_partial(src: *const f32, len: usize) -> Self {
+        let mut lanes = [0.0f32; 8];
+        // SAFETY: the caller guarantees `len` (< 8) readable values.
+        unsafe { core::ptr::copy_nonoverlapping(src, lanes.as_mut_ptr(), len) };
+        f32x8::from(lanes)
+    }
+
+    #[inline(always)]
+    unsafe fn store(self, dst: *mut f32) {
+        // SAFETY: the caller guarantees 8 writable values.
+        unsafe { dst.cast::<f32x8>().write_unaligned(self) }
+    }
+
+    #[inline(always)]
+    unsafe fn store_partial(self, dst: *mut f32, len: usize) {
+        // SAFETY: the caller guarantees `len` (< 8) writable values.
+        unsafe { core::ptr::copy_nonoverlapping(self.to_array().as_ptr(), dst, len) };
+    }
+
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        self - other
+    }
+
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        self * other
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32x8::mul_add(self, a, b)
+    }
+
+    #[inline(always)]
+    fn neg_mul_add(self, a: Self, b: Self) -> Self {
+        f32x8::mul_neg_add(self, a, b)
+    }
+
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        self.fast_max(other)
+    }
+
+    #[inline(always)]
+    fn keep_where_less(self, a: Self, b: Self) -> Self {
+        self & a.simd_lt(b)
+    }
+
+    #[inline(always)]
+    fn exp2_from_magic(self) -> Self {
+        let bits: i32x8 = wide::bytemuck::cast(self);
+        wide::bytemuck::cast(bits << 23_i32)
+    }
+
+    #[inline(always)]
+    fn frexp(self) -> (Self, Self) {
+        let bits: i32x8 = wide::bytemuck::cast(self);
+        let fraction =
+            wide::bytemuck::cast((bits & i32x8::splat(MANTISSA)) | i32x8::splat(HALF_EXPONENT));
+        let exponent = ((bits >> 23_i32) - i32x8::splat(FREXP_BIAS)).round_float();
+        (fraction, exponent)
+    }
+}
 
 pub(super) fn score_rows(table: &ScoringTable<'_>, labels: &[u32], values: &mut [f32]) {
-    let m = table.directions();
-    for (row, &label) in values.chunks_exact_mut(m).zip(labels) {
-        for (j, value) in row.iter_mut().enumerate() {
-            let z = *value;
-            let log_term = |class: usize| {
-                let (mu, inv_sigma, offset) = table.class_rows(class);
-                let u = (z - mu[j]) * inv_sigma[j];
-                offset[j] - 0.5 * u * u
-            };
-            let max = (0..table.classes())
-                .map(log_term)
-                .fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = (0..table.classes())
-                .map(|c| libm::expf(log_term(c) - max))
-                .sum();
-            let own = label as usize;
-            // ln N(z; μ_y, σ_y) is the own class's term without its ln π_y.
-            *value = log_term(own) - table.log_weight(own) - max - libm::logf(sum);
-        }
-    }
+    kernel::score_rows::<Pair<f32x8>>(table, labels, values);
 }
