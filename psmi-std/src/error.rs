@@ -57,7 +57,7 @@ pub enum PsmiError {
         found: usize,
     },
     /// A NaN or infinity in the features.
-    #[error("non-finite feature value at row {row}, column {column}")]
+    #[error("non-finite feature value at row {row}, column {column} (NaN, infinity, or beyond the f32 range)")]
     NonFinite {
         /// Row of the value.
         row: usize,

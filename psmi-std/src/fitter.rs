@@ -97,7 +97,7 @@ impl PsmiFitter {
     /// [`PsmiError::FeatureShape`] if `directions` is not whole rows of `dim`,
     /// [`PsmiError::NonFinite`] for a NaN or infinity (row = direction).
     pub fn with_directions(directions: &[f32], dim: usize, threads: Option<usize>) -> Result<Self> {
-        let rows = if dim == 0 { 0 } else { directions.len() / dim };
+        let rows = directions.len().checked_div(dim).unwrap_or(0);
         let checked = Features::new(directions, rows, dim)?;
         let engine = Engine::new(threads)?;
         let blocks = checked

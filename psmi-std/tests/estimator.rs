@@ -344,7 +344,7 @@ fn errors_name_the_input_at_fault() {
     bad[2 * 4 + 3] = f32::NAN;
     assert_eq!(
         msg(Features::new(&bad, 40, 4).unwrap_err()),
-        "non-finite feature value at row 2, column 3"
+        "non-finite feature value at row 2, column 3 (NaN, infinity, or beyond the f32 range)"
     );
     bad[2 * 4 + 3] = f32::INFINITY;
     assert!(matches!(

@@ -64,7 +64,7 @@ and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Worker threads (default: all cores).
-        #[arg(long, value_name = "T")]
+        #[arg(long, value_name = "T", allow_negative_numbers = true)]
         threads: Option<usize>,
         #[command(flatten)]
         report: ReportArgs,
@@ -77,7 +77,7 @@ and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot
         #[arg(long, default_value_t = 2024)]
         seed: u64,
         /// Worker threads (default: all cores).
-        #[arg(long, value_name = "T")]
+        #[arg(long, value_name = "T", allow_negative_numbers = true)]
         threads: Option<usize>,
         /// Show this many of the lowest-PSMI samples.
         #[arg(long, value_name = "K", default_value_t = 10)]
@@ -100,28 +100,53 @@ pub struct DataArgs {
 #[derive(Debug, Args)]
 pub struct EstimatorArgs {
     /// Number of directions, or `auto` to add blocks until the lowest scores settle.
-    #[arg(long, value_name = "N|auto", default_value = "auto")]
+    #[arg(
+        long,
+        value_name = "N|auto",
+        default_value = "auto",
+        allow_negative_numbers = true
+    )]
     pub n_estimators: String,
     /// Directions per block in auto mode.
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 500,
+        allow_negative_numbers = true
+    )]
     pub min_n_estimators: usize,
     /// Fraction of lowest-PSMI samples auto mode watches.
-    #[arg(long, value_name = "Q", default_value_t = 0.05)]
+    #[arg(
+        long,
+        value_name = "Q",
+        default_value_t = 0.05,
+        allow_negative_numbers = true
+    )]
     pub lowest_psmi_quantile: f64,
     /// Auto mode stops when the watched samples vary by at most this (relative).
-    #[arg(long, value_name = "V", default_value_t = 0.05)]
+    #[arg(
+        long,
+        value_name = "V",
+        default_value_t = 0.05,
+        allow_negative_numbers = true
+    )]
     pub max_variation_of_the_lowest: f64,
     /// Auto mode compares against the first MILESTONE fraction of the blocks.
-    #[arg(long, value_name = "F", default_value_t = 0.5)]
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.5,
+        allow_negative_numbers = true
+    )]
     pub milestone: f64,
     /// Upper bound on directions in auto mode.
-    #[arg(long, value_name = "N", default_value_t = psmi_std::DEFAULT_MAX_N_ESTIMATORS)]
+    #[arg(long, value_name = "N", default_value_t = psmi_std::DEFAULT_MAX_N_ESTIMATORS, allow_negative_numbers = true)]
     pub max_n_estimators: usize,
     /// Seed of the directions.
-    #[arg(long, value_name = "S", default_value_t = psmi_std::DEFAULT_SEED)]
+    #[arg(long, value_name = "S", default_value_t = psmi_std::DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Worker threads (default: all cores).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", allow_negative_numbers = true)]
     pub threads: Option<usize>,
 }
 

@@ -50,10 +50,22 @@ fn usage_error(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
+            // clap's message: a first line, sometimes an indented list (the
+            // missing arguments), then usage; keep the first two on one line.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("error: invalid usage");
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("error: invalid usage");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see `psmi --help`)");
+            let listed: Vec<&str> = lines
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let listed = if listed.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", listed.join(", "))
+            };
+            eprintln!("error: {first}{listed} (see `psmi --help`)");
             ExitCode::from(failure::USAGE)
         }
     }

@@ -1,0 +1,323 @@
+//! `throughput`: times each stage of PSMI on one block of directions.
+//!
+//! ```text
+//! throughput --n N --d D --m M [--classes K] [--threads T]
+//!            [--isa portable|avx2-fma|avx512] [--runs R] [--seed S] [--json]
+//! ```
+//!
+//! On standard normal features (n × d) with balanced labels over K classes,
+//! after one warm-up run, it times R runs of each stage on a pool of T
+//! threads, decomposed over rows as psmi-std does, and reports medians:
+//!
+//! - `directions_s`: drawing the m directions;
+//! - `pack_s`: packing them for the projection kernel (once per block);
+//! - `projection_s`, `projection_gflops` = 2·n·d·m / `projection_s`;
+//! - `statistics_s`: class means and variances of the n × m projections;
+//! - `scoring_s`, `scoring_gevals` = n·m·K / `scoring_s` (`score_in_place`);
+//! - `summaries_s`: each sample's mean and spread over the directions.
+//!
+//! With `--json`, one JSON line; otherwise a short table. Bad arguments
+//! give one `error:` line on stderr and exit status 2; a failing stage,
+//! exit status 1.
+
+use clap::error::ErrorKind;
+use clap::{Parser, ValueEnum};
+use psmi_bench::stages::{self, ClassStatistics};
+use psmi_bench::workload::{balanced_labels, gaussian_features};
+use psmi_core::projection;
+use psmi_core::statistics::Moments;
+use psmi_core::{Isa, Kernels};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Times each stage of PSMI on random data.
+#[derive(Debug, Parser)]
+#[command(name = "throughput", version)]
+struct Cli {
+    /// Samples.
+    #[arg(long, value_parser = positive)]
+    n: usize,
+    /// Dimension of the features.
+    #[arg(long, value_parser = positive)]
+    d: usize,
+    /// Directions.
+    #[arg(long, value_parser = positive)]
+    m: usize,
+    /// Classes, balanced.
+    #[arg(long, default_value_t = 10, value_parser = positive)]
+    classes: usize,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = positive)]
+    threads: Option<usize>,
+    /// Kernels to run [default: the widest the CPU supports].
+    #[arg(long, value_enum)]
+    isa: Option<IsaArg>,
+    /// Timed runs of each stage, after one warm-up run.
+    #[arg(long, default_value_t = 7, value_parser = positive)]
+    runs: usize,
+    /// Seed of the data and of the directions.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print one JSON line instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The `--isa` values, named as [`Isa::name`] names them.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum IsaArg {
+    /// Portable SIMD.
+    Portable,
+    /// AVX2 with FMA.
+    #[value(name = "avx2-fma")]
+    Avx2Fma,
+    /// AVX-512 (F, VL, DQ, BW).
+    Avx512,
+}
+
+impl From<IsaArg> for Isa {
+    fn from(arg: IsaArg) -> Isa {
+        match arg {
+            IsaArg::Portable => Isa::Portable,
+            IsaArg::Avx2Fma => Isa::Avx2Fma,
+            IsaArg::Avx512 => Isa::Avx512,
+        }
+    }
+}
+
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(value) => Ok(value),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Median seconds of each stage.
+#[derive(Debug, Default)]
+struct Timings {
+    directions: f64,
+    pack: f64,
+    projection: f64,
+    statistics: f64,
+    scoring: f64,
+    summaries: f64,
+}
+
+/// A failure and its exit status.
+struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            status: 2,
+        }
+    }
+}
+
+impl From<psmi_core::Error> for Failure {
+    fn from(e: psmi_core::Error) -> Self {
+        Failure {
+            message: e.to_string(),
+            status: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            print!("{e}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(Failure::usage(one_line(&e.to_string()))),
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => fail(failure),
+    }
+}
+
+fn fail(failure: Failure) -> ExitCode {
+    eprintln!("error: {}", failure.message);
+    ExitCode::from(failure.status)
+}
+
+/// clap's message without its `error:` prefix, tips, usage and pointer to
+/// `--help`, on one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty()
+                && !line.starts_with("tip:")
+                && !line.starts_with("For more information")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error:")
+        .trim()
+        .to_string()
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let kernels = match cli.isa.map(Isa::from) {
+        None => Kernels::detect(),
+        Some(isa) => Kernels::for_isa(isa)
+            .ok_or_else(|| Failure::usage(format!("--isa {}: this CPU lacks it", isa.name())))?,
+    };
+    if cli.n < 2 * cli.classes {
+        return Err(Failure::usage(format!(
+            "--n {} is too small for --classes {}: every class needs 2 samples",
+            cli.n, cli.classes
+        )));
+    }
+    let (n, d, m, k) = (cli.n, cli.d, cli.m, cli.classes);
+    let too_large = || Failure::usage("--n, --d and --m ask for more memory than can be addressed");
+    n.checked_mul(d)
+        .and(n.checked_mul(m))
+        .and(m.checked_mul(d))
+        .ok_or_else(too_large)?;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Failure::usage(format!("--threads: {e}")))?;
+    let x = gaussian_features(n, d, cli.seed);
+    let labels = balanced_labels(n, k, cli.seed.wrapping_add(1));
+    let timings = pool.install(|| time_stages(cli, kernels, &x, &labels))?;
+
+    let projection_gflops = 2.0 * (n * d) as f64 * m as f64 / timings.projection / 1e9;
+    let scoring_gevals = (n * m) as f64 * k as f64 / timings.scoring / 1e9;
+    let threads = pool.current_num_threads();
+    if cli.json {
+        let report = serde_json::json!({
+            "n": n,
+            "d": d,
+            "m": m,
+            "classes": k,
+            "threads": threads,
+            "isa": kernels.isa().name(),
+            "runs": cli.runs,
+            "seed": cli.seed,
+            "projection_gflops": projection_gflops,
+            "scoring_gevals": scoring_gevals,
+            "directions_s": timings.directions,
+            "pack_s": timings.pack,
+            "projection_s": timings.projection,
+            "statistics_s": timings.statistics,
+            "scoring_s": timings.scoring,
+            "summaries_s": timings.summaries,
+        });
+        println!("{report}");
+    } else {
+        println!(
+            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels; median of {} runs",
+            kernels.isa().name(),
+            cli.runs
+        );
+        let rows = [
+            ("directions", timings.directions, String::new()),
+            ("pack", timings.pack, String::new()),
+            (
+                "projection",
+                timings.projection,
+                format!("{projection_gflops:.1} GFLOP/s"),
+            ),
+            ("statistics", timings.statistics, String::new()),
+            (
+                "scoring",
+                timings.scoring,
+                format!("{scoring_gevals:.2} G evals/s"),
+            ),
+            ("summaries", timings.summaries, String::new()),
+        ];
+        println!("{:<12} {:>12}  rate", "stage", "ms");
+        for (stage, seconds, rate) in rows {
+            println!("{stage:<12} {:>12.3}  {rate}", seconds * 1e3);
+        }
+    }
+    Ok(())
+}
+
+/// Runs each stage once to warm up, then `cli.runs` times, in order, each
+/// stage feeding the next.
+fn time_stages(cli: &Cli, kernels: Kernels, x: &[f32], labels: &[u32]) -> Result<Timings, Failure> {
+    let (n, d, m, k) = (cli.n, cli.d, cli.m, cli.classes);
+    let repeat = cli.runs + 1;
+    let mut timings = Timings::default();
+
+    let mut theta = vec![0.0f32; m * d];
+    timings.directions = median(repeat, || {
+        let start = Instant::now();
+        stages::draw_directions(cli.seed, d, &mut theta)?;
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+
+    let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
+    timings.pack = median(repeat, || {
+        let start = Instant::now();
+        projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+    let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+
+    let mut z = vec![0.0f32; n * m];
+    timings.projection = median(repeat, || {
+        let start = Instant::now();
+        stages::project(x, &packed, &mut z)?;
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+
+    timings.statistics = median(repeat, || {
+        let start = Instant::now();
+        let statistics = ClassStatistics::of(&z, labels, k, m)?;
+        let seconds = start.elapsed().as_secs_f64();
+        drop(statistics);
+        Ok(seconds)
+    })?;
+    let parameters = ClassStatistics::of(&z, labels, k, m)?.parameters()?;
+    let mut table_buffer = Vec::new();
+    let table = parameters.table(&mut table_buffer)?;
+
+    // Scoring works in place: each run starts from a fresh copy of Z.
+    let mut scores = z.clone();
+    timings.scoring = median(repeat, || {
+        scores.copy_from_slice(&z);
+        let start = Instant::now();
+        stages::score(kernels, &table, labels, &mut scores)?;
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+
+    let mut summaries = vec![Moments::default(); n];
+    timings.summaries = median(repeat, || {
+        let start = Instant::now();
+        stages::summarize(&scores, m, &mut summaries)?;
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+    Ok(timings)
+}
+
+/// The median of the seconds reported by `runs - 1` calls of `time`, after
+/// one call whose time is dropped (the warm-up).
+fn median(
+    runs: usize,
+    mut time: impl FnMut() -> Result<f64, psmi_core::Error>,
+) -> Result<f64, Failure> {
+    time()?;
+    let mut seconds = (1..runs).map(|_| time()).collect::<Result<Vec<_>, _>>()?;
+    seconds.sort_by(f64::total_cmp);
+    let mid = seconds.len() / 2;
+    Ok(if seconds.len() % 2 == 1 {
+        seconds[mid]
+    } else {
+        (seconds[mid - 1] + seconds[mid]) / 2.0
+    })
+}
