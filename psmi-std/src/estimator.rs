@@ -10,10 +10,11 @@ use crate::pipeline::{self, ClassParameters, DirectionBlock, Engine, FullMatrix,
 use crate::scores::PsmiScores;
 use psmi_core::statistics::Moments;
 
-/// What a run reports after each block of directions.
+/// What a run reports as it goes: after each pass over the data and, in auto
+/// mode, after each block's convergence check.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Progress {
-    /// Blocks done.
+    /// Auto mode's blocks done (0 in fixed mode).
     pub blocks: usize,
     /// Directions done.
     pub directions: usize,
@@ -21,7 +22,7 @@ pub struct Progress {
     pub total_directions: Option<usize>,
     /// In auto mode, the last variation of the lowest samples (if computed).
     pub variation: Option<f64>,
-    /// In auto mode, the variation at which it stops.
+    /// In auto mode, on the report of a block's check: the variation at which it stops.
     pub target: Option<f64>,
 }
 
@@ -87,10 +88,10 @@ impl Psmi {
     /// use psmi_std::{Features, NEstimators, Psmi};
     /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
     /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(600)).build()?;
-    /// let mut blocks = 0;
-    /// let (_, scores) = psmi.fit_transform_with(&x, &[0, 0, 1, 1], true, |p| blocks = p.blocks)?;
+    /// let mut done = Vec::new();
+    /// let (_, scores) = psmi.fit_transform_with(&x, &[0, 0, 1, 1], true, |p| done.push(p.directions))?;
     /// assert_eq!(scores.full().unwrap().len(), 4 * 600);
-    /// assert_eq!(blocks, 2);
+    /// assert_eq!(done.last(), Some(&600));
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
     ///
@@ -116,104 +117,149 @@ impl Psmi {
     ) -> Result<(PsmiModel, PsmiScores)> {
         let classes = Classes::of(labels, x.rows())?;
         let engine = Engine::new(self.threads)?;
-        let (n, d, k) = (x.rows(), x.cols(), classes.labels.len());
+        let (n, d) = (x.rows(), x.cols());
+        // Auto mode's unit is a block of `min_n_estimators` directions; fixed
+        // mode is one block. Either is worked through in passes of at most
+        // MAX_BLOCK directions, whose n × pass projections are all the memory
+        // that grows with n beyond the results.
         let (block_size, max_directions, total_directions) = match self.n_estimators {
-            NEstimators::Fixed(m) => (MAX_BLOCK, m, Some(m)),
+            NEstimators::Fixed(m) => (m, m, Some(m)),
             NEstimators::Auto => {
                 let size = self.min_n_estimators;
                 (size, self.max_n_estimators / size * size, None)
             }
+        };
+        let mut pass = Pass {
+            engine: &engine,
+            x,
+            classes: &classes,
+            seed: self.seed,
+            projections: Vec::new(),
+            table: Vec::new(),
         };
         let mut fixed_full = match (full, total_directions) {
             (true, Some(m)) => Some(vec![0.0f32; n * m]),
             _ => None,
         };
         let mut auto_full: Vec<Vec<f32>> = Vec::new();
-        let mut projections = Vec::new();
-        let mut table_buffer = Vec::new();
         let mut summaries = vec![Moments::default(); n];
         let mut block_means: Vec<Vec<f64>> = Vec::new();
-        let mut blocks = Vec::new();
+        let mut passes = Vec::new();
         let mut auto = None;
         let mut first = 0;
         while first < max_directions {
-            let width = block_size.min(max_directions - first);
-            let block = DirectionBlock::draw(&engine, self.seed, first, width, d)?;
-            projections.resize(n * width, 0.0);
-            let moments = pipeline::fit_block(
-                &engine,
-                x,
-                &classes.index,
-                k,
-                &block,
-                Some(&mut projections),
-            )?;
-            let params = ClassParameters::from_moments(moments, &classes.labels, first)?;
-            let table = params.table(&classes.labels, first, &mut table_buffer)?;
-            let mut target = match (&mut fixed_full, full) {
-                (Some(values), _) => Some(FullMatrix {
-                    values,
-                    width: max_directions,
-                    column: first,
-                }),
-                (None, true) => {
-                    auto_full.push(vec![0.0f32; n * width]);
-                    auto_full.last_mut().map(|values| FullMatrix {
+            let block_end = first + block_size.min(max_directions - first);
+            let mut block_summaries = vec![Moments::default(); n];
+            while first < block_end {
+                let width = MAX_BLOCK.min(block_end - first);
+                let mut target = match (&mut fixed_full, full) {
+                    (Some(values), _) => Some(FullMatrix {
                         values,
-                        width,
-                        column: 0,
-                    })
-                }
-                (None, false) => None,
-            };
-            let block_summaries = pipeline::score_projected(
-                &engine,
-                &table,
-                &classes.index,
-                &block,
-                &mut projections,
-                target.as_mut(),
-            )?;
+                        width: max_directions,
+                        column: first,
+                    }),
+                    (None, true) => {
+                        auto_full.push(vec![0.0f32; n * width]);
+                        auto_full.last_mut().map(|values| FullMatrix {
+                            values,
+                            width,
+                            column: 0,
+                        })
+                    }
+                    (None, false) => None,
+                };
+                let (block, params, pass_summaries) = pass.run(first, width, target.as_mut())?;
+                merge_summaries(&mut block_summaries, &pass_summaries);
+                passes.push((block, params));
+                first += width;
+                progress(&Progress {
+                    blocks: block_means.len(),
+                    directions: first,
+                    total_directions,
+                    variation: auto.and_then(|a: AutoReport| a.variation),
+                    target: None,
+                });
+            }
             merge_summaries(&mut summaries, &block_summaries);
-            first += width;
-            blocks.push((block, params));
-            let mut variation = None;
             if self.n_estimators == NEstimators::Auto {
                 block_means.push(block_summaries.iter().map(|s| s.mean).collect());
-                variation = variation_of_the_lowest(
+                let variation = variation_of_the_lowest(
                     &block_means,
                     self.lowest_psmi_quantile,
                     self.milestone,
                 );
                 let converged = variation.is_some_and(|v| v <= self.max_variation_of_the_lowest);
                 auto = Some(AutoReport {
-                    blocks: blocks.len(),
+                    blocks: block_means.len(),
                     variation,
                     converged,
                 });
-            }
-            progress(&Progress {
-                blocks: blocks.len(),
-                directions: first,
-                total_directions,
-                variation,
-                target: auto.map(|_| self.max_variation_of_the_lowest),
-            });
-            if auto.is_some_and(|a| a.converged) {
-                break;
+                progress(&Progress {
+                    blocks: block_means.len(),
+                    directions: first,
+                    total_directions,
+                    variation,
+                    target: Some(self.max_variation_of_the_lowest),
+                });
+                if converged {
+                    break;
+                }
             }
         }
-        drop(projections);
+        drop(pass);
         let full_values = fixed_full.or_else(|| full.then(|| interleave_columns(&auto_full, n)));
         let model = PsmiModel::assemble(
             d,
             &classes.labels,
-            blocks,
+            passes,
             Some(self.seed),
             self.threads,
             auto,
         );
         Ok((model, PsmiScores::from_summaries(&summaries, full_values)))
+    }
+}
+
+/// One pass of `fit_transform` over all samples: directions, projections kept
+/// for scoring, class statistics, scores. Reuses its buffers from pass to pass.
+struct Pass<'a> {
+    engine: &'a Engine,
+    x: &'a Features<'a>,
+    classes: &'a Classes,
+    seed: u64,
+    projections: Vec<f32>,
+    table: Vec<f32>,
+}
+
+impl Pass<'_> {
+    fn run(
+        &mut self,
+        first: usize,
+        width: usize,
+        full: Option<&mut FullMatrix<'_>>,
+    ) -> Result<(DirectionBlock, ClassParameters, Vec<Moments>)> {
+        let labels = &self.classes.labels;
+        let block = DirectionBlock::draw(self.engine, self.seed, first, width, self.x.cols())?;
+        self.projections.resize(self.x.rows() * width, 0.0);
+        let moments = pipeline::fit_block(
+            self.engine,
+            self.x,
+            &self.classes.index,
+            labels.len(),
+            &block,
+            Some(&mut self.projections),
+        )?;
+        let params = ClassParameters::from_moments(moments, labels, first)?;
+        let table = params.table(labels, first, &mut self.table)?;
+        let summaries = pipeline::score_projected(
+            self.engine,
+            &table,
+            &self.classes.index,
+            &block,
+            &mut self.projections,
+            full,
+        )?;
+        Ok((block, params, summaries))
     }
 }
 

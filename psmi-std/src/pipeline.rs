@@ -22,9 +22,9 @@ pub(crate) const ROW_CHUNK: usize = 256;
 /// Fixed number of row groups whose class moments are merged in order.
 pub(crate) const ROW_GROUPS: usize = 64;
 
-/// Largest block of directions processed at once in fixed mode: bounds the
-/// n × block projections that `fit_transform` keeps.
-pub(crate) const MAX_BLOCK: usize = 512;
+/// Largest block of directions processed at once: bounds the n × block
+/// projections that `fit_transform` keeps (10 MB for n = 10 000).
+pub(crate) const MAX_BLOCK: usize = 256;
 
 /// The chosen kernels and the thread pool they run on.
 #[derive(Debug)]
