@@ -4,6 +4,27 @@
 //! micro-kernel of the chosen [`Isa`] reads; [`project`] then multiplies any
 //! number of row chunks of X by them, each with its own scratch buffer, so
 //! threads can share one packed block.
+//!
+//! The product is blocked as in BLIS (Van Zee & van de Geijn, 2015):
+//!
+//! - the dimension is cut into blocks of at most `KC` coordinates; Z receives
+//!   the partial sum of each block in turn, so an f32 accumulator never sums
+//!   more than `KC` products;
+//! - within a block, the directions are packed in panels of `NR` (a multiple
+//!   of the vector width), coordinate-major, zero-padded past the last
+//!   direction;
+//! - [`project`] copies `MR` rows of X at a time into the scratch buffer (a
+//!   fixed row stride of `KC`, so the kernel addresses every row with a
+//!   constant offset and rows never alias in the cache), and the micro-kernel
+//!   computes one `MR × NR` tile of Z in registers;
+//! - the panels of a block are visited `NC` directions at a time, a slice
+//!   (`KC × NC`) that stays in the L2 cache while every row of X streams past.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod portable;
 
 use crate::dispatch::{Isa, Kernels};
 use crate::error::{ensure_len, ensure_shape, Error};
@@ -43,21 +64,107 @@ impl PackedDirections<'_> {
     }
 }
 
-/// Length of the buffer that [`pack_directions`] needs.
-pub fn packed_len(kernels: Kernels, directions: usize, dim: usize) -> usize {
-    match kernels.isa() {
-        Isa::Portable | Isa::Avx2Fma | Isa::Avx512 => directions * dim,
+/// Computes one register tile: `c[..rows][..cols] (+)= a · b` over `kc` steps.
+struct Tile {
+    /// Coordinates in this block (1 ..= `KC`).
+    kc: usize,
+    /// `MR` packed rows of X, row `r` at `a + r·KC`, `kc` values each.
+    a: *const f32,
+    /// One packed panel of directions: `kc × NR`, coordinate-major.
+    b: *const f32,
+    /// Top-left element of the tile in Z.
+    c: *mut f32,
+    /// Row stride of Z (the number of directions).
+    ldc: usize,
+    /// Rows of the tile that exist in Z (1 ..= `MR`).
+    rows: usize,
+    /// Columns of the tile that exist in Z (1 ..= `NR`).
+    cols: usize,
+    /// Add to Z (later coordinate blocks) rather than overwrite it (the first).
+    accumulate: bool,
+}
+
+/// A micro-kernel and the block sizes it is tuned with.
+trait MicroKernel {
+    /// Rows of X per register tile.
+    const MR: usize;
+    /// Directions per register tile (and per packed panel).
+    const NR: usize;
+    /// Largest coordinate block; also the row stride of packed X.
+    const KC: usize;
+    /// Directions per cache block (a multiple of `NR`).
+    const NC: usize;
+
+    /// Computes `tile`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports the kernel's instruction set; `tile.a` is readable
+    /// at `r·KC + k` and `tile.b` at `k·NR + j` for every `r < MR`,
+    /// `k < tile.kc`, `j < NR`; `tile.c` is writable at `r·ldc + j` for every
+    /// `r < rows`, `j < cols`.
+    unsafe fn tile(tile: &Tile);
+}
+
+/// The layout parameters of one kernel set.
+#[derive(Clone, Copy)]
+struct Geometry {
+    mr: usize,
+    nr: usize,
+    kc: usize,
+}
+
+impl Geometry {
+    fn of<K: MicroKernel>() -> Self {
+        Geometry {
+            mr: K::MR,
+            nr: K::NR,
+            kc: K::KC,
+        }
+    }
+
+    fn for_isa(isa: Isa) -> Self {
+        match isa {
+            Isa::Portable => Self::of::<portable::Kernel>(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => Self::of::<avx2::Kernel>(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Self::of::<avx512::Kernel>(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2Fma | Isa::Avx512 => Self::of::<portable::Kernel>(),
+        }
+    }
+
+    /// Directions rounded up to whole panels.
+    fn padded_directions(self, directions: usize) -> usize {
+        directions.div_ceil(self.nr) * self.nr
+    }
+
+    /// Length of the coordinate blocks: `dim` cut into equal blocks of at
+    /// most `kc` (the last one shorter), so no block is needlessly thin.
+    fn block_len(self, dim: usize) -> usize {
+        dim.div_ceil(dim.div_ceil(self.kc))
     }
 }
 
-/// Length of the per-call scratch buffer that [`project`] needs.
+/// Floats of slack that let the packed directions start on a 64-byte line.
+const ALIGN_SLACK: usize = 64 / core::mem::size_of::<f32>() - 1;
+
+/// Length of the buffer that [`pack_directions`] needs.
+///
+/// The directions are padded to whole panels of the kernel's width, and a
+/// few floats more let the packed data start on a cache line.
+pub fn packed_len(kernels: Kernels, directions: usize, dim: usize) -> usize {
+    let geometry = Geometry::for_isa(kernels.isa());
+    geometry.padded_directions(directions) * dim + ALIGN_SLACK
+}
+
+/// Length of the scratch buffer that [`project`] needs: a few rows of X, of
+/// at most one coordinate block each. It does not depend on the number of
+/// rows, so one buffer serves any chunk of them.
 pub fn scratch_len(kernels: Kernels, dim: usize) -> usize {
-    match kernels.isa() {
-        Isa::Portable | Isa::Avx2Fma | Isa::Avx512 => {
-            let _ = dim;
-            0
-        }
-    }
+    let geometry = Geometry::for_isa(kernels.isa());
+    (geometry.mr - 1) * geometry.kc + geometry.block_len(dim.max(1))
 }
 
 /// Packs `theta` (row-major `m × dim`, m = `theta.len() / dim`) into `out`.
@@ -81,11 +188,40 @@ pub fn pack_directions<'a>(
         return Err(Error::EmptyInput { what: "directions" });
     }
     ensure_shape("directions", theta, directions * dim)?;
-    let len = packed_len(kernels, directions, dim);
-    ensure_len("packed directions", out, len)?;
-    out[..len].copy_from_slice(theta);
+    ensure_len(
+        "packed directions",
+        out,
+        packed_len(kernels, directions, dim),
+    )?;
+    let geometry = Geometry::for_isa(kernels.isa());
+    let nr = geometry.nr;
+    let misalignment = (out.as_ptr() as usize % 64) / core::mem::size_of::<f32>();
+    let start = (ALIGN_SLACK + 1 - misalignment) % (ALIGN_SLACK + 1);
+    let len = geometry.padded_directions(directions) * dim;
+    let data = &mut out[start..start + len];
+
+    // Block of coordinates k0.., panel of directions j0..: kc × nr values,
+    // coordinate-major, the directions past the last one zero.
+    let block_len = geometry.block_len(dim);
+    let mut offset = 0;
+    for k0 in (0..dim).step_by(block_len) {
+        let kc = block_len.min(dim - k0);
+        for j0 in (0..directions).step_by(nr) {
+            let panel = &mut data[offset..offset + kc * nr];
+            for j in 0..nr {
+                let column = panel[j..].iter_mut().step_by(nr);
+                if j0 + j < directions {
+                    let row = &theta[(j0 + j) * dim + k0..][..kc];
+                    column.zip(row).for_each(|(out, &value)| *out = value);
+                } else {
+                    column.for_each(|out| *out = 0.0);
+                }
+            }
+            offset += kc * nr;
+        }
+    }
     Ok(PackedDirections {
-        data: &out[..len],
+        data,
         directions,
         dim,
         kernels,
@@ -104,7 +240,9 @@ pub fn pack_directions<'a>(
 /// let mut z = [0.0f32; 4];
 /// let mut scratch = vec![0.0f32; scratch_len(kernels, 2)];
 /// project(&x, &packed, &mut z, &mut scratch).unwrap();
-/// assert_eq!(z, [2.0, 2.0, -1.0, 1.8]);
+/// // f32 arithmetic: within a rounding error of the exact products.
+/// let exact = [2.0, 2.0, -1.0, 1.8];
+/// assert!(z.iter().zip(exact).all(|(z, e)| (z - e).abs() <= 1e-6));
 /// ```
 ///
 /// # Errors
@@ -126,16 +264,108 @@ pub fn project(
         scratch,
         scratch_len(packed.kernels, dim),
     )?;
-    for (x_row, z_row) in x.chunks_exact(dim).zip(z.chunks_exact_mut(m)) {
-        for (theta_row, out) in packed.data.chunks_exact(dim).zip(z_row.iter_mut()) {
-            *out = x_row
-                .iter()
-                .zip(theta_row)
-                .map(|(&a, &b)| a as f64 * b as f64)
-                .sum::<f64>() as f32;
-        }
+    // SAFETY (every arm): the shapes of `x`, `z` and `scratch` were checked
+    // above, and `packed` was laid out by `pack_directions` for the same
+    // kernels, whose geometry is the one `Geometry::for_isa` gives here.
+    match packed.kernels.isa() {
+        // SAFETY: the portable kernel runs on every CPU.
+        Isa::Portable => unsafe { blocked::<portable::Kernel>(x, packed, z, scratch) },
+        // SAFETY: a `Kernels` token of this set exists only if the CPU
+        // supports it (`Kernels::for_isa`, `if_compiled`, or the caller's
+        // promise to `new_unchecked`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { blocked::<avx2::Kernel>(x, packed, z, scratch) },
+        // SAFETY: as for AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { blocked::<avx512::Kernel>(x, packed, z, scratch) },
+        // No CPU outside x86-64 has these sets (so no token of them is
+        // valid there), and their layout is the portable one.
+        // SAFETY: the portable kernel runs on every CPU.
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { blocked::<portable::Kernel>(x, packed, z, scratch) },
     }
     Ok(())
+}
+
+/// The cache-blocked loops around the micro-kernel `K`.
+///
+/// # Safety
+///
+/// The CPU supports `K`'s instruction set, `packed` was laid out for `K`,
+/// `x` is `n × dim`, `z` is `n × m` and `scratch` holds at least
+/// [`scratch_len`] floats.
+unsafe fn blocked<K: MicroKernel>(
+    x: &[f32],
+    packed: &PackedDirections<'_>,
+    z: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (dim, m) = (packed.dim, packed.directions);
+    let n = x.len() / dim;
+    let geometry = Geometry::of::<K>();
+    let block_len = geometry.block_len(dim);
+    let panels = m.div_ceil(K::NR);
+    // Equal cache blocks of whole panels, at most NC directions each.
+    let panels_per_slice = panels.div_ceil(panels.div_ceil(K::NC / K::NR));
+    let padded = geometry.padded_directions(m);
+    let c = z.as_mut_ptr();
+
+    for p0 in (0..panels).step_by(panels_per_slice) {
+        let p1 = panels.min(p0 + panels_per_slice);
+        for k0 in (0..dim).step_by(block_len) {
+            let kc = block_len.min(dim - k0);
+            let block = &packed.data[k0 * padded..];
+            for i0 in (0..n).step_by(K::MR) {
+                let rows = K::MR.min(n - i0);
+                pack_rows(x, dim, i0, rows, k0, kc, K::MR, K::KC, scratch);
+                for p in p0..p1 {
+                    let j0 = p * K::NR;
+                    let tile = Tile {
+                        kc,
+                        a: scratch.as_ptr(),
+                        b: block[p * kc * K::NR..][..kc * K::NR].as_ptr(),
+                        // In bounds: i0 < n and j0 < m.
+                        c: c.wrapping_add(i0 * m + j0),
+                        ldc: m,
+                        rows,
+                        cols: K::NR.min(m - j0),
+                        accumulate: k0 > 0,
+                    };
+                    // SAFETY: the CPU supports K (our caller's promise);
+                    // `scratch` holds MR rows of stride KC with kc values
+                    // each (`pack_rows`, `scratch_len`); the panel slice
+                    // holds kc × NR values; the tile's rows × cols lie in z
+                    // (i0 + rows ≤ n, j0 + cols ≤ m).
+                    unsafe { K::tile(&tile) };
+                }
+            }
+        }
+    }
+}
+
+/// Copies rows `i0..i0 + rows`, columns `k0..k0 + kc` of `x` into `out`, row
+/// `r` at `r·stride`, and zeroes the rows up to `mr` that X lacks.
+#[allow(clippy::too_many_arguments)]
+fn pack_rows(
+    x: &[f32],
+    dim: usize,
+    i0: usize,
+    rows: usize,
+    k0: usize,
+    kc: usize,
+    mr: usize,
+    stride: usize,
+    out: &mut [f32],
+) {
+    for r in 0..mr {
+        let dst = &mut out[r * stride..r * stride + kc];
+        if r < rows {
+            let start = (i0 + r) * dim + k0;
+            dst.copy_from_slice(&x[start..start + kc]);
+        } else {
+            dst.fill(0.0);
+        }
+    }
 }
 
 /// Finds the first NaN or infinity in row-major features with `dim` columns.
