@@ -2,13 +2,12 @@
 //!
 //! Benchmarks of psmi-core and psmi-std: criterion micro-benchmarks of each
 //! kernel (`benches/`), the `throughput` program, which times every stage of
-//! one block of directions on all cores, and the side-by-side comparison with
-//! the Python package and with OpenBLAS sgemm (`compare/`).
+//! one block of directions on all cores with psmi-std's own stages
+//! (`psmi_std::stages`), and the side-by-side comparison with the Python
+//! package and with OpenBLAS sgemm (`compare/`).
 //!
 //! The library holds what the programs share: deterministic workloads
-//! ([`workload`]) and the stages, decomposed over threads as psmi-std does
-//! ([`stages`]).
+//! ([`workload`]).
 #![deny(missing_docs)]
 
-pub mod stages;
 pub mod workload;

@@ -1,13 +1,14 @@
 //! `fit` and `fit_transform`: the blocks of directions, fixed or auto.
 
 use crate::auto::{variation_of_the_lowest, AutoReport};
-use crate::error::Result;
+use crate::error::{PsmiError, Result};
 use crate::features::{Classes, Features};
 use crate::fitter::PsmiFitter;
 use crate::model::{merge_summaries, PsmiModel};
 use crate::options::{NEstimators, Psmi};
-use crate::pipeline::{self, ClassParameters, DirectionBlock, Engine, FullMatrix, MAX_BLOCK};
+use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
+use crate::stages::{self, ClassParameters, ClassStatistics, FullMatrix};
 use psmi_core::statistics::Moments;
 
 /// What a run reports as it goes: after each pass over the data and, in auto
@@ -134,6 +135,7 @@ impl Psmi {
             x,
             classes: &classes,
             seed: self.seed,
+            packed: Vec::new(),
             projections: Vec::new(),
             table: Vec::new(),
         };
@@ -222,11 +224,14 @@ impl Psmi {
 
 /// One pass of `fit_transform` over all samples: directions, projections kept
 /// for scoring, class statistics, scores. Reuses its buffers from pass to pass.
+/// The projections are made once and read twice, hence the stages one by one
+/// rather than the fused paths of `fit` and `transform`.
 struct Pass<'a> {
     engine: &'a Engine,
     x: &'a Features<'a>,
     classes: &'a Classes,
     seed: u64,
+    packed: Vec<f32>,
     projections: Vec<f32>,
     table: Vec<f32>,
 }
@@ -238,27 +243,25 @@ impl Pass<'_> {
         width: usize,
         full: Option<&mut FullMatrix<'_>>,
     ) -> Result<(DirectionBlock, ClassParameters, Vec<Moments>)> {
-        let labels = &self.classes.labels;
-        let block = DirectionBlock::draw(self.engine, self.seed, first, width, self.x.cols())?;
-        self.projections.resize(self.x.rows() * width, 0.0);
-        let moments = pipeline::fit_block(
-            self.engine,
-            self.x,
-            &self.classes.index,
-            labels.len(),
-            &block,
-            Some(&mut self.projections),
-        )?;
-        let params = ClassParameters::from_moments(moments, labels, first)?;
-        let table = params.table(labels, first, &mut self.table)?;
-        let summaries = pipeline::score_projected(
-            self.engine,
-            &table,
-            &self.classes.index,
-            &block,
-            &mut self.projections,
-            full,
-        )?;
+        let (labels, index) = (&self.classes.labels, &self.classes.index);
+        let (engine, x) = (self.engine, self.x);
+        let named = |e| PsmiError::from_core(e, labels, first);
+        let block = DirectionBlock::draw(engine, self.seed, first, width, x.cols())?;
+        let packed = block.pack(engine.kernels, &mut self.packed)?;
+        let z = &mut self.projections;
+        z.resize(x.rows() * width, 0.0);
+        let statistics = engine.install(|| {
+            stages::project(x.as_slice(), &packed, z)?;
+            ClassStatistics::of_projections(z, index, labels.len(), width)
+        })?;
+        let params = statistics.parameters().map_err(named)?;
+        let table = params.table(&mut self.table).map_err(named)?;
+        let mut summaries = vec![Moments::default(); x.rows()];
+        engine.install(|| {
+            stages::score(engine.kernels, &table, index, z)?;
+            stages::summarize(z, width, &mut summaries)?;
+            full.map_or(Ok(()), |full| full.copy_scores(z, width))
+        })?;
         Ok((block, params, summaries))
     }
 }

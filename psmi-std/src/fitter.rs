@@ -4,7 +4,8 @@ use crate::error::{PsmiError, Result};
 use crate::features::{check_label_count, Features};
 use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
-use crate::pipeline::{self, BlockMoments, ClassParameters, DirectionBlock, Engine, MAX_BLOCK};
+use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
+use crate::stages::ClassStatistics;
 use std::collections::HashMap;
 
 /// Fits a PSMI model from data that arrives in chunks, or lives on several
@@ -39,7 +40,7 @@ pub struct PsmiFitter {
     labels: Vec<i64>,
     class_of: HashMap<i64, u32>,
     /// One set of class moments per block of directions.
-    moments: Vec<BlockMoments>,
+    moments: Vec<ClassStatistics>,
 }
 
 impl PsmiFitter {
@@ -118,7 +119,7 @@ impl PsmiFitter {
     ) -> Self {
         let moments = blocks
             .iter()
-            .map(|b| BlockMoments::zeros(0, b.count()))
+            .map(|b| ClassStatistics::zeros(0, b.count()))
             .collect();
         PsmiFitter {
             dim,
@@ -163,14 +164,21 @@ impl PsmiFitter {
             })
             .collect();
         let classes = self.labels.len() + new_labels.len();
+        let engine = &self.engine;
+        let mut packed_buffer = Vec::new();
         let partials = self
             .blocks
             .iter()
-            .map(|block| pipeline::fit_block(&self.engine, x, &class_index, classes, block, None))
+            .map(|block| {
+                let packed = block.pack(engine.kernels, &mut packed_buffer)?;
+                Ok(engine.install(|| {
+                    ClassStatistics::of_features(x.as_slice(), &packed, &class_index, classes)
+                })?)
+            })
             .collect::<Result<Vec<_>>>()?;
         self.add_classes(&new_labels);
-        for (total, mut partial) in self.moments.iter_mut().zip(partials) {
-            total.view().merge(&partial.view())?;
+        for (total, partial) in self.moments.iter_mut().zip(partials) {
+            total.merge(partial)?;
         }
         Ok(())
     }
@@ -219,6 +227,10 @@ impl PsmiFitter {
                 describe(self)
             )));
         }
+        if other.labels.is_empty() {
+            // No samples to add, and moments of no class cannot be merged.
+            return Ok(());
+        }
         let new_labels: Vec<i64> = other
             .labels
             .iter()
@@ -230,7 +242,7 @@ impl PsmiFitter {
         for (total, theirs) in self.moments.iter_mut().zip(&other.moments) {
             // The other fitter's classes, moved to this fitter's class order.
             let m = theirs.directions;
-            let mut aligned = BlockMoments::zeros(classes, m);
+            let mut aligned = ClassStatistics::zeros(classes, m);
             for (their_class, label) in other.labels.iter().enumerate() {
                 let c = self.class_of[label] as usize;
                 aligned.counts[c] = theirs.counts[their_class];
@@ -238,7 +250,7 @@ impl PsmiFitter {
                 aligned.mean[dst.clone()].copy_from_slice(&theirs.mean[src.clone()]);
                 aligned.m2[dst].copy_from_slice(&theirs.m2[src]);
             }
-            total.view().merge(&aligned.view())?;
+            total.merge(aligned)?;
         }
         Ok(())
     }
@@ -261,9 +273,9 @@ impl PsmiFitter {
             .iter()
             .zip(&self.moments)
             .map(|(block, moments)| {
-                let params =
-                    ClassParameters::from_moments(moments.clone(), &self.labels, block.first)?;
-                params.table(&self.labels, block.first, &mut table_buffer)?;
+                let named = |e| PsmiError::from_core(e, &self.labels, block.first);
+                let params = moments.clone().parameters().map_err(named)?;
+                params.table(&mut table_buffer).map_err(named)?;
                 Ok((block.clone(), params))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -38,6 +38,7 @@ mod model_file;
 mod options;
 mod pipeline;
 mod scores;
+pub mod stages;
 
 pub use auto::AutoReport;
 pub use error::{PsmiError, Result};

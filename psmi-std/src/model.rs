@@ -3,8 +3,9 @@
 use crate::auto::AutoReport;
 use crate::error::{PsmiError, Result};
 use crate::features::{Classes, Features};
-use crate::pipeline::{self, ClassParameters, DirectionBlock, Engine, FullMatrix, MAX_BLOCK};
+use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
+use crate::stages::{self, ClassParameters, FullMatrix};
 use psmi_core::statistics::Moments;
 
 /// A fitted PSMI estimator: the directions (m × d), the class labels, the
@@ -71,7 +72,9 @@ impl PsmiModel {
         let mut mean = vec![0.0; classes * m];
         let mut std = vec![0.0; classes * m];
         let frequency = order.iter().map(|&c| blocks[0].1.frequency[c]).collect();
-        for (block, params) in &blocks {
+        // Each block is dropped once copied, so the directions are held about
+        // once, not twice, at the peak.
+        for (block, params) in blocks {
             directions.extend_from_slice(&block.theta);
             let width = block.count();
             for (sorted, &c) in order.iter().enumerate() {
@@ -208,25 +211,32 @@ impl PsmiModel {
         let mut full_values = full.then(|| vec![0.0f32; x.rows() * m]);
         let mut summaries = vec![Moments::default(); x.rows()];
         let mut table_buffer = Vec::new();
+        let mut packed_buffer = Vec::new();
         for first in (0..m).step_by(MAX_BLOCK) {
             let width = MAX_BLOCK.min(m - first);
             let theta = self.directions[first * self.dim..(first + width) * self.dim].to_vec();
             let block = DirectionBlock::from_theta(first, theta, self.dim);
+            let packed = block.pack(engine.kernels, &mut packed_buffer)?;
             let params = self.block_parameters(first, width);
-            let table = params.table(&self.labels, first, &mut table_buffer)?;
+            let table = params
+                .table(&mut table_buffer)
+                .map_err(|e| PsmiError::from_core(e, &self.labels, first))?;
             let mut target = full_values.as_mut().map(|values| FullMatrix {
                 values,
                 width: m,
                 column: first,
             });
-            let block_summaries = pipeline::project_and_score(
-                &engine,
-                x,
-                &table,
-                &class_index,
-                &block,
-                target.as_mut(),
-            )?;
+            let mut block_summaries = vec![Moments::default(); x.rows()];
+            engine.install(|| {
+                stages::project_and_score(
+                    x.as_slice(),
+                    &packed,
+                    &table,
+                    &class_index,
+                    &mut block_summaries,
+                    target.as_mut(),
+                )
+            })?;
             merge_summaries(&mut summaries, &block_summaries);
         }
         Ok(PsmiScores::from_summaries(&summaries, full_values))

@@ -152,6 +152,11 @@ fn streaming_fit_equals_one_shot_in_every_chunk_order() {
         .update(&Features::new(&tail_x, 300, 13).unwrap(), &tail_labels)
         .unwrap();
     left.merge(&right).unwrap();
+    // A fitter with no samples adds nothing, to an empty fitter or not.
+    let mut empty = PsmiFitter::new(&psmi, 13).unwrap();
+    empty.merge(&PsmiFitter::new(&psmi, 13).unwrap()).unwrap();
+    assert_eq!(empty.samples(), 0);
+    left.merge(&empty).unwrap();
     let merged = left.finish().unwrap();
     assert_close(merged.mean(), one_shot.mean(), 1e-12, "merged mean");
     assert_close(merged.std(), one_shot.std(), 1e-12, "merged std");

@@ -7,7 +7,7 @@
 //!
 //! On standard normal features (n × d) with balanced labels over K classes,
 //! after one warm-up run, it times R runs of each stage on a pool of T
-//! threads, decomposed over rows as psmi-std does, and reports medians:
+//! threads, with the stages psmi-std runs ([`psmi_std::stages`]), and reports medians:
 //!
 //! - `directions_s`: drawing the m directions;
 //! - `pack_s`: packing them for the projection kernel (once per block);
@@ -22,11 +22,11 @@
 
 use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
-use psmi_bench::stages::{self, ClassStatistics};
 use psmi_bench::workload::{balanced_labels, gaussian_features};
 use psmi_core::projection;
 use psmi_core::statistics::Moments;
 use psmi_core::{Isa, Kernels};
+use psmi_std::stages::{self, ClassStatistics};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -257,7 +257,7 @@ fn time_stages(cli: &Cli, kernels: Kernels, x: &[f32], labels: &[u32]) -> Result
     let mut theta = vec![0.0f32; m * d];
     timings.directions = median(repeat, || {
         let start = Instant::now();
-        stages::draw_directions(cli.seed, d, &mut theta)?;
+        stages::draw_directions(cli.seed, 0, d, &mut theta)?;
         Ok(start.elapsed().as_secs_f64())
     })?;
 
@@ -278,12 +278,12 @@ fn time_stages(cli: &Cli, kernels: Kernels, x: &[f32], labels: &[u32]) -> Result
 
     timings.statistics = median(repeat, || {
         let start = Instant::now();
-        let statistics = ClassStatistics::of(&z, labels, k, m)?;
+        let statistics = ClassStatistics::of_projections(&z, labels, k, m)?;
         let seconds = start.elapsed().as_secs_f64();
         drop(statistics);
         Ok(seconds)
     })?;
-    let parameters = ClassStatistics::of(&z, labels, k, m)?.parameters()?;
+    let parameters = ClassStatistics::of_projections(&z, labels, k, m)?.parameters()?;
     let mut table_buffer = Vec::new();
     let table = parameters.table(&mut table_buffer)?;
 

@@ -1,0 +1,601 @@
+//! The stages of DESIGN.md's data flow for one block of directions, each on
+//! the current rayon pool: directions → projection → class statistics →
+//! scoring → per-sample summaries.
+//!
+//! Call them inside [`rayon::ThreadPool::install`] to choose the threads. The
+//! estimator is built from these functions, and the `throughput` benchmark
+//! times them one by one, so both run the same decomposition:
+//!
+//! - rows are cut into chunks of [`ROW_CHUNK`] rows, one task per chunk;
+//! - class statistics are accumulated over at most [`ROW_GROUPS`] contiguous
+//!   groups of whole chunks, whose partial moments are merged in group order.
+//!
+//! Neither depends on the number of threads, so one input gives bit-identical
+//! results on any pool. Errors name classes by index (`0..classes`), as
+//! [`psmi_core::Error`] does.
+//!
+//! ```
+//! use psmi_core::{projection, statistics::Moments, Kernels};
+//! use psmi_std::stages::{self, ClassStatistics};
+//! let (n, d, m) = (6, 2, 3);
+//! let x = [0.0f32, 0.1, 0.3, 0.2, 0.2, 0.4, 5.0, 5.2, 5.1, 4.9, 4.8, 5.3];
+//! let labels = [0, 0, 0, 1, 1, 1];
+//! let kernels = Kernels::detect();
+//!
+//! let mut theta = vec![0.0f32; m * d];
+//! stages::draw_directions(7, 0, d, &mut theta)?;
+//! let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
+//! let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+//! let mut z = vec![0.0f32; n * m];
+//! stages::project(&x, &packed, &mut z)?;
+//! let parameters = ClassStatistics::of_projections(&z, &labels, 2, m)?.parameters()?;
+//! let mut table_buffer = Vec::new();
+//! let table = parameters.table(&mut table_buffer)?;
+//! stages::score(kernels, &table, &labels, &mut z)?;
+//! let mut summaries = vec![Moments::default(); n];
+//! stages::summarize(&z, m, &mut summaries)?;
+//!
+//! // The fused path of `transform` gives the same numbers.
+//! let mut fused = vec![Moments::default(); n];
+//! stages::project_and_score(&x, &packed, &table, &labels, &mut fused, None)?;
+//! assert_eq!(fused, summaries);
+//! # Ok::<(), psmi_core::Error>(())
+//! ```
+
+use psmi_core::projection::{self, PackedDirections};
+use psmi_core::scoring::{self, ScoringTable};
+use psmi_core::statistics::{ClassMoments, Moments};
+use psmi_core::{directions, Error, Kernels};
+use rayon::prelude::*;
+
+/// Rows handled by one task: large enough to amortise packing rows of X,
+/// small enough that a chunk's projections stay in L2.
+pub const ROW_CHUNK: usize = 256;
+
+/// Most row groups whose class moments are merged, in group order.
+pub const ROW_GROUPS: usize = 64;
+
+/// Fills `theta` (row-major `count × dim`) with directions
+/// `first .. first + count` of `seed`, one task per direction.
+///
+/// ```
+/// let mut theta = vec![0.0f32; 4 * 3];
+/// psmi_std::stages::draw_directions(1, 10, 3, &mut theta)?;
+/// let mut serial = vec![0.0f32; 4 * 3];
+/// psmi_core::directions::fill_directions(1, 10, 3, &mut serial)?;
+/// assert_eq!(theta, serial);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`directions::fill_directions`].
+pub fn draw_directions(
+    seed: u64,
+    first: usize,
+    dim: usize,
+    theta: &mut [f32],
+) -> Result<(), Error> {
+    // `max(1)`: rayon's chunks may not be empty; `fill_directions` reports dim 0.
+    theta
+        .par_chunks_mut(dim.max(1))
+        .enumerate()
+        .try_for_each(|(j, row)| directions::fill_directions(seed, first + j, dim, row))
+}
+
+/// Z = X Θᵀ: `x` is row-major `n × packed.dim()`, `z` row-major
+/// `n × packed.directions()`; one task per chunk of rows.
+///
+/// # Errors
+///
+/// [`Error::ShapeMismatch`] if `z` does not hold one row per row of `x`;
+/// otherwise as [`projection::project`].
+pub fn project(x: &[f32], packed: &PackedDirections<'_>, z: &mut [f32]) -> Result<(), Error> {
+    let (d, m) = (packed.dim(), packed.directions());
+    ensure_rows("projections", z, x.len() / d, m)?;
+    let scratch_len = projection::scratch_len(packed.kernels(), d);
+    x.par_chunks(ROW_CHUNK * d)
+        .zip(z.par_chunks_mut(ROW_CHUNK * m))
+        .try_for_each_init(
+            || vec![0.0f32; scratch_len],
+            |scratch, (x, z)| projection::project(x, packed, z, scratch),
+        )
+}
+
+/// Count, mean and M2 of every class along every direction, owned:
+/// mergeable across chunks of rows, threads and processes.
+#[derive(Clone, Debug)]
+pub struct ClassStatistics {
+    pub(crate) counts: Vec<u64>,
+    /// Class-major `classes × directions`.
+    pub(crate) mean: Vec<f64>,
+    /// As `mean`.
+    pub(crate) m2: Vec<f64>,
+    pub(crate) directions: usize,
+}
+
+impl ClassStatistics {
+    /// No samples yet.
+    pub(crate) fn zeros(classes: usize, directions: usize) -> Self {
+        ClassStatistics {
+            counts: vec![0; classes],
+            mean: vec![0.0; classes * directions],
+            m2: vec![0.0; classes * directions],
+            directions,
+        }
+    }
+
+    fn view(&mut self) -> Result<ClassMoments<'_>, Error> {
+        ClassMoments::from_parts(
+            self.directions,
+            &mut self.counts,
+            &mut self.mean,
+            &mut self.m2,
+        )
+    }
+
+    /// The statistics of the projections `z` (row-major `labels.len() ×
+    /// directions`) of samples of classes `labels` (each below `classes`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyInput`] for no classes or directions; otherwise as
+    /// [`ClassMoments::accumulate`].
+    pub fn of_projections(
+        z: &[f32],
+        labels: &[u32],
+        classes: usize,
+        directions: usize,
+    ) -> Result<Self, Error> {
+        if directions == 0 {
+            return Err(Error::EmptyInput { what: "directions" });
+        }
+        let rows = group_rows(labels.len());
+        Self::by_groups(
+            classes,
+            directions,
+            z.par_chunks(rows * directions).zip(labels.par_chunks(rows)),
+            |(z, labels), moments| moments.accumulate(z, labels),
+        )
+    }
+
+    /// The statistics of the projections of `x` (row-major `labels.len() ×
+    /// packed.dim()`) on the packed directions, without ever holding more
+    /// than one chunk's projections per task: the path of a fit that does not
+    /// score. The same numbers as [`project`] then [`Self::of_projections`].
+    ///
+    /// ```
+    /// use psmi_core::{projection, Kernels};
+    /// use psmi_std::stages::{self, ClassStatistics};
+    /// let x = [0.0f32, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9];
+    /// let theta = [0.6f32, 0.8, 1.0, 0.0];
+    /// let kernels = Kernels::detect();
+    /// let mut buffer = vec![0.0f32; projection::packed_len(kernels, 2, 2)];
+    /// let packed = projection::pack_directions(kernels, &theta, 2, &mut buffer)?;
+    /// let fused = ClassStatistics::of_features(&x, &packed, &[0, 0, 1, 1], 2)?;
+    /// let mut z = vec![0.0f32; 4 * 2];
+    /// stages::project(&x, &packed, &mut z)?;
+    /// let two_passes = ClassStatistics::of_projections(&z, &[0, 0, 1, 1], 2, 2)?;
+    /// assert_eq!(fused.parameters()?, two_passes.parameters()?);
+    /// # Ok::<(), psmi_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `x` does not hold one row per label;
+    /// otherwise as [`projection::project`] and [`ClassMoments::accumulate`].
+    pub fn of_features(
+        x: &[f32],
+        packed: &PackedDirections<'_>,
+        labels: &[u32],
+        classes: usize,
+    ) -> Result<Self, Error> {
+        let (d, m) = (packed.dim(), packed.directions());
+        ensure_rows("features", x, labels.len(), d)?;
+        let rows = group_rows(labels.len());
+        let scratch_len = projection::scratch_len(packed.kernels(), d);
+        Self::by_groups(
+            classes,
+            m,
+            x.par_chunks(rows * d).zip(labels.par_chunks(rows)),
+            |(x, labels), moments| {
+                let mut scratch = vec![0.0f32; scratch_len];
+                let mut z = vec![0.0f32; labels.len().min(ROW_CHUNK) * m];
+                for (x, labels) in x.chunks(ROW_CHUNK * d).zip(labels.chunks(ROW_CHUNK)) {
+                    let z = &mut z[..labels.len() * m];
+                    projection::project(x, packed, z, &mut scratch)?;
+                    moments.accumulate(z, labels)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// One set of moments per group, accumulated by `accumulate` in
+    /// parallel, then merged in group order: the fixed reduction order.
+    fn by_groups<G: Send>(
+        classes: usize,
+        directions: usize,
+        groups: impl IndexedParallelIterator<Item = G>,
+        accumulate: impl Fn(G, &mut ClassMoments<'_>) -> Result<(), Error> + Sync,
+    ) -> Result<Self, Error> {
+        let partials = groups
+            .map(|group| {
+                let mut partial = Self::zeros(classes, directions);
+                accumulate(group, &mut partial.view()?)?;
+                Ok(partial)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut total = Self::zeros(classes, directions);
+        for partial in partials {
+            total.merge(partial)?;
+        }
+        Ok(total)
+    }
+
+    /// Adds the samples summarised by `other` (same classes and directions).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyInput`] for no classes, [`Error::ShapeMismatch`] if the
+    /// shapes differ.
+    pub fn merge(&mut self, mut other: ClassStatistics) -> Result<(), Error> {
+        // By value: the core reads `other` through a view, which borrows it mutably.
+        self.view()?.merge(&other.view()?)
+    }
+
+    /// Class frequencies, means and population standard deviations.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooFewSamples`] for a class with fewer than two samples.
+    pub fn parameters(mut self) -> Result<ClassParameters, Error> {
+        let mut frequency = vec![0.0; self.counts.len()];
+        let mut std = vec![0.0; self.mean.len()];
+        self.view()?.finish(&mut frequency, &mut std)?;
+        Ok(ClassParameters {
+            frequency,
+            mean: self.mean,
+            std,
+            directions: self.directions,
+        })
+    }
+}
+
+/// Rows per group, a multiple of [`ROW_CHUNK`], so that there are at most
+/// [`ROW_GROUPS`] groups. Depends on n only.
+fn group_rows(n: usize) -> usize {
+    let chunks = n.div_ceil(ROW_CHUNK);
+    chunks.div_ceil(ROW_GROUPS).max(1) * ROW_CHUNK
+}
+
+/// The Gaussian fit of every class along every direction: frequencies (k),
+/// means and standard deviations (k × directions, class-major).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassParameters {
+    pub(crate) frequency: Vec<f64>,
+    pub(crate) mean: Vec<f64>,
+    pub(crate) std: Vec<f64>,
+    pub(crate) directions: usize,
+}
+
+impl ClassParameters {
+    /// The table the scoring kernels read, in `buffer` (resized to fit).
+    ///
+    /// # Errors
+    ///
+    /// As [`ScoringTable::new`]: [`Error::ZeroVariance`] for a class whose
+    /// samples coincide along a direction.
+    pub fn table<'b>(&self, buffer: &'b mut Vec<f32>) -> Result<ScoringTable<'b>, Error> {
+        let classes = self.frequency.len();
+        buffer.resize(scoring::table_len(classes, self.directions), 0.0);
+        ScoringTable::new(
+            classes,
+            self.directions,
+            &self.frequency,
+            &self.mean,
+            &self.std,
+            buffer,
+        )
+    }
+}
+
+/// Replaces the projections `z` (row-major `labels.len() ×
+/// table.directions()`) by their PSMI, one task per chunk of rows.
+///
+/// # Errors
+///
+/// As [`scoring::score_in_place`].
+pub fn score(
+    kernels: Kernels,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    z: &mut [f32],
+) -> Result<(), Error> {
+    let m = table.directions();
+    ensure_rows("projections", z, labels.len(), m)?;
+    z.par_chunks_mut(ROW_CHUNK * m)
+        .zip(labels.par_chunks(ROW_CHUNK))
+        .try_for_each(|(z, labels)| scoring::score_in_place(kernels, table, labels, z))
+}
+
+/// Each row's mean and M2 over its `m` scores (`scores` row-major
+/// `out.len() × m`), one task per chunk of rows.
+///
+/// # Errors
+///
+/// As [`scoring::summarize_rows`].
+pub fn summarize(scores: &[f32], m: usize, out: &mut [Moments]) -> Result<(), Error> {
+    if m == 0 {
+        return Err(Error::EmptyInput { what: "directions" });
+    }
+    ensure_rows("scores", scores, out.len(), m)?;
+    scores
+        .par_chunks(ROW_CHUNK * m)
+        .zip(out.par_chunks_mut(ROW_CHUNK))
+        .try_for_each(|(scores, out)| scoring::summarize_rows(scores, m, out))
+}
+
+/// Where one block's scores go beyond the per-sample summaries: columns
+/// `column .. column + m` of the row-major matrix `values`, `width` wide.
+///
+/// ```
+/// use psmi_std::stages::FullMatrix;
+/// let mut values = vec![0.0f32; 2 * 3];
+/// let mut full = FullMatrix { values: &mut values, width: 3, column: 1 };
+/// full.copy_scores(&[1.0, 2.0, 3.0, 4.0], 2)?;
+/// assert_eq!(values, [0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct FullMatrix<'a> {
+    /// Row-major, one row per sample.
+    pub values: &'a mut [f32],
+    /// Columns of `values`.
+    pub width: usize,
+    /// The block's first column.
+    pub column: usize,
+}
+
+impl FullMatrix<'_> {
+    /// Copies `scores` (row-major, `m` a row) into the block's columns, one
+    /// task per chunk of rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyInput`] for `m` 0, [`Error::ShapeMismatch`] unless the
+    /// block's columns fit in `width` and `values` has as many rows as `scores`.
+    pub fn copy_scores(&mut self, scores: &[f32], m: usize) -> Result<(), Error> {
+        let rows = scores.len() / m.max(1);
+        self.check(rows, m)?;
+        ensure_rows("scores", scores, rows, m)?;
+        let (width, column) = (self.width, self.column);
+        scores
+            .par_chunks(ROW_CHUNK * m)
+            .zip(self.values.par_chunks_mut(ROW_CHUNK * width))
+            .for_each(|(src, dst)| copy_rows(src, m, column, dst, width));
+        Ok(())
+    }
+
+    /// Checks the shapes once, so that no task's copy can go out of bounds.
+    fn check(&self, rows: usize, m: usize) -> Result<(), Error> {
+        if m == 0 {
+            return Err(Error::EmptyInput { what: "directions" });
+        }
+        if self.column + m > self.width {
+            return Err(Error::ShapeMismatch {
+                what: "full matrix width",
+                expected: self.column + m,
+                found: self.width,
+            });
+        }
+        ensure_rows("full matrix", self.values, rows, self.width)
+    }
+}
+
+/// Projects, scores and summarises chunk by chunk, never holding more than a
+/// chunk's projections per task (the path of `transform`): the same numbers
+/// as [`project`], [`score`], [`summarize`] and [`FullMatrix::copy_scores`],
+/// with the kernels `packed` was packed for.
+///
+/// # Errors
+///
+/// As those functions.
+pub fn project_and_score(
+    x: &[f32],
+    packed: &PackedDirections<'_>,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    out: &mut [Moments],
+    full: Option<&mut FullMatrix<'_>>,
+) -> Result<(), Error> {
+    let (d, m) = (packed.dim(), packed.directions());
+    let n = labels.len();
+    ensure_rows("features", x, n, d)?;
+    ensure_rows("summaries", out, n, 1)?;
+    let (width, column) = full.as_ref().map_or((0, 0), |f| (f.width, f.column));
+    // One optional destination per chunk, so that chunks can be zipped with it.
+    let mut full_chunks: Vec<Option<&mut [f32]>> = match full {
+        Some(full) => {
+            full.check(n, m)?;
+            full.values
+                .chunks_mut(ROW_CHUNK * width)
+                .map(Some)
+                .collect()
+        }
+        None => (0..n.div_ceil(ROW_CHUNK)).map(|_| None).collect(),
+    };
+    let kernels = packed.kernels();
+    let scratch_len = projection::scratch_len(kernels, d);
+    x.par_chunks(ROW_CHUNK * d)
+        .zip(labels.par_chunks(ROW_CHUNK))
+        .zip(out.par_chunks_mut(ROW_CHUNK))
+        .zip(full_chunks.par_iter_mut())
+        .try_for_each_init(
+            || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
+            |(scratch, z), (((x, labels), out), full_rows)| {
+                let z = &mut z[..labels.len() * m];
+                projection::project(x, packed, z, scratch)?;
+                scoring::score_in_place(kernels, table, labels, z)?;
+                scoring::summarize_rows(z, m, out)?;
+                if let Some(rows) = full_rows {
+                    copy_rows(z, m, column, rows, width);
+                }
+                Ok(())
+            },
+        )
+}
+
+/// Copies rows of `m` scores into columns `column .. column + m` of rows of `width`.
+fn copy_rows(src: &[f32], m: usize, column: usize, dst: &mut [f32], width: usize) {
+    for (src_row, dst_row) in src.chunks_exact(m).zip(dst.chunks_exact_mut(width)) {
+        dst_row[column..column + m].copy_from_slice(src_row);
+    }
+}
+
+/// Checks that `values` holds `rows × width` elements: chunks zipped with a
+/// shorter slice would silently drop rows.
+fn ensure_rows<T>(
+    what: &'static str,
+    values: &[T],
+    rows: usize,
+    width: usize,
+) -> Result<(), Error> {
+    if values.len() == rows * width {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            what,
+            expected: rows * width,
+            found: values.len(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Odd sizes: three row groups, a partial last chunk; labels cycle over
+    /// `k` classes and shift the features, so every class has spread.
+    fn data(n: usize, d: usize, k: usize) -> (Vec<f32>, Vec<u32>) {
+        let mut state = 12345u64;
+        let x = (0..n * d)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 24) as f32 + (i / d % k) as f32
+            })
+            .collect();
+        (x, (0..n).map(|i| (i % k) as u32).collect())
+    }
+
+    fn on_threads<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(work)
+    }
+
+    /// Every stage alone, then the fused paths, on `threads` threads: the
+    /// summaries, the full matrix and the class parameters of both.
+    fn run_all(threads: usize) -> (Vec<Moments>, Vec<f32>, ClassParameters) {
+        let (n, d, m, k) = (700, 37, 29, 3);
+        let (x, labels) = data(n, d, k);
+        let kernels = Kernels::detect();
+        on_threads(threads, || {
+            let mut theta = vec![0.0f32; m * d];
+            draw_directions(5, 0, d, &mut theta).unwrap();
+            let mut serial = vec![0.0f32; m * d];
+            directions::fill_directions(5, 0, d, &mut serial).unwrap();
+            assert_eq!(theta, serial);
+
+            let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
+            let packed =
+                projection::pack_directions(kernels, &theta, d, &mut packed_buffer).unwrap();
+            let mut z = vec![0.0f32; n * m];
+            project(&x, &packed, &mut z).unwrap();
+            let mut serial = vec![0.0f32; n * m];
+            let mut scratch = vec![0.0f32; projection::scratch_len(kernels, d)];
+            for (x, z) in x
+                .chunks(ROW_CHUNK * d)
+                .zip(serial.chunks_mut(ROW_CHUNK * m))
+            {
+                projection::project(x, &packed, z, &mut scratch).unwrap();
+            }
+            assert_eq!(z, serial);
+
+            let parameters = ClassStatistics::of_projections(&z, &labels, k, m)
+                .unwrap()
+                .parameters()
+                .unwrap();
+            let fused = ClassStatistics::of_features(&x, &packed, &labels, k)
+                .unwrap()
+                .parameters()
+                .unwrap();
+            assert_eq!(parameters, fused);
+
+            let mut table_buffer = Vec::new();
+            let table = parameters.table(&mut table_buffer).unwrap();
+            score(kernels, &table, &labels, &mut z).unwrap();
+            assert!(z.iter().all(|v| v.is_finite()));
+            let mut summaries = vec![Moments::default(); n];
+            summarize(&z, m, &mut summaries).unwrap();
+            let mut values = vec![0.0f32; n * (m + 2)];
+            let mut full = FullMatrix {
+                values: &mut values,
+                width: m + 2,
+                column: 1,
+            };
+            full.copy_scores(&z, m).unwrap();
+
+            let mut fused = vec![Moments::default(); n];
+            let mut fused_values = vec![0.0f32; n * (m + 2)];
+            let mut fused_full = FullMatrix {
+                values: &mut fused_values,
+                width: m + 2,
+                column: 1,
+            };
+            project_and_score(
+                &x,
+                &packed,
+                &table,
+                &labels,
+                &mut fused,
+                Some(&mut fused_full),
+            )
+            .unwrap();
+            assert_eq!(fused, summaries);
+            assert_eq!(fused_values, values);
+            (summaries, values, parameters)
+        })
+    }
+
+    #[test]
+    fn stages_and_fused_paths_agree_bit_for_bit_on_any_number_of_threads() {
+        let one = run_all(1);
+        assert!(run_all(3) == one);
+    }
+
+    #[test]
+    fn short_outputs_are_refused_rather_than_left_partly_unwritten() {
+        let kernels = Kernels::portable();
+        let mut buffer = vec![0.0f32; projection::packed_len(kernels, 1, 1)];
+        let packed = projection::pack_directions(kernels, &[1.0], 1, &mut buffer).unwrap();
+        let x = vec![1.0f32; 2 * ROW_CHUNK];
+        let mut z = vec![0.0f32; ROW_CHUNK];
+        assert!(matches!(
+            project(&x, &packed, &mut z),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let mut values = vec![0.0f32; 4];
+        let mut full = FullMatrix {
+            values: &mut values,
+            width: 2,
+            column: 1,
+        };
+        assert!(full.copy_scores(&[1.0, 2.0, 3.0, 4.0], 2).is_err());
+    }
+}
