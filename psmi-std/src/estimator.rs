@@ -174,7 +174,9 @@ impl Psmi {
                 };
                 let (block, params, pass_summaries) = pass.run(first, width, target.as_mut())?;
                 merge_summaries(&mut block_summaries, &pass_summaries);
-                passes.push((block, params));
+                // The model draws its directions again from the seed when
+                // asked: the block's own are dropped here.
+                passes.push((block.first, params));
                 first += width;
                 progress(&Progress {
                     blocks: block_means.len(),
@@ -216,6 +218,7 @@ impl Psmi {
             d,
             &classes.labels,
             passes,
+            None,
             Some(self.seed),
             self.threads,
             auto,

@@ -276,13 +276,19 @@ impl PsmiFitter {
                 let named = |e| PsmiError::from_core(e, &self.labels, block.first);
                 let params = moments.clone().parameters().map_err(named)?;
                 params.table(&mut table_buffer).map_err(named)?;
-                Ok((block.clone(), params))
+                Ok((block.first, params))
             })
             .collect::<Result<Vec<_>>>()?;
+        let directions = self
+            .blocks
+            .iter()
+            .flat_map(|b| b.theta.iter().copied())
+            .collect();
         Ok(PsmiModel::assemble(
             self.dim,
             &self.labels,
             blocks,
+            Some(directions),
             self.seed,
             self.threads,
             None,

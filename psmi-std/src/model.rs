@@ -7,6 +7,7 @@ use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, FullMatrix};
 use psmi_core::statistics::Moments;
+use std::sync::OnceLock;
 
 /// A fitted PSMI estimator: the directions (m × d), the class labels, the
 /// frequency of each, and the mean and population std of each class along
@@ -28,7 +29,10 @@ use psmi_core::statistics::Moments;
 #[derive(Clone, Debug)]
 pub struct PsmiModel {
     pub(crate) dim: usize,
-    pub(crate) directions: Vec<f32>,
+    pub(crate) n_estimators: usize,
+    /// Given, or drawn from `seed` when first asked for: `fit_transform` then
+    /// never holds all m × d directions at once.
+    pub(crate) directions: OnceLock<Vec<f32>>,
     pub(crate) labels: Vec<i64>,
     pub(crate) frequency: Vec<f64>,
     pub(crate) mean: Vec<f64>,
@@ -43,7 +47,9 @@ pub struct PsmiModel {
 impl PartialEq for PsmiModel {
     fn eq(&self, other: &Self) -> bool {
         self.dim == other.dim
-            && self.directions == other.directions
+            && self.n_estimators == other.n_estimators
+            && self.seed == other.seed
+            && self.directions() == other.directions()
             && self.labels == other.labels
             && self.frequency == other.frequency
             && self.mean == other.mean
@@ -54,31 +60,30 @@ impl PartialEq for PsmiModel {
 }
 
 impl PsmiModel {
-    /// Assembles a model from blocks of directions and their class parameters,
-    /// given with the classes in the order of `labels`, which is sorted here.
+    /// Assembles a model from blocks of class parameters (each with the index
+    /// of its first direction), given with the classes in the order of
+    /// `labels`, which is sorted here. `directions` are the model's m × d
+    /// directions, or `None` to draw them from `seed` when first needed.
     pub(crate) fn assemble(
         dim: usize,
         labels: &[i64],
-        blocks: Vec<(DirectionBlock, ClassParameters)>,
+        blocks: Vec<(usize, ClassParameters)>,
+        directions: Option<Vec<f32>>,
         seed: Option<u64>,
         threads: Option<usize>,
         auto: Option<AutoReport>,
     ) -> PsmiModel {
         let classes = labels.len();
-        let m: usize = blocks.iter().map(|(b, _)| b.count()).sum();
+        let m: usize = blocks.iter().map(|(_, p)| p.directions).sum();
         let mut order: Vec<usize> = (0..classes).collect();
         order.sort_by_key(|&c| labels[c]);
-        let mut directions = Vec::with_capacity(m * dim);
         let mut mean = vec![0.0; classes * m];
         let mut std = vec![0.0; classes * m];
         let frequency = order.iter().map(|&c| blocks[0].1.frequency[c]).collect();
-        // Each block is dropped once copied, so the directions are held about
-        // once, not twice, at the peak.
-        for (block, params) in blocks {
-            directions.extend_from_slice(&block.theta);
-            let width = block.count();
+        for (first, params) in &blocks {
+            let width = params.directions;
             for (sorted, &c) in order.iter().enumerate() {
-                let dst = sorted * m + block.first..sorted * m + block.first + width;
+                let dst = sorted * m + first..sorted * m + first + width;
                 let src = c * width..(c + 1) * width;
                 mean[dst.clone()].copy_from_slice(&params.mean[src.clone()]);
                 std[dst].copy_from_slice(&params.std[src]);
@@ -86,7 +91,8 @@ impl PsmiModel {
         }
         PsmiModel {
             dim,
-            directions,
+            n_estimators: m,
+            directions: directions.map(OnceLock::from).unwrap_or_default(),
             labels: order.iter().map(|&c| labels[c]).collect(),
             frequency,
             mean,
@@ -99,7 +105,7 @@ impl PsmiModel {
 
     /// Number of directions m.
     pub fn n_estimators(&self) -> usize {
-        self.directions.len() / self.dim
+        self.n_estimators
     }
 
     /// Dimension d of the features.
@@ -114,8 +120,34 @@ impl PsmiModel {
     }
 
     /// The directions, row-major m × d (the Python package's `thetas`).
+    ///
+    /// A model fitted by `fit_transform` draws them from its seed on first use.
     pub fn directions(&self) -> &[f32] {
-        &self.directions
+        self.directions.get_or_init(|| {
+            let seed = self
+                .seed
+                .expect("a model without a seed is built with its directions");
+            let mut theta = vec![0.0f32; self.n_estimators * self.dim];
+            stages::draw_directions(seed, 0, self.dim, &mut theta).expect("dim > 0 in every model");
+            theta
+        })
+    }
+
+    /// The block of directions `first .. first + width`, without drawing the
+    /// others when they are drawn from the seed.
+    fn direction_block(
+        &self,
+        engine: &Engine,
+        first: usize,
+        width: usize,
+    ) -> Result<DirectionBlock> {
+        match (self.directions.get(), self.seed) {
+            (None, Some(seed)) => DirectionBlock::draw(engine, seed, first, width, self.dim),
+            _ => {
+                let rows = &self.directions()[first * self.dim..(first + width) * self.dim];
+                Ok(DirectionBlock::from_theta(first, rows.to_vec(), self.dim))
+            }
+        }
     }
 
     /// The class labels, sorted.
@@ -214,8 +246,7 @@ impl PsmiModel {
         let mut packed_buffer = Vec::new();
         for first in (0..m).step_by(MAX_BLOCK) {
             let width = MAX_BLOCK.min(m - first);
-            let theta = self.directions[first * self.dim..(first + width) * self.dim].to_vec();
-            let block = DirectionBlock::from_theta(first, theta, self.dim);
+            let block = self.direction_block(&engine, first, width)?;
             let packed = block.pack(engine.kernels, &mut packed_buffer)?;
             let params = self.block_parameters(first, width);
             let table = params

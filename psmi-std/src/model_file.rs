@@ -42,7 +42,7 @@ impl PsmiModel {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let (k, m) = (self.labels.len(), self.n_estimators());
-        let directions = le_bytes(&self.directions, |v| v.to_le_bytes());
+        let directions = le_bytes(self.directions(), |v| v.to_le_bytes());
         let labels = le_bytes(&self.labels, |v| v.to_le_bytes());
         let frequency = le_bytes(&self.frequency, |v| v.to_le_bytes());
         let mean = le_bytes(&self.mean, |v| v.to_le_bytes());
@@ -204,7 +204,8 @@ impl PsmiModel {
         };
         Ok(PsmiModel {
             dim,
-            directions,
+            n_estimators: m,
+            directions: directions.into(),
             labels,
             frequency,
             mean,
