@@ -6,7 +6,7 @@ use crate::features::{Classes, Features};
 use crate::fitter::PsmiFitter;
 use crate::model::{merge_summaries, PsmiModel};
 use crate::options::{NEstimators, Psmi};
-use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
+use crate::pipeline::{pass_width, DirectionBlock, Engine};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, ClassStatistics, FullMatrix};
 use psmi_core::statistics::Moments;
@@ -120,9 +120,9 @@ impl Psmi {
         let engine = Engine::new(self.threads)?;
         let (n, d) = (x.rows(), x.cols());
         // Auto mode's unit is a block of `min_n_estimators` directions; fixed
-        // mode is one block. Either is worked through in passes of at most
-        // MAX_BLOCK directions, whose n × pass projections are all the memory
-        // that grows with n beyond the results.
+        // mode is one block. Either is worked through in passes of
+        // `pass_width` directions, whose n × width projections are all the
+        // memory that grows with n beyond the results.
         let (block_size, max_directions, total_directions) = match self.n_estimators {
             NEstimators::Fixed(m) => (m, m, Some(m)),
             NEstimators::Auto => {
@@ -138,7 +138,7 @@ impl Psmi {
             packed: Vec::new(),
             // Allocated zeroed by the system, so its pages are first touched
             // by the projection's threads rather than by one memset here.
-            projections: vec![0.0f32; n * MAX_BLOCK.min(max_directions)],
+            projections: vec![0.0f32; n * pass_width(d).min(max_directions)],
             table: Vec::new(),
         };
         let mut fixed_full = match (full, total_directions) {
@@ -155,7 +155,7 @@ impl Psmi {
             let block_end = first + block_size.min(max_directions - first);
             let mut block_summaries = vec![Moments::default(); n];
             while first < block_end {
-                let width = MAX_BLOCK.min(block_end - first);
+                let width = pass_width(d).min(block_end - first);
                 let mut target = match (&mut fixed_full, full) {
                     (Some(values), _) => Some(FullMatrix {
                         values,

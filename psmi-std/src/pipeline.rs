@@ -7,9 +7,16 @@ use crate::stages;
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::Kernels;
 
-/// Largest block of directions processed at once: bounds the n × block
-/// projections that `fit_transform` keeps (5 MB for n = 10 000).
-pub(crate) const MAX_BLOCK: usize = 128;
+/// Largest block of directions processed at once. Each block packs the rows
+/// of X again, so wider blocks amortise that better.
+pub(crate) const MAX_BLOCK: usize = 256;
+
+/// Width of the passes of `fit_transform`, whose n × width projections are
+/// kept between fitting and scoring: at most an eighth of the features'
+/// n × d, and at least 64 so that packing X stays a small part of a pass.
+pub(crate) fn pass_width(dim: usize) -> usize {
+    (dim / 8).clamp(64, MAX_BLOCK)
+}
 
 /// The chosen kernels and the thread pool they run on.
 #[derive(Debug)]
