@@ -10,7 +10,7 @@
 //! 3. [`statistics`]: per-class mean and variance along each direction, in f64, mergeable;
 //! 4. [`scoring`]: psmi_ij in log space, and per-sample mean and spread over directions.
 //!
-//! [`reference`] holds scalar float64 versions of each stage, the yardstick of
+//! [`reference`](mod@reference) holds scalar float64 versions of each stage, the yardstick of
 //! the tests. Kernels are chosen once, through a [`Kernels`] token: at compile
 //! time under `no_std`, or at run time with the `std` feature.
 //!

@@ -7,7 +7,7 @@ use std::path::Path;
 
 const WIDTH: f64 = 900.0;
 const ROW: f64 = 56.0;
-const LEFT: f64 = 90.0;
+const LEFT: f64 = 150.0;
 const RIGHT: f64 = 30.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 50.0;
