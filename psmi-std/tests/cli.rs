@@ -472,6 +472,25 @@ fn model_saved_by_fit_transform_transforms_to_the_same_numbers() {
     assert_eq!(summary["seed"], SEED);
 }
 
+/// As in the README: the model saved inside an output directory that does
+/// not exist yet, which appears only once the results are complete.
+#[test]
+fn model_inside_a_new_output_directory() {
+    let case = Case::new();
+    let model = case.arg("results/model.safetensors");
+    assert_success(&run(
+        &mut case.fit_transform("results", &["--model", &model, "--quiet"])
+    ));
+    for name in [
+        "model.safetensors",
+        "psmi_mean.npy",
+        "psmi_std.npy",
+        "summary.json",
+    ] {
+        assert!(case.path("results").join(name).is_file(), "{name}");
+    }
+}
+
 #[test]
 fn fit_then_transform_matches_fit_transform() {
     let case = Case::new();

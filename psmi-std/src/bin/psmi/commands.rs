@@ -96,7 +96,7 @@ fn fit_transform(
     progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(path) = model_path {
-        model.save(path).map_err(Failure::input)?;
+        save_model(&model, path)?;
     }
     finish(&staging, &inputs, &model, &scores, elapsed, options)?;
     staging.commit()?;
@@ -126,7 +126,7 @@ fn fit(
         }
     }
     .map_err(|e| inputs.blame().failure(e))?;
-    model.save(model_path).map_err(Failure::input)?;
+    save_model(&model, model_path)?;
     if !quiet {
         say!(
             "{}: fitted {} samples × {} features, {} labels, {} directions{} in {:.2} s",
@@ -172,6 +172,20 @@ fn transform(
     staging.commit()?;
     remove_stale_outputs(out, options);
     report_run(&inputs, &model, &scores, elapsed, out, options)
+}
+
+/// Saves the model, creating its directory as `--out` does (it may even be
+/// inside `--out`, which appears only when the results are complete).
+fn save_model(model: &PsmiModel, path: &Path) -> Result<(), Failure> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::input(format!(
+                "{}: cannot create the model's directory: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    model.save(path).map_err(Failure::input)
 }
 
 /// Writes every result into the staging directory, and the CSV beside.
