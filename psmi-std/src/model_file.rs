@@ -12,7 +12,7 @@ use crate::model::PsmiModel;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The value of the `format` metadata entry.
 const FORMAT: &str = "psmi-model";
@@ -87,7 +87,10 @@ impl PsmiModel {
             }
         }
         let bytes = safetensors::serialize(tensors, Some(metadata)).map_err(unwritable)?;
-        write_whole(path, &bytes)
+        crate::io::write_whole(path, |w| w.write_all(&bytes)).map_err(|source| PsmiError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Loads a model saved by [`PsmiModel::save`], checking that every tensor
@@ -269,26 +272,4 @@ impl TensorReader<'_> {
             .collect();
         Ok((values, tensor.shape().to_vec()))
     }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_error = |path: PathBuf| move |source| PsmiError::Io { path, source };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut staged = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir.to_path_buf()))?;
-    staged
-        .write_all(bytes)
-        .map_err(io_error(path.to_path_buf()))?;
-    staged
-        .as_file()
-        .sync_all()
-        .map_err(io_error(path.to_path_buf()))?;
-    staged.persist(path).map_err(|e| PsmiError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
 }

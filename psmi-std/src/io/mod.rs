@@ -38,7 +38,7 @@ mod tensors;
 pub use error::{IoError, IoErrorKind};
 pub use matrix::{read_labels, FeatureMatrix};
 pub use npy::{write_npy_f32_2d, write_npy_f64};
-pub use output::OutputDir;
+pub use output::{write_whole, OutputDir};
 
 use std::ffi::OsStr;
 use std::fmt;

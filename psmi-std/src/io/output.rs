@@ -194,3 +194,38 @@ impl Drop for OutputDir {
         }
     }
 }
+
+/// Writes one file whole or not at all: `write` fills a temporary file beside
+/// `path` (same directory, so the final rename is atomic), which is flushed to
+/// disk and then renamed over `path`. On error `path` keeps its old contents.
+///
+/// ```
+/// use std::io::Write;
+/// let path = std::env::temp_dir().join("psmi-doc-write-whole.txt");
+/// psmi_std::io::write_whole(&path, |w| writeln!(w, "index,label"))?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "index,label\n");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The first error of creating, writing, syncing or renaming the temporary file.
+pub fn write_whole(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<&mut fs::File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut staged = tempfile::NamedTempFile::new_in(dir)?;
+    {
+        let mut writer = io::BufWriter::new(staged.as_file_mut());
+        write(&mut writer)?;
+        io::Write::flush(&mut writer)?;
+    }
+    staged.as_file().sync_all()?;
+    staged.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -44,31 +44,21 @@ pub fn write_json(path: &Path, value: &Value) -> Result<(), Failure> {
 
 /// Writes `index,label,mean,std,stderr`, one row per sample, whole or not at all.
 pub fn write_csv(path: &Path, labels: &[i64], scores: &PsmiScores) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| Failure::input(format!("{}: cannot write: {e}", path.display()));
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
-    {
-        let mut w = std::io::BufWriter::new(file.as_file_mut());
-        writeln!(w, "index,label,mean,std,stderr").map_err(fail)?;
-        let stderr = scores.stderr();
-        for i in 0..labels.len() {
+    let stderr = scores.stderr();
+    psmi_std::io::write_whole(path, |w| {
+        writeln!(w, "index,label,mean,std,stderr")?;
+        for (i, label) in labels.iter().enumerate() {
             writeln!(
                 w,
-                "{i},{},{},{},{}",
-                labels[i],
+                "{i},{label},{},{},{}",
                 scores.mean()[i],
                 scores.std()[i],
                 stderr[i]
-            )
-            .map_err(fail)?;
+            )?;
         }
-        w.flush().map_err(fail)?;
-    }
-    file.persist(path).map_err(|e| fail(e.error))?;
-    Ok(())
+        Ok(())
+    })
+    .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))
 }
 
 /// Prints the `k` samples with the lowest PSMI; `flipped` marks known bad labels.
