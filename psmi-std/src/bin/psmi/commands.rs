@@ -98,10 +98,7 @@ fn fit_transform(
     if let Some(path) = model_path {
         save_model(&model, path)?;
     }
-    finish(&staging, &inputs, &model, &scores, elapsed, options)?;
-    staging.commit()?;
-    remove_stale_outputs(out, options);
-    report_run(&inputs, &model, &scores, elapsed, out, options)
+    deliver(staging, &inputs, &model, &scores, elapsed, options)
 }
 
 fn fit(
@@ -168,10 +165,7 @@ fn transform(
             e => inputs.blame().failure(e),
         })?;
     let elapsed = started.elapsed().as_secs_f64();
-    finish(&staging, &inputs, &model, &scores, elapsed, options)?;
-    staging.commit()?;
-    remove_stale_outputs(out, options);
-    report_run(&inputs, &model, &scores, elapsed, out, options)
+    deliver(staging, &inputs, &model, &scores, elapsed, options)
 }
 
 /// Saves the model, creating its directory as `--out` does (it may even be
@@ -188,9 +182,10 @@ fn save_model(model: &PsmiModel, path: &Path) -> Result<(), Failure> {
     model.save(path).map_err(Failure::input)
 }
 
-/// Writes every result into the staging directory, and the CSV beside.
-fn finish(
-    staging: &OutputDir,
+/// Writes every result into the staging directory and the CSV beside, puts
+/// the results in place, and reports the run.
+fn deliver(
+    staging: OutputDir,
     inputs: &Inputs,
     model: &PsmiModel,
     scores: &PsmiScores,
@@ -221,7 +216,9 @@ fn finish(
     if let Some(csv) = &options.csv {
         report::write_csv(csv, &inputs.labels, scores)?;
     }
-    Ok(())
+    let out = staging.commit()?;
+    remove_stale_outputs(&out, options);
+    report_run(inputs, model, scores, elapsed, &out, options)
 }
 
 /// Outputs of an earlier run that this run did not produce would not match
