@@ -8,11 +8,13 @@ use std::path::Path;
 
 /// The contents of summary.json.
 pub fn summary(model: &PsmiModel, scores: &PsmiScores, labels: &[i64], elapsed_s: f64) -> Value {
-    let counts: Vec<usize> = model
-        .labels()
-        .iter()
-        .map(|l| labels.iter().filter(|x| *x == l).count())
-        .collect();
+    // One pass over the samples, not one per label.
+    let mut counts = vec![0usize; model.labels().len()];
+    for label in labels {
+        if let Ok(class) = model.labels().binary_search(label) {
+            counts[class] += 1;
+        }
+    }
     let auto = model.auto_report();
     json!({
         "n_samples": scores.mean().len(),
