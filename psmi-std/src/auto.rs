@@ -25,41 +25,65 @@ pub struct AutoReport {
     pub converged: bool,
 }
 
-/// The stopping statistic after `block_means.len()` blocks (each entry is one
-/// block's per-sample mean PSMI), or `None` while floor(milestone · B) = 0:
-///
-/// full_i = mean of sample i's block means, half_i = the same over the first
-/// floor(milestone · B) blocks; over the max(1, floor(q · n)) samples with the
-/// lowest full_i, the mean of |half_i − full_i| / |full_i|.
-pub(crate) fn variation_of_the_lowest(
-    block_means: &[Vec<f64>],
-    quantile: f64,
-    milestone: f64,
-) -> Option<f64> {
-    let blocks = block_means.len();
-    let half_blocks = (milestone * blocks as f64) as usize;
-    if half_blocks == 0 {
-        return None;
+/// Each sample's mean PSMI in every block so far, kept as running sums over
+/// the blocks (`sums[b][i]` = the sum of sample i's means in blocks 0..=b),
+/// so that a check costs O(n) however many blocks there are.
+#[derive(Debug, Default)]
+pub(crate) struct BlockMeans {
+    sums: Vec<Vec<f64>>,
+}
+
+impl BlockMeans {
+    /// Adds one block's per-sample means.
+    pub fn push(&mut self, means: impl Iterator<Item = f64>) {
+        let sums = match self.sums.last() {
+            Some(previous) => previous.iter().zip(means).map(|(s, m)| s + m).collect(),
+            None => means.collect(),
+        };
+        self.sums.push(sums);
     }
-    let n = block_means[0].len();
-    let mean_over = |count: usize, i: usize| {
-        block_means[..count].iter().map(|b| b[i]).sum::<f64>() / count as f64
-    };
-    let full: Vec<f64> = (0..n).map(|i| mean_over(blocks, i)).collect();
-    // The Python package watches floor(q · n) samples and loops forever at 0.
-    let watched = ((quantile * n as f64) as usize).clamp(1, n);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
-    let total: f64 = order[..watched]
-        .iter()
-        .map(|&i| ((mean_over(half_blocks, i) - full[i]) / full[i]).abs())
-        .sum();
-    Some(total / watched as f64)
+
+    /// Blocks so far.
+    pub fn len(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// The stopping statistic, or `None` while floor(milestone · B) = 0 for
+    /// B blocks: full_i = mean of sample i's block means, half_i = the same
+    /// over the first floor(milestone · B) blocks; over the max(1, floor(q · n))
+    /// samples with the lowest full_i, the mean of |half_i − full_i| / |full_i|.
+    pub fn variation_of_the_lowest(&self, quantile: f64, milestone: f64) -> Option<f64> {
+        let blocks = self.sums.len();
+        let half_blocks = (milestone * blocks as f64) as usize;
+        if half_blocks == 0 {
+            return None;
+        }
+        let mean_over = |count: usize, i: usize| self.sums[count - 1][i] / count as f64;
+        let n = self.sums[0].len();
+        let full: Vec<f64> = (0..n).map(|i| mean_over(blocks, i)).collect();
+        // The Python package watches floor(q · n) samples and loops forever at 0.
+        let watched = ((quantile * n as f64) as usize).clamp(1, n);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
+        let total: f64 = order[..watched]
+            .iter()
+            .map(|&i| ((mean_over(half_blocks, i) - full[i]) / full[i]).abs())
+            .sum();
+        Some(total / watched as f64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn variation_of_the_lowest(blocks: &[Vec<f64>], quantile: f64, milestone: f64) -> Option<f64> {
+        let mut means = BlockMeans::default();
+        for block in blocks {
+            means.push(block.iter().copied());
+        }
+        means.variation_of_the_lowest(quantile, milestone)
+    }
 
     #[test]
     fn no_check_until_the_milestone_has_a_block() {

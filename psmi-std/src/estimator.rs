@@ -1,6 +1,6 @@
 //! `fit` and `fit_transform`: the blocks of directions, fixed or auto.
 
-use crate::auto::{variation_of_the_lowest, AutoReport};
+use crate::auto::{AutoReport, BlockMeans};
 use crate::error::{PsmiError, Result};
 use crate::features::{Classes, Features};
 use crate::fitter::PsmiFitter;
@@ -147,7 +147,7 @@ impl Psmi {
         };
         let mut auto_full: Vec<Vec<f32>> = Vec::new();
         let mut summaries = vec![Moments::default(); n];
-        let mut block_means: Vec<Vec<f64>> = Vec::new();
+        let mut block_means = BlockMeans::default();
         let mut passes = Vec::new();
         let mut auto = None;
         let mut first = 0;
@@ -188,12 +188,9 @@ impl Psmi {
             }
             merge_summaries(&mut summaries, &block_summaries);
             if self.n_estimators == NEstimators::Auto {
-                block_means.push(block_summaries.iter().map(|s| s.mean).collect());
-                let variation = variation_of_the_lowest(
-                    &block_means,
-                    self.lowest_psmi_quantile,
-                    self.milestone,
-                );
+                block_means.push(block_summaries.iter().map(|s| s.mean));
+                let variation =
+                    block_means.variation_of_the_lowest(self.lowest_psmi_quantile, self.milestone);
                 let converged = variation.is_some_and(|v| v <= self.max_variation_of_the_lowest);
                 auto = Some(AutoReport {
                     blocks: block_means.len(),
