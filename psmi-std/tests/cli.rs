@@ -778,6 +778,13 @@ fn bad_features(case: &Case, name: &str, bytes: &[u8]) -> Output {
     fit_transform_on(case, &case.arg(name), &case.labels_file())
 }
 
+/// A run on features and labels that are well-formed files but bad data.
+fn bad_data(x: Vec<f32>, labels: Vec<i64>) -> (Case, Output) {
+    let case = Case::with(x, labels);
+    let output = fit_transform_on(&case, &case.features(), &case.labels_file());
+    (case, output)
+}
+
 fn bad_labels(case: &Case, name: &str, bytes: &[u8]) -> Output {
     std::fs::write(case.path(name), bytes).unwrap();
     fit_transform_on(case, &case.features(), &case.arg(name))
@@ -889,8 +896,7 @@ fn label_count_differs_from_rows() {
 fn label_with_a_single_sample() {
     let (x, mut labels) = dataset();
     labels[17] = 42;
-    let case = Case::with(x, labels);
-    let output = fit_transform_on(&case, &case.features(), &case.labels_file());
+    let (case, output) = bad_data(x, labels);
     assert_error(&output, 2, &[&case.labels_file(), "label 42", "1 sample"]);
 }
 
@@ -898,8 +904,7 @@ fn label_with_a_single_sample() {
 fn nan_feature_names_row_and_column() {
     let (mut x, labels) = dataset();
     x[7 * D + 2] = f32::NAN;
-    let case = Case::with(x, labels);
-    let output = fit_transform_on(&case, &case.features(), &case.labels_file());
+    let (case, output) = bad_data(x, labels);
     assert_error(&output, 2, &[&case.features(), "row 7", "column 2"]);
 }
 
@@ -907,8 +912,7 @@ fn nan_feature_names_row_and_column() {
 fn infinite_feature_names_row_and_column() {
     let (mut x, labels) = dataset();
     x[3 * D + 4] = f32::NEG_INFINITY;
-    let case = Case::with(x, labels);
-    let output = fit_transform_on(&case, &case.features(), &case.labels_file());
+    let (case, output) = bad_data(x, labels);
     assert_error(&output, 2, &[&case.features(), "row 3", "column 4"]);
 }
 
@@ -934,8 +938,7 @@ fn class_with_zero_variance_names_its_label() {
             x[i * D..(i + 1) * D].copy_from_slice(&point);
         }
     }
-    let case = Case::with(x, labels);
-    let output = fit_transform_on(&case, &case.features(), &case.labels_file());
+    let (case, output) = bad_data(x, labels);
     assert_error(&output, 2, &[&case.features(), "label 30", "zero variance"]);
 }
 
