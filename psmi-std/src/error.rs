@@ -115,6 +115,13 @@ pub enum PsmiError {
     /// prevented; please report it.
     #[error("internal error: {0}")]
     Core(psmi_core::Error),
+    /// The caller's progress callback asked the run to stop (for example on
+    /// Ctrl-C); nothing was fitted.
+    #[error("interrupted after {directions} directions")]
+    Interrupted {
+        /// Directions done when the run stopped.
+        directions: usize,
+    },
     /// The thread pool could not be started.
     #[error("cannot start {threads} threads: {reason}")]
     Threads {

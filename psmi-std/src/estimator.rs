@@ -10,6 +10,7 @@ use crate::pipeline::{pass_width, DirectionBlock, Engine};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, ClassStatistics, FullMatrix};
 use psmi_core::statistics::Moments;
+use std::ops::ControlFlow;
 
 /// What a run reports as it goes: after each pass over the data and, in auto
 /// mode, after each block's convergence check.
@@ -52,7 +53,9 @@ impl Psmi {
                 fitter.update(x, labels)?;
                 fitter.finish()
             }
-            NEstimators::Auto => Ok(self.run(x, labels, false, &mut |_| {})?.0),
+            NEstimators::Auto => Ok(self
+                .run(x, labels, false, &mut |_| ControlFlow::Continue(()))?
+                .0),
         }
     }
 
@@ -79,32 +82,41 @@ impl Psmi {
         x: &Features<'_>,
         labels: &[i64],
     ) -> Result<(PsmiModel, PsmiScores)> {
-        self.run(x, labels, false, &mut |_| {})
+        self.run(x, labels, false, &mut |_| ControlFlow::Continue(()))
     }
 
     /// As [`Psmi::fit_transform`], also returning the full n × m matrix if
-    /// `full`, and calling `progress` after each block of directions.
+    /// `full`, and calling `progress` after each pass over the data (at most
+    /// 256 directions). `progress` returns [`ControlFlow::Break`] to stop the
+    /// run there, for example on Ctrl-C.
     ///
     /// ```
-    /// use psmi_std::{Features, NEstimators, Psmi};
+    /// use psmi_std::{Features, NEstimators, Psmi, PsmiError};
+    /// use std::ops::ControlFlow;
     /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
     /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(600)).build()?;
     /// let mut done = Vec::new();
-    /// let (_, scores) = psmi.fit_transform_with(&x, &[0, 0, 1, 1], true, |p| done.push(p.directions))?;
+    /// let (_, scores) = psmi.fit_transform_with(&x, &[0, 0, 1, 1], true, |p| {
+    ///     done.push(p.directions);
+    ///     ControlFlow::Continue(())
+    /// })?;
     /// assert_eq!(scores.full().unwrap().len(), 4 * 600);
     /// assert_eq!(done.last(), Some(&600));
+    /// // Stopping after the first pass.
+    /// let stopped = psmi.fit_transform_with(&x, &[0, 0, 1, 1], false, |_| ControlFlow::Break(()));
+    /// assert!(matches!(stopped, Err(PsmiError::Interrupted { .. })));
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// As [`Psmi::fit`].
+    /// As [`Psmi::fit`], and [`PsmiError::Interrupted`] when `progress` breaks.
     pub fn fit_transform_with(
         &self,
         x: &Features<'_>,
         labels: &[i64],
         full: bool,
-        mut progress: impl FnMut(&Progress),
+        mut progress: impl FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<(PsmiModel, PsmiScores)> {
         self.run(x, labels, full, &mut progress)
     }
@@ -114,7 +126,7 @@ impl Psmi {
         x: &Features<'_>,
         labels: &[i64],
         full: bool,
-        progress: &mut dyn FnMut(&Progress),
+        progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<(PsmiModel, PsmiScores)> {
         let classes = Classes::of(labels, x.rows())?;
         let engine = Engine::new(self.threads)?;
@@ -178,13 +190,16 @@ impl Psmi {
                 // asked: the block's own are dropped here.
                 passes.push((block.first, params));
                 first += width;
-                progress(&Progress {
+                let flow = progress(&Progress {
                     blocks: block_means.len(),
                     directions: first,
                     total_directions,
                     variation: auto.and_then(|a: AutoReport| a.variation),
                     target: None,
                 });
+                if flow.is_break() {
+                    return Err(PsmiError::Interrupted { directions: first });
+                }
             }
             merge_summaries(&mut summaries, &block_summaries);
             if self.n_estimators == NEstimators::Auto {
@@ -197,13 +212,16 @@ impl Psmi {
                     variation,
                     converged,
                 });
-                progress(&Progress {
+                let flow = progress(&Progress {
                     blocks: block_means.len(),
                     directions: first,
                     total_directions,
                     variation,
                     target: Some(self.max_variation_of_the_lowest),
                 });
+                if flow.is_break() {
+                    return Err(PsmiError::Interrupted { directions: first });
+                }
                 if converged {
                     break;
                 }

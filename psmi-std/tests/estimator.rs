@@ -5,6 +5,7 @@ mod common;
 
 use common::{mixture, TestRng};
 use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel};
+use std::ops::ControlFlow;
 
 fn fixed(m: usize) -> Psmi {
     Psmi::builder()
@@ -81,7 +82,7 @@ fn full_matrix_agrees_with_the_summaries() {
     let x = Features::new(&x, 301, 11).unwrap();
     let m = 700; // two blocks
     let (model, scores) = fixed(m)
-        .fit_transform_with(&x, &labels, true, |_| {})
+        .fit_transform_with(&x, &labels, true, |_| ControlFlow::Continue(()))
         .unwrap();
     let full = scores.full().unwrap();
     assert_eq!(full.len(), 301 * m);
@@ -96,7 +97,9 @@ fn full_matrix_agrees_with_the_summaries() {
     assert_eq!(transformed.full().unwrap(), full);
     // Auto mode assembles the full matrix from its blocks.
     let auto = Psmi::builder().min_n_estimators(64).build().unwrap();
-    let (model, scores) = auto.fit_transform_with(&x, &labels, true, |_| {}).unwrap();
+    let (model, scores) = auto
+        .fit_transform_with(&x, &labels, true, |_| ControlFlow::Continue(()))
+        .unwrap();
     assert_eq!(scores.full().unwrap().len(), 301 * model.n_estimators());
     assert_eq!(
         model.transform_with(&x, &labels, true).unwrap().full(),
@@ -299,7 +302,10 @@ fn auto_mode_stops_at_the_bound_and_says_it_did_not_converge() {
         .unwrap();
     let mut seen = Vec::new();
     let (model, _) = psmi
-        .fit_transform_with(&x, &labels, false, |p| seen.push(*p))
+        .fit_transform_with(&x, &labels, false, |p| {
+            seen.push(*p);
+            ControlFlow::Continue(())
+        })
         .unwrap();
     let report = model.auto_report().unwrap();
     assert_eq!((report.blocks, report.converged), (3, false));

@@ -4,6 +4,7 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use psmi_std::{NEstimators, Progress};
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 
 /// A progress bar on stderr, or nothing when stderr is not a terminal or `--quiet`.
 pub struct ProgressReport {
@@ -31,8 +32,11 @@ impl ProgressReport {
         ProgressReport { bar: Some(bar) }
     }
 
-    pub fn update(&self, progress: &Progress) {
-        let Some(bar) = &self.bar else { return };
+    /// Shows `progress`; the run always goes on.
+    pub fn update(&self, progress: &Progress) -> ControlFlow<()> {
+        let Some(bar) = &self.bar else {
+            return ControlFlow::Continue(());
+        };
         bar.set_position(progress.directions as u64);
         if let Some(target) = progress.target {
             let variation = progress
@@ -45,6 +49,7 @@ impl ProgressReport {
                 progress.blocks, progress.directions
             ));
         }
+        ControlFlow::Continue(())
     }
 
     pub fn finish(&self) {
