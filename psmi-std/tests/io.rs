@@ -516,6 +516,98 @@ fn commit_replaces_existing_results_file_by_file() {
     assert_eq!(listing(&target), ["notes.txt", "summary.json"]);
 }
 
+/// The staging directories (hidden, `.psmi-staging-*`) in `dir`.
+fn staging_dirs(dir: &Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".psmi-staging-"))
+        .collect()
+}
+
+/// What a run killed mid-way (SIGKILL) leaves: a staging directory with files and a
+/// lock file that nobody holds any more.
+fn debris(dir: &Path, name: &str, with_lock: bool) -> PathBuf {
+    let path = dir.join(name);
+    fs::create_dir(&path).unwrap();
+    fs::write(path.join("psmi_full.npy"), vec![7u8; 4096]).unwrap();
+    if with_lock {
+        fs::write(path.join(".lock"), "").unwrap();
+    }
+    path
+}
+
+#[test]
+fn commit_removes_staging_directories_of_dead_runs_only() {
+    let parent = tempfile::tempdir().unwrap();
+    let target = parent.path().join("out");
+    fs::create_dir(&target).unwrap();
+    // Names as a killed run with this very process id would have made them: the
+    // id in the name decides nothing, the lock does.
+    let id = std::process::id();
+    let dead = debris(&target, &format!(".psmi-staging-{id}-900"), true);
+    let dead_beside = debris(parent.path(), ".psmi-staging-1-0", true);
+    // A directory whose lock file is missing is not known to be dead: left alone.
+    let unknown = debris(&target, ".psmi-staging-2-0", false);
+    // A live run in this process, and the run that commits.
+    let live = OutputDir::begin(&target).unwrap();
+    fs::write(live.path("summary.json"), "live").unwrap();
+    let out = OutputDir::begin(parent.path().join("new")).unwrap();
+    fs::write(out.path("summary.json"), "new").unwrap();
+    out.commit().unwrap();
+    // Committing into a new directory scans it and its parent.
+    assert!(!dead_beside.exists());
+    assert!(dead.exists(), "out/ is not where the run committed");
+    let done = OutputDir::begin(&target).unwrap();
+    fs::write(done.path("summary.json"), "done").unwrap();
+    done.commit().unwrap();
+    assert!(!dead.exists());
+    assert!(unknown.exists());
+    let names = staging_dirs(&target);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(live.path("summary.json").is_file());
+    live.commit().unwrap();
+    assert_eq!(staging_dirs(&target), [".psmi-staging-2-0"]);
+    assert_eq!(
+        fs::read_to_string(target.join("summary.json")).unwrap(),
+        "live"
+    );
+    assert_eq!(listing(parent.path()), ["new", "out"]);
+    assert_eq!(listing(&parent.path().join("new")), ["summary.json"]);
+}
+
+#[test]
+fn commit_removes_what_the_run_declares_stale() {
+    let parent = tempfile::tempdir().unwrap();
+    let target = parent.path().join("out");
+    fs::create_dir(&target).unwrap();
+    fs::write(target.join("psmi_full.npy"), "old").unwrap();
+    fs::write(target.join("notes.txt"), "mine").unwrap();
+    let out = OutputDir::begin(&target).unwrap();
+    fs::write(out.path("summary.json"), "new").unwrap();
+    out.stale("psmi_full.npy");
+    out.stale("psmi.svg");
+    assert!(target.join("psmi_full.npy").exists());
+    out.commit().unwrap();
+    assert_eq!(listing(&target), ["notes.txt", "summary.json"]);
+}
+
+#[test]
+fn a_target_made_by_another_run_meanwhile_is_joined_file_by_file() {
+    let parent = tempfile::tempdir().unwrap();
+    let target = parent.path().join("out");
+    let first = OutputDir::begin(&target).unwrap();
+    let second = OutputDir::begin(&target).unwrap();
+    fs::write(first.path("a.txt"), "first").unwrap();
+    fs::write(first.path("b.txt"), "first").unwrap();
+    fs::write(second.path("a.txt"), "second").unwrap();
+    first.commit().unwrap();
+    second.stale("b.txt");
+    second.commit().unwrap();
+    assert_eq!(listing(&target), ["a.txt"]);
+    assert_eq!(fs::read_to_string(target.join("a.txt")).unwrap(), "second");
+    assert_eq!(listing(parent.path()), ["out"]);
+}
+
 #[test]
 fn unwritable_output_dir_is_named() {
     let parent = tempfile::tempdir().unwrap();

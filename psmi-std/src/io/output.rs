@@ -1,7 +1,7 @@
 //! Output directories that receive a run's files whole or not at all.
 
 use super::error::{IoError, IoErrorKind};
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process;
@@ -21,6 +21,13 @@ use std::sync::Mutex;
 /// - an existing target is staged inside it, which proves at [`OutputDir::begin`] that
 ///   it is writable; at commit each file is renamed over its namesake, in the order
 ///   their paths were first asked for (so a summary asked for last lands last).
+///
+/// A process killed mid-run (SIGKILL, out of memory) cannot delete its staging
+/// directory. So each run holds a lock (`flock` on Unix) on a file inside its own for
+/// as long as it lives, and a commit removes the staging directories beside its own and
+/// in the target whose lock it can take: their run is gone. A live run's is never
+/// touched. Commits into one existing directory hold a lock on it (Unix), so that the
+/// files of two concurrent runs never mix.
 ///
 /// ```
 /// use psmi_std::io::{write_npy_f64, OutputDir};
@@ -47,24 +54,96 @@ pub struct OutputDir {
     staging: PathBuf,
     /// Whether `staging` sits inside `target` (which existed at `begin`).
     inside: bool,
-    names: Mutex<Vec<String>>,
+    /// The staging directory's lock file, held locked until the run ends; `None` where
+    /// it could not be locked, which leaves the directory out of every debris scan.
+    owner: Option<File>,
+    names: Mutex<Names>,
     committed: bool,
 }
 
-/// Creates a fresh staging directory in `parent`. Made with `create_dir`, not a
-/// temp-dir crate, so that it has the usual (umask) permissions when it becomes the
-/// target itself.
-fn create_staging(parent: &Path) -> io::Result<PathBuf> {
+/// The files a run writes, in the order first asked for, and the earlier outputs it
+/// replaces by nothing.
+#[derive(Debug, Default)]
+struct Names {
+    written: Vec<String>,
+    stale: Vec<String>,
+}
+
+/// Names of staging directories start with this.
+const STAGING_PREFIX: &str = ".psmi-staging-";
+/// The file inside a staging directory that its run holds locked while it lives.
+const OWNER_LOCK: &str = ".lock";
+
+/// Creates a fresh staging directory in `parent` and its locked lock file. Made with
+/// `create_dir`, not a temp-dir crate, so that it has the usual (umask) permissions
+/// when it becomes the target itself.
+fn create_staging(parent: &Path) -> io::Result<(PathBuf, Option<File>)> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!(".psmi-staging-{}-{n}", process::id()));
+        let path = parent.join(format!("{STAGING_PREFIX}{}-{n}", process::id()));
         match fs::create_dir(&path) {
             // Left behind by a killed run that had the same process id.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u32::MAX => continue,
-            result => return result.map(|()| path),
+            Err(e) => return Err(e),
+            Ok(()) => {
+                let owner = lock_owner(&path).ok();
+                return Ok((path, owner));
+            }
         }
     }
+}
+
+/// Creates `staging`'s lock file already locked: it is made and locked under another
+/// name, then renamed, so that a scan never finds it unlocked while its run lives. A
+/// run killed before the rename leaves a directory that scans skip (conservative).
+fn lock_owner(staging: &Path) -> io::Result<File> {
+    let pending = staging.join(".lock-pending");
+    let file = File::create(&pending)?;
+    file.lock()?;
+    fs::rename(&pending, staging.join(OWNER_LOCK))?;
+    Ok(file)
+}
+
+/// Removes the staging directories in `dir`, other than `own`, whose lock file this
+/// process can lock: the run that made them is gone (a lock dies with its process).
+/// Directories whose lock is held, or that have no lock file, are left alone.
+fn remove_debris(dir: &Path, own: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_staging = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(STAGING_PREFIX));
+        let path = entry.path();
+        if !is_staging || path == own || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(lock) = File::open(path.join(OWNER_LOCK)) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            // Unlocked before removal, which Windows needs; no run can take the
+            // directory over meanwhile, since new runs make new names.
+            drop(lock);
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
+}
+
+/// Holds the existing directory `dir` locked for the duration of a commit, so that
+/// the commits of concurrent runs into it do not interleave. On Unix a directory opens
+/// as a file and `flock` takes it, which needs no lock file among the results;
+/// elsewhere (or if locking fails) commits go unserialised.
+fn lock_target(dir: &Path) -> Option<File> {
+    if !cfg!(unix) {
+        return None;
+    }
+    let file = File::open(dir).ok()?;
+    file.lock().ok()?;
+    Some(file)
 }
 
 impl OutputDir {
@@ -94,13 +173,10 @@ impl OutputDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(fail(e)),
         };
-        let staging = if inside {
+        let (staging, owner) = if inside {
             create_staging(&target).map_err(fail)?
         } else {
-            let parent = match target.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
+            let parent = parent_of(&target);
             fs::create_dir_all(parent).map_err(fail)?;
             create_staging(parent).map_err(fail)?
         };
@@ -108,7 +184,8 @@ impl OutputDir {
             target,
             staging,
             inside,
-            names: Mutex::new(Vec::new()),
+            owner,
+            names: Mutex::new(Names::default()),
             committed: false,
         })
     }
@@ -124,12 +201,38 @@ impl OutputDir {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self, name: &str) -> PathBuf {
-        // A panic elsewhere while holding the lock leaves the list intact.
-        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
+        let mut names = self.names();
+        if !names.written.iter().any(|n| n == name) {
+            names.written.push(name.to_owned());
         }
         self.staging.join(name)
+    }
+
+    /// Declares `name` an output that this run does not produce: [`OutputDir::commit`]
+    /// removes an earlier run's file of that name from the target, under the same lock
+    /// as the moves, so that it cannot remain beside results it does not match.
+    ///
+    /// ```
+    /// # use psmi_std::io::OutputDir;
+    /// # let dir = std::env::temp_dir().join("psmi-doc-stale");
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// std::fs::create_dir(&dir)?;
+    /// std::fs::write(dir.join("psmi_full.npy"), "from an earlier run")?;
+    /// let out = OutputDir::begin(&dir)?;
+    /// std::fs::write(out.path("summary.json"), "{}")?;
+    /// out.stale("psmi_full.npy");
+    /// out.commit()?;
+    /// assert!(!dir.join("psmi_full.npy").exists() && dir.join("summary.json").is_file());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn stale(&self, name: &str) {
+        self.names().stale.push(name.to_owned());
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        // A panic elsewhere while holding the lock leaves the lists intact.
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The directory the results go to.
@@ -145,8 +248,9 @@ impl OutputDir {
     }
 
     /// Moves every file written through [`OutputDir::path`] into the target directory,
-    /// replacing files of the same name, and returns the target. Names asked for but
-    /// never written are skipped.
+    /// replacing files of the same name, removes those declared [`OutputDir::stale`],
+    /// and returns the target. Names asked for but never written are skipped. Then
+    /// removes the staging directories that killed runs left beside this one's.
     ///
     /// # Errors
     ///
@@ -165,31 +269,63 @@ impl OutputDir {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn commit(mut self) -> Result<PathBuf, IoError> {
-        let moved = if !self.inside && !self.target.exists() {
-            fs::rename(&self.staging, &self.target)
-        } else {
-            // The target existed, or appeared during the run: move file by file.
-            let names = self.names.get_mut().unwrap_or_else(|e| e.into_inner());
-            names
-                .iter()
-                .map(|name| (self.staging.join(name), self.target.join(name)))
-                .filter(|(from, _)| from.exists())
-                .try_for_each(|(from, to)| fs::rename(from, to))
-                .and_then(|()| fs::remove_dir(&self.staging))
-        };
-        match moved {
+        match self.move_in() {
             Ok(()) => {
                 self.committed = true;
+                remove_debris(&self.target, &self.staging);
+                if !self.inside {
+                    remove_debris(parent_of(&self.target), &self.staging);
+                }
                 Ok(self.target.clone())
             }
             Err(e) => Err(IoError::new(&self.target, IoErrorKind::Output(e))),
         }
+    }
+
+    fn move_in(&mut self) -> io::Result<()> {
+        if !self.inside {
+            // The lock file belongs to the staging directory, not to the results.
+            if self.owner.is_some() {
+                fs::remove_file(self.staging.join(OWNER_LOCK))?;
+            }
+            match fs::rename(&self.staging, &self.target) {
+                Ok(()) => return Ok(()),
+                // Another run made the target meanwhile: join it file by file.
+                Err(_) if self.target.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let _lock = lock_target(&self.target);
+        let names = self.names.get_mut().unwrap_or_else(|e| e.into_inner());
+        for name in &names.written {
+            let from = self.staging.join(name);
+            if from.exists() {
+                fs::rename(from, self.target.join(name))?;
+            }
+        }
+        for name in &names.stale {
+            match fs::remove_file(self.target.join(name)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        fs::remove_dir_all(&self.staging)
+    }
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
     }
 }
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.committed {
+            // Unlocked first, which Windows needs to delete the file.
+            drop(self.owner.take());
             let _ = fs::remove_dir_all(&self.staging);
         }
     }
@@ -215,11 +351,7 @@ pub fn write_whole(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<&mut fs::File>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut staged = tempfile::NamedTempFile::new_in(dir)?;
+    let mut staged = tempfile::NamedTempFile::new_in(parent_of(path))?;
     {
         let mut writer = io::BufWriter::new(staged.as_file_mut());
         write(&mut writer)?;

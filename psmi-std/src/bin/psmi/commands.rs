@@ -3,7 +3,7 @@
 use crate::args::{Command, DataArgs, EstimatorArgs, ReportArgs};
 use crate::failure::{self, Blame, Failure};
 use crate::progress::ProgressReport;
-use crate::{demo, plot, report};
+use crate::{demo, interrupt, plot, report};
 use psmi_std::io::{read_labels, write_npy_f32_2d, write_npy_f64, FeatureMatrix, Input, OutputDir};
 use psmi_std::{Features, NEstimators, PsmiModel, PsmiScores};
 use std::path::Path;
@@ -86,16 +86,17 @@ fn fit_transform(
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
+    interrupt::check()?;
     let started = Instant::now();
     let progress = ProgressReport::new(!options.quiet, psmi.n_estimators());
-    let (model, scores) = psmi
-        .fit_transform_with(&features, &inputs.labels, options.full, |p| {
-            progress.update(p)
-        })
-        .map_err(|e| inputs.blame().failure(e))?;
+    let fitted = psmi.fit_transform_with(&features, &inputs.labels, options.full, |p| {
+        progress.update(p)
+    });
     progress.finish();
+    let (model, scores) = fitted.map_err(|e| inputs.blame().failure(e))?;
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(path) = model_path {
+        interrupt::check()?;
         save_model(&model, path)?;
     }
     deliver(staging, &inputs, &model, &scores, elapsed, options)
@@ -110,6 +111,7 @@ fn fit(
     let psmi = estimator.estimator().map_err(failure::options)?;
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
+    interrupt::check()?;
     let started = Instant::now();
     let model = match psmi.n_estimators() {
         NEstimators::Fixed(_) => psmi.fit(&features, &inputs.labels),
@@ -123,6 +125,7 @@ fn fit(
         }
     }
     .map_err(|e| inputs.blame().failure(e))?;
+    interrupt::check()?;
     save_model(&model, model_path)?;
     if !quiet {
         say!(
@@ -153,6 +156,7 @@ fn transform(
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
+    interrupt::check()?;
     let started = Instant::now();
     let scores = model
         .transform_with(&features, &inputs.labels, options.full)
@@ -213,22 +217,20 @@ fn deliver(
     // Last, so that a summary.json in DIR always describes the files beside it.
     let summary = report::summary(model, scores, &inputs.labels, elapsed);
     report::write_json(&staging.path("summary.json"), &summary)?;
+    // Outputs of an earlier run that this run does not produce would not
+    // match its results: the commit removes them.
+    for (name, produced) in [("psmi_full.npy", options.full), ("psmi.svg", options.plot)] {
+        if !produced {
+            staging.stale(name);
+        }
+    }
+    // The last moment a signal leaves no trace: the CSV and the commit follow.
+    interrupt::check()?;
     if let Some(csv) = &options.csv {
         report::write_csv(csv, &inputs.labels, scores)?;
     }
     let out = staging.commit()?;
-    remove_stale_outputs(&out, options);
     report_run(inputs, model, scores, elapsed, &out, options)
-}
-
-/// Outputs of an earlier run that this run did not produce would not match
-/// its results: remove them once the new results are in place.
-fn remove_stale_outputs(out: &Path, options: &ReportArgs) {
-    for (name, produced) in [("psmi_full.npy", options.full), ("psmi.svg", options.plot)] {
-        if !produced {
-            let _ = std::fs::remove_file(out.join(name));
-        }
-    }
 }
 
 fn report_run(

@@ -1,5 +1,6 @@
 //! How a failed run ends: one line naming what is at fault, and an exit status.
 
+use crate::interrupt;
 use psmi_std::io::IoError;
 use psmi_std::PsmiError;
 use std::fmt::Display;
@@ -12,34 +13,44 @@ pub const OTHER: u8 = 1;
 /// A failed run.
 #[derive(Debug)]
 pub struct Failure {
-    pub message: String,
-    input: bool,
+    line: String,
+    status: u8,
 }
 
 impl Failure {
     /// Bad input or usage (status 2).
     pub fn input(message: impl Display) -> Self {
         Failure {
-            message: message.to_string(),
-            input: true,
+            line: format!("error: {message}"),
+            status: USAGE,
         }
     }
 
     /// Any other failure (status 1).
     pub fn other(message: impl Display) -> Self {
         Failure {
-            message: message.to_string(),
-            input: false,
+            line: format!("error: {message}"),
+            status: OTHER,
         }
+    }
+
+    /// A run stopped by the signal `name` (`SIGINT`), with the shell's status for
+    /// a process the signal ended (128 + its number).
+    pub fn interrupted(name: &str, number: i32) -> Self {
+        Failure {
+            line: format!("interrupted: {name}, no results written"),
+            status: u8::try_from(128 + number).unwrap_or(OTHER),
+        }
+    }
+
+    /// The one line printed on stderr.
+    pub fn line(&self) -> &str {
+        &self.line
     }
 
     /// The process's exit status.
     pub fn status(&self) -> u8 {
-        if self.input {
-            USAGE
-        } else {
-            OTHER
-        }
+        self.status
     }
 }
 
@@ -82,6 +93,8 @@ impl Blame<'_> {
             PsmiError::ModelFile { .. } | PsmiError::Io { .. } | PsmiError::Incompatible(_) => {
                 Failure::input(e)
             }
+            // Only the progress callback stops a run, and only on a signal.
+            PsmiError::Interrupted { .. } => interrupt::failure(),
             _ => Failure::other(e),
         }
     }

@@ -15,6 +15,7 @@ mod args;
 mod commands;
 mod demo;
 mod failure;
+mod interrupt;
 mod plot;
 mod progress;
 mod report;
@@ -33,10 +34,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    interrupt::install();
     match commands::run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
+            eprintln!("{}", failure.line());
             ExitCode::from(failure.status())
         }
     }

@@ -1,6 +1,7 @@
 //! The progress bar: blocks of directions done and, in auto mode, the
 //! variation against its target. Drawn only on a terminal.
 
+use crate::interrupt;
 use indicatif::{ProgressBar, ProgressStyle};
 use psmi_std::{NEstimators, Progress};
 use std::io::IsTerminal;
@@ -32,8 +33,9 @@ impl ProgressReport {
         ProgressReport { bar: Some(bar) }
     }
 
-    /// Shows `progress`; the run always goes on.
+    /// Shows `progress`; the run goes on unless a signal asked it to stop.
     pub fn update(&self, progress: &Progress) -> ControlFlow<()> {
+        interrupt::flow()?;
         let Some(bar) = &self.bar else {
             return ControlFlow::Continue(());
         };
