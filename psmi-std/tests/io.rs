@@ -217,6 +217,58 @@ fn malformed_npy_header() {
     ));
 }
 
+/// Found by tests/fuzz.rs: errors about long or odd headers quoted the header,
+/// the dtype or the shape whole, megabytes long or over several lines.
+#[test]
+fn errors_about_long_headers_are_one_short_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = "9".repeat(20_000);
+    let cases = [
+        (
+            "unclosed",
+            npy(
+                "<f4",
+                false,
+                &format!("(2, {}", "x ".repeat(10_000)),
+                &[0; 8],
+            ),
+        ),
+        (
+            "descr",
+            npy(&format!("<f4{digits}\nx"), false, "(2, 1)", &[0; 8]),
+        ),
+        (
+            "dims",
+            npy(
+                "<f4",
+                false,
+                &format!("({})", "1, ".repeat(10_000)),
+                &[0; 4],
+            ),
+        ),
+        (
+            "number",
+            npy("<f4", false, &format!("({digits}, 1)"), &[0; 8]),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let path = write_temp(&dir, &format!("{name}.npy"), &bytes);
+        let err = features_err(&Input::parse(&path));
+        let text = err.to_string();
+        assert!(!text.contains('\n') && text.len() < 400, "{name}: {text}");
+        match name {
+            "descr" => assert!(
+                matches!(err.kind(), IoErrorKind::UnsupportedDtype { .. }),
+                "{text}"
+            ),
+            _ => assert!(matches!(err.kind(), IoErrorKind::NotNpy(_)), "{text}"),
+        }
+        if name == "dims" {
+            assert!(text.contains("10000 dimensions"), "{text}");
+        }
+    }
+}
+
 #[test]
 fn not_a_safetensors_file() {
     let dir = tempfile::tempdir().unwrap();

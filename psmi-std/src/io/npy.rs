@@ -3,6 +3,7 @@
 
 use super::array::{Elem, RawArray};
 use super::error::{IoError, IoErrorKind};
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -13,6 +14,28 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 const MAX_HEADER: usize = 1 << 20;
 /// Nesting allowed in the header literal (structured dtypes nest lists of tuples).
 const MAX_DEPTH: usize = 32;
+/// numpy's own limit on an array's dimensions (`NPY_MAXDIMS`).
+const MAX_DIMS: usize = 64;
+/// Characters of the header an error message quotes.
+const EXCERPT: usize = 40;
+
+/// The start of `text`, for an error message: a header can be a megabyte long.
+fn shorten(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(EXCERPT) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// The start of a piece of header, quoted and escaped as Rust's `{:?}` does.
+fn excerpt(text: &str) -> String {
+    format!("{:?}", shorten(text))
+}
+
+/// The dtype as the file spells it, in numpy's quotes, shortened and escaped.
+fn descr_name(descr: &str) -> String {
+    format!("'{}'", shorten(descr).escape_debug())
+}
 
 /// Reads the header at the start of `bytes` and checks that the data it announces is
 /// there, before anything of that size is allocated.
@@ -66,17 +89,28 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
             bytes.len()
         ))
     })?;
-    // Versions 1 and 2 store latin-1, version 3 UTF-8.
-    let text: String = if major == 3 {
-        std::str::from_utf8(header)
-            .map_err(|_| IoErrorKind::NotNpy("the header is not UTF-8".to_owned()))?
-            .to_owned()
-    } else {
-        header.iter().map(|&b| char::from(b)).collect()
+    // Versions 1 and 2 store latin-1, version 3 UTF-8. Outside string literals
+    // a header is ASCII; a latin-1 character inside one (a structured dtype's
+    // field name, refused anyway) reads as `?`, so that the text never takes
+    // more memory than the file (latin-1 as UTF-8 would take up to twice).
+    let text: Cow<str> = match std::str::from_utf8(header) {
+        Ok(text) if major == 3 || header.is_ascii() => Cow::Borrowed(text),
+        Err(_) if major == 3 => {
+            return Err(IoErrorKind::NotNpy("the header is not UTF-8".to_owned()))
+        }
+        _ => Cow::Owned(
+            header
+                .iter()
+                .map(|&b| if b.is_ascii() { char::from(b) } else { '?' })
+                .collect(),
+        ),
     };
-    let fields = Parser::new(&text)
-        .dict()
-        .map_err(|e| IoErrorKind::NotNpy(format!("malformed header {:?}: {e}", text.trim_end())))?;
+    let fields = Parser::new(&text).dict().map_err(|e| {
+        IoErrorKind::NotNpy(format!(
+            "malformed header {}: {e}",
+            excerpt(text.trim_end())
+        ))
+    })?;
     let field = |name: &str| {
         fields
             .iter()
@@ -86,7 +120,7 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
     };
 
     let descr = match field("descr")? {
-        Value::Str(s) => s.clone(),
+        Value::Str(s) => s,
         _ => {
             return Err(IoErrorKind::UnsupportedDtype {
                 found: "a structured (record) dtype".to_owned(),
@@ -94,8 +128,8 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
             })
         }
     };
-    let (elem, big_endian) = dtype(&descr).ok_or_else(|| IoErrorKind::UnsupportedDtype {
-        found: format!("'{descr}'"),
+    let (elem, big_endian) = dtype(descr).ok_or_else(|| IoErrorKind::UnsupportedDtype {
+        found: descr_name(descr),
         supported,
     })?;
     let fortran = match field("fortran_order")? {
@@ -118,6 +152,12 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
             .collect::<Result<_, _>>()?,
         _ => return Err(IoErrorKind::NotNpy("'shape' is not a tuple".to_owned())),
     };
+    if dims.len() > MAX_DIMS {
+        return Err(IoErrorKind::NotNpy(format!(
+            "a shape of {} dimensions; numpy allows at most {MAX_DIMS}",
+            dims.len()
+        )));
+    }
     // One non-trivial axis: Fortran and C order are the same bytes.
     if fortran && dims.iter().filter(|&&d| d > 1).count() > 1 {
         return Err(IoErrorKind::FortranOrder);
@@ -131,13 +171,14 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
     match (needed, shape) {
         (Some(needed), Some(shape)) if needed <= available as u128 => Ok(RawArray {
             elem,
-            dtype_name: format!("'{descr}'"),
+            dtype_name: descr_name(descr),
             big_endian,
             shape,
             offset: data_offset,
         }),
         (needed, _) => Err(IoErrorKind::Truncated(format!(
-            "the header announces shape {dims:?} of '{descr}' ({} bytes) but only {available} bytes follow it",
+            "the header announces shape {dims:?} of {} ({} bytes) but only {available} bytes follow it",
+            descr_name(descr),
             needed.map_or_else(|| "more than 2^128".to_owned(), |n| n.to_string())
         ))),
     }
@@ -211,7 +252,7 @@ impl<'a> Parser<'a> {
         if self.eat(c) {
             Ok(())
         } else {
-            Err(format!("expected '{c}' before {:.20?}", self.rest))
+            Err(format!("expected '{c}' before {}", excerpt(self.rest)))
         }
     }
 
@@ -221,7 +262,7 @@ impl<'a> Parser<'a> {
         while !self.eat('}') {
             let key = match self.value(0)? {
                 Value::Str(s) => s,
-                other => return Err(format!("a key is not a string: {other:?}")),
+                _ => return Err("a key is not a string".to_owned()),
             };
             self.expect(':')?;
             fields.push((key, self.value(0)?));
@@ -234,7 +275,7 @@ impl<'a> Parser<'a> {
         if self.rest.is_empty() {
             Ok(fields)
         } else {
-            Err(format!("text after the dictionary: {:.20?}", self.rest))
+            Err(format!("text after the dictionary: {}", excerpt(self.rest)))
         }
     }
 
@@ -266,7 +307,7 @@ impl<'a> Parser<'a> {
                     .unwrap_or(self.rest.len());
                 let n = self.rest[..end]
                     .parse()
-                    .map_err(|_| format!("number out of range: {}", &self.rest[..end]))?;
+                    .map_err(|_| format!("number out of range: {}", shorten(&self.rest[..end])))?;
                 // Python 2 wrote long integers with an `L` suffix.
                 self.rest = self.rest[end..]
                     .strip_prefix('L')
@@ -284,7 +325,7 @@ impl<'a> Parser<'a> {
                         return Ok(value);
                     }
                 }
-                Err(format!("unexpected {:.20?}", self.rest))
+                Err(format!("unexpected {}", excerpt(self.rest)))
             }
         }
     }
