@@ -197,7 +197,14 @@ fn interrupted_run_keeps_earlier_results(signal: &str, status: i32) {
         ]
     );
     let out_arg = out.to_str().unwrap();
-    let mut child = data.endless("fit-transform", &["--out", out_arg, "--full"]);
+    let model = data.path("model.safetensors");
+    let model_arg = model.to_str().unwrap();
+    let csv = data.path("scores.csv");
+    let csv_arg = csv.to_str().unwrap();
+    let args = [
+        "--out", out_arg, "--full", "--model", model_arg, "--csv", csv_arg,
+    ];
+    let mut child = data.endless("fit-transform", &args);
     running_in(&mut child, &out);
     send(&child, signal);
     let (exit, stderr) = finish(child);
@@ -207,6 +214,11 @@ fn interrupted_run_keeps_earlier_results(signal: &str, status: i32) {
         format!("interrupted: {signal}, no results written\n")
     );
     assert_unchanged(&out, &before);
+    assert!(!model.exists() && !csv.exists());
+    assert_eq!(
+        names(&contents(data.dir.path())),
+        ["features.npy", "labels.npy"]
+    );
 }
 
 #[test]
@@ -231,6 +243,30 @@ fn sigterm_stops_fit_before_the_model_is_written() {
     let (exit, stderr) = finish(child);
     assert_eq!(exit.code(), Some(143), "{stderr}");
     assert_eq!(stderr, "interrupted: SIGTERM, no results written\n");
+    assert!(!model.exists());
+}
+
+#[test]
+fn a_second_signal_ends_a_run_at_once() {
+    // Fixed-mode fit checks for a signal only when its directions are done
+    // (seconds here); a second signal does not wait for that, and ends the
+    // process without a word.
+    let data = Data::new(3000, 48);
+    let model = data.path("model.safetensors");
+    let mut child = data
+        .command("fit", &["--n-estimators", "600000", "--quiet"])
+        .arg("--model")
+        .arg(&model)
+        .spawn()
+        .unwrap();
+    sleep(Duration::from_millis(1000));
+    assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+    send(&child, "SIGINT");
+    sleep(Duration::from_millis(200));
+    send(&child, "SIGINT");
+    let (exit, stderr) = finish(child);
+    assert_eq!(exit.code(), Some(130), "{stderr}");
+    assert_eq!(stderr, "");
     assert!(!model.exists());
 }
 

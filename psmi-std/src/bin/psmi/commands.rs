@@ -95,11 +95,9 @@ fn fit_transform(
     progress.finish();
     let (model, scores) = fitted.map_err(|e| inputs.blame().failure(e))?;
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(path) = model_path {
-        interrupt::check()?;
-        save_model(&model, path)?;
-    }
-    deliver(staging, &inputs, &model, &scores, elapsed, options)
+    deliver(
+        staging, &inputs, &model, &scores, elapsed, model_path, options,
+    )
 }
 
 fn fit(
@@ -169,7 +167,7 @@ fn transform(
             e => inputs.blame().failure(e),
         })?;
     let elapsed = started.elapsed().as_secs_f64();
-    deliver(staging, &inputs, &model, &scores, elapsed, options)
+    deliver(staging, &inputs, &model, &scores, elapsed, None, options)
 }
 
 /// Saves the model, creating its directory as `--out` does (it may even be
@@ -186,14 +184,15 @@ fn save_model(model: &PsmiModel, path: &Path) -> Result<(), Failure> {
     model.save(path).map_err(Failure::input)
 }
 
-/// Writes every result into the staging directory and the CSV beside, puts
-/// the results in place, and reports the run.
+/// Writes every result into the staging directory, and the model and the CSV
+/// beside, puts the results in place, and reports the run.
 fn deliver(
     staging: OutputDir,
     inputs: &Inputs,
     model: &PsmiModel,
     scores: &PsmiScores,
     elapsed: f64,
+    model_path: Option<&Path>,
     options: &ReportArgs,
 ) -> Result<(), Failure> {
     write_npy_f64(staging.path("psmi_mean.npy"), scores.mean())?;
@@ -224,8 +223,12 @@ fn deliver(
             staging.stale(name);
         }
     }
-    // The last moment a signal leaves no trace: the CSV and the commit follow.
+    // The last moment a signal leaves no trace: the files outside DIR and the
+    // commit follow (a signal after this lets the run finish).
     interrupt::check()?;
+    if let Some(path) = model_path {
+        save_model(model, path)?;
+    }
     if let Some(csv) = &options.csv {
         report::write_csv(csv, &inputs.labels, scores)?;
     }
