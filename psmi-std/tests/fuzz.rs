@@ -206,6 +206,36 @@ fn label_bases() -> Vec<Vec<u8>> {
     .collect()
 }
 
+/// Safetensors files: the fixture (made by the `safetensors` Python package),
+/// and a checkpoint-like file of 150 small tensors besides features and labels.
+fn safetensors_bases() -> Vec<Vec<u8>> {
+    let fixture = std::fs::read(fixture("tensors.safetensors")).unwrap();
+    let mut entries = vec![
+        r#""features_f32":{"dtype":"F32","shape":[5,3],"data_offsets":[0,60]}"#.to_owned(),
+        r#""labels_i32":{"dtype":"I32","shape":[5],"data_offsets":[60,80]}"#.to_owned(),
+    ];
+    let mut data: Vec<u8> = (0..15u8)
+        .flat_map(|i| (f32::from(i) / 4.0).to_le_bytes())
+        .collect();
+    data.extend((0..5i32).flat_map(|i| (i % 2).to_le_bytes()));
+    for i in 0..150 {
+        let at = data.len();
+        entries.push(format!(
+            r#""model.layers.{i}.self_attn.o_proj.weight":{{"dtype":"BF16","shape":[1,2],"data_offsets":[{at},{}]}}"#,
+            at + 4
+        ));
+        data.extend_from_slice(&[0, 0x3f, 0, 0x40]);
+    }
+    let mut header = format!("{{{}}}", entries.join(","));
+    while !header.len().is_multiple_of(8) {
+        header.push(' ');
+    }
+    let mut checkpoint = (header.len() as u64).to_le_bytes().to_vec();
+    checkpoint.extend_from_slice(header.as_bytes());
+    checkpoint.extend_from_slice(&data);
+    vec![fixture, checkpoint]
+}
+
 /// A model saved by `fit`: 3 labels, 7 directions of dimension 3.
 fn model_base() -> Vec<u8> {
     static MODEL: OnceLock<Vec<u8>> = OnceLock::new();
@@ -659,14 +689,14 @@ proptest! {
 
     #[test]
     fn safetensors_inputs(
-        m in mutant(1, safetensors_header_edit()),
+        m in mutant(2, safetensors_header_edit()),
         tensor in select(vec![
             "features_f32", "features_f64", "features_f16", "features_bf16", "features_3d",
             "labels_i32", "missing",
         ]),
     ) {
         static BASES: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-        let bases = BASES.get_or_init(|| vec![std::fs::read(fixture("tensors.safetensors")).unwrap()]);
+        let bases = BASES.get_or_init(safetensors_bases);
         let scratch = Scratch::new("tensors.safetensors");
         let bytes = safetensors_mutant(bases, &m);
         let path = scratch.write(&bytes);
@@ -739,6 +769,13 @@ fn bases_are_valid() {
         let path = dir.path().join(format!("f{i}.npy"));
         std::fs::write(&path, bytes).unwrap();
         let x = FeatureMatrix::open(&Input::Npy(path)).unwrap();
+        assert_eq!((x.rows(), x.cols()), (5, 3));
+    }
+    for (i, bytes) in safetensors_bases().iter().enumerate() {
+        let path = dir.path().join(format!("t{i}.safetensors"));
+        std::fs::write(&path, bytes).unwrap();
+        let input = Input::parse(format!("{}:features_f32", path.display()));
+        let x = FeatureMatrix::open(&input).unwrap();
         assert_eq!((x.rows(), x.cols()), (5, 3));
     }
     let path = dir.path().join("m.safetensors");

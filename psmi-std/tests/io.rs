@@ -269,6 +269,35 @@ fn errors_about_long_headers_are_one_short_line() {
     }
 }
 
+/// Found by tests/fuzz.rs: a checkpoint of thousands of tensors gave an error
+/// listing every name.
+#[test]
+fn a_missing_tensor_lists_at_most_twenty_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<String> = (0..500)
+        .map(|i| {
+            let at = 4 * i;
+            format!(
+                r#""layer.{i:03}":{{"dtype":"F32","shape":[1],"data_offsets":[{at},{}]}}"#,
+                at + 4
+            )
+        })
+        .collect();
+    let bytes = safetensors(&format!("{{{}}}", entries.join(",")), &[0; 2000]);
+    let path = write_temp(&dir, "checkpoint.safetensors", &bytes);
+    let input = Input::parse(format!("{}:hidden", path.display()));
+    let err = features_err(&input);
+    let text = err.to_string();
+    assert!(
+        matches!(err.kind(), IoErrorKind::TensorNotFound { available } if available.len() == 500)
+    );
+    assert!(
+        text.contains("layer.000, layer.001,") && text.contains("layer.019, and 480 more"),
+        "{text}"
+    );
+    assert!(!text.contains("layer.020"), "{text}");
+}
+
 #[test]
 fn not_a_safetensors_file() {
     let dir = tempfile::tempdir().unwrap();

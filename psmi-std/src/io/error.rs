@@ -162,13 +162,16 @@ pub enum IoErrorKind {
         cols: usize,
     },
     /// A safetensors tensor name that the file does not hold.
-    #[error("no tensor of that name; the file holds: {}", available.join(", "))]
+    #[error("no tensor of that name; the file holds: {}", listing(available))]
     TensorNotFound {
         /// The tensors the file holds, sorted.
         available: Vec<String>,
     },
     /// A safetensors input given without `:TENSOR`.
-    #[error("name the tensor as FILE.safetensors:TENSOR; the file holds: {}", available.join(", "))]
+    #[error(
+        "name the tensor as FILE.safetensors:TENSOR; the file holds: {}",
+        listing(available)
+    )]
     TensorNameMissing {
         /// The tensors the file holds, sorted.
         available: Vec<String>,
@@ -200,4 +203,17 @@ pub enum IoErrorKind {
     /// The output path exists and is not a directory.
     #[error("exists and is not a directory")]
     NotADirectory,
+}
+
+/// Tensor names an error lists: a checkpoint can hold thousands, which would not
+/// make one readable line.
+const LISTED: usize = 20;
+
+/// The first [`LISTED`] names, and how many more there are.
+fn listing(names: &[String]) -> String {
+    let shown = names[..names.len().min(LISTED)].join(", ");
+    match names.len().checked_sub(LISTED) {
+        Some(more) if more > 0 => format!("{shown}, and {more} more"),
+        _ => shown,
+    }
 }
