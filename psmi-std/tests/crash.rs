@@ -262,7 +262,8 @@ fn a_second_signal_ends_a_run_at_once() {
     sleep(Duration::from_millis(1000));
     assert!(child.try_wait().unwrap().is_none(), "the run ended early");
     send(&child, "SIGINT");
-    sleep(Duration::from_millis(200));
+    // Apart, so that the two are not merged into one pending signal.
+    sleep(Duration::from_millis(500));
     send(&child, "SIGINT");
     let (exit, stderr) = finish(child);
     assert_eq!(exit.code(), Some(130), "{stderr}");

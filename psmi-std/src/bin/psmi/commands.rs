@@ -11,6 +11,11 @@ use std::time::Instant;
 
 /// Runs one command to the end.
 pub fn run(command: Command) -> Result<(), Failure> {
+    // Commands that write files stop cleanly on a signal; the demo writes
+    // nothing and keeps the default action, ending at once.
+    if !matches!(command, Command::Demo { .. }) {
+        interrupt::install();
+    }
     match command {
         Command::FitTransform {
             data,
