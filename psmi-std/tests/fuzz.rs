@@ -18,8 +18,8 @@ use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiModel};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -86,45 +86,38 @@ fn measured<T>(what: &str, parse: impl FnOnce() -> T) -> (T, usize) {
 }
 
 // ---------------------------------------------------------------------------
-// The watchdog: a parse that runs for seconds is a hang; abort and say which.
+// The watchdog: a parse that runs for many seconds is a hang; abort and say which.
 
 /// Longer than any parse of these small files can take, even on a loaded machine.
 const HANG: Duration = Duration::from_secs(30);
 
-struct Watch {
-    since: Instant,
-    /// Milliseconds since `since` when the current parse started; 0 when idle.
-    started: AtomicU64,
-    case: Mutex<String>,
-}
+/// The parse under way on each test thread: when it started, and what it is.
+type Running = Mutex<Vec<(ThreadId, Instant, String)>>;
 
+/// Marks the start of parse `what` on this thread, or its end if `what` is empty.
 fn watch(what: &str) {
-    static WATCH: OnceLock<&'static Watch> = OnceLock::new();
-    let watch = WATCH.get_or_init(|| {
-        let watch: &'static Watch = Box::leak(Box::new(Watch {
-            since: Instant::now(),
-            started: AtomicU64::new(0),
-            case: Mutex::new(String::new()),
-        }));
+    static RUNNING: OnceLock<&'static Running> = OnceLock::new();
+    let running = RUNNING.get_or_init(|| {
+        let running: &'static Running = Box::leak(Box::default());
         std::thread::spawn(move || loop {
             std::thread::sleep(Duration::from_millis(500));
-            let started = watch.started.load(Ordering::SeqCst);
-            let now = watch.since.elapsed().as_millis() as u64;
-            if started != 0 && now.saturating_sub(started) > HANG.as_millis() as u64 {
-                let case = watch.case.lock().unwrap_or_else(|e| e.into_inner());
-                eprintln!("a parse has run for over {HANG:?}: {case}");
+            let list = running.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, _, case)) = list.iter().find(|(_, t, _)| t.elapsed() > HANG) {
+                // Not `eprintln!`: the test harness would capture it, and the
+                // abort would lose it.
+                let message = format!("a parse has run for over {HANG:?}: {case}\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
                 std::process::abort();
             }
         });
-        watch
+        running
     });
-    // Tests run in parallel: the watch follows the latest parse, and any
-    // single hang keeps it there.
-    *watch.case.lock().unwrap_or_else(|e| e.into_inner()) = what.to_owned();
-    let now = (watch.since.elapsed().as_millis() as u64).max(1);
-    watch
-        .started
-        .store(if what.is_empty() { 0 } else { now }, Ordering::SeqCst);
+    let me = std::thread::current().id();
+    let mut list = running.lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(id, _, _)| *id != me);
+    if !what.is_empty() {
+        list.push((me, Instant::now(), what.to_owned()));
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -597,8 +590,10 @@ fn assert_one_line(text: &str) {
 
 /// Opens the mutant as features. A result holds at most one value per two bytes
 /// of the file (f16 being the smallest type), and allocates at most its own size.
-fn check_features(input: &Input, file: usize, unchanged: Option<&FeatureMatrix>) {
-    let (result, largest) = measured(&format!("features {input}"), || FeatureMatrix::open(input));
+fn check_features(m: &Mutant, input: &Input, file: usize, unchanged: Option<&FeatureMatrix>) {
+    let (result, largest) = measured(&format!("features {input}: {m:?}"), || {
+        FeatureMatrix::open(input)
+    });
     match result {
         Ok(x) => {
             let values = x.rows() * x.cols();
@@ -618,8 +613,8 @@ fn check_features(input: &Input, file: usize, unchanged: Option<&FeatureMatrix>)
     }
 }
 
-fn check_labels(input: &Input, file: usize, unchanged: Option<&[i64]>) {
-    let (result, largest) = measured(&format!("labels {input}"), || read_labels(input));
+fn check_labels(m: &Mutant, input: &Input, file: usize, unchanged: Option<&[i64]>) {
+    let (result, largest) = measured(&format!("labels {input}: {m:?}"), || read_labels(input));
     match result {
         Ok(labels) => {
             assert!(
@@ -664,7 +659,7 @@ proptest! {
         let original = FeatureMatrix::open(&Input::Npy(scratch.write(&bases[m.base]).into())).unwrap();
         let bytes = npy_mutant(bases, &m);
         let input = Input::Npy(scratch.write(&bytes).into());
-        check_features(&input, bytes.len(), only_suffixed(&m).then_some(&original));
+        check_features(&m, &input, bytes.len(), only_suffixed(&m).then_some(&original));
     }
 }
 
@@ -680,7 +675,7 @@ proptest! {
         let original = read_labels(&Input::Npy(scratch.write(&bases[m.base]).into())).ok();
         let bytes = npy_mutant(bases, &m);
         let input = Input::Npy(scratch.write(&bytes).into());
-        check_labels(&input, bytes.len(), original.as_deref().filter(|_| only_suffixed(&m)));
+        check_labels(&m, &input, bytes.len(), original.as_deref().filter(|_| only_suffixed(&m)));
     }
 }
 
@@ -702,9 +697,9 @@ proptest! {
         let path = scratch.write(&bytes);
         let input = Input::Safetensors { path: path.into(), tensor: Some(tensor.to_owned()) };
         if tensor.starts_with("labels") {
-            check_labels(&input, bytes.len(), None);
+            check_labels(&m, &input, bytes.len(), None);
         } else {
-            check_features(&input, bytes.len(), None);
+            check_features(&m, &input, bytes.len(), None);
         }
     }
 }
@@ -718,7 +713,7 @@ proptest! {
         let scratch = Scratch::new("model.safetensors");
         let bytes = safetensors_mutant(&bases, &m);
         let path = scratch.write(&bytes);
-        let (result, largest) = measured(&format!("model {}", path.display()), || PsmiModel::load(path));
+        let (result, largest) = measured(&format!("model: {m:?}"), || PsmiModel::load(path));
         let file = bytes.len();
         assert!(largest <= file + SLACK, "allocated {largest} for a file of {file}");
         match result {
