@@ -689,6 +689,47 @@ fn a_target_made_by_another_run_meanwhile_is_joined_file_by_file() {
     assert_eq!(listing(parent.path()), ["out"]);
 }
 
+#[cfg(unix)]
+#[test]
+fn write_whole_removes_temporary_files_of_dead_writers_only() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let partial = |name: &str, old: bool| {
+        let path = dir.path().join(name);
+        fs::write(&path, "half a model").unwrap();
+        if old {
+            let file = fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(hour_ago).unwrap();
+        }
+        path
+    };
+    // What a writer killed an hour ago left.
+    let dead = partial(".psmi-partial-dead", true);
+    // Made an instant ago by a writer that may not have locked it yet.
+    let fresh = partial(".psmi-partial-fresh", false);
+    // A live writer's, however old.
+    let held = partial(".psmi-partial-held", true);
+    let holder = fs::File::open(&held).unwrap();
+    holder.lock().unwrap();
+    // Not ours.
+    let other = partial(".tmp-other", true);
+    let path = dir.path().join("model.safetensors");
+    psmi_std::io::write_whole(&path, |w| w.write_all(b"model")).unwrap();
+    assert!(!dead.exists());
+    assert!(fresh.exists() && held.exists() && other.exists());
+    assert_eq!(fs::read(&path).unwrap(), b"model");
+    assert_eq!(
+        listing(dir.path()),
+        [
+            ".psmi-partial-fresh",
+            ".psmi-partial-held",
+            ".tmp-other",
+            "model.safetensors"
+        ]
+    );
+}
+
 #[test]
 fn unwritable_output_dir_is_named() {
     let parent = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// A run's output directory, filled through a staging directory and committed at the end.
 ///
@@ -331,9 +332,20 @@ impl Drop for OutputDir {
     }
 }
 
+/// Names of [`write_whole`]'s temporary files start with this.
+const PARTIAL_PREFIX: &str = ".psmi-partial-";
+/// Age after which an unlocked temporary file of [`write_whole`] is taken for a
+/// dead writer's: a live writer locks its file the moment it has made it.
+const PARTIAL_AGE: Duration = Duration::from_secs(60);
+
 /// Writes one file whole or not at all: `write` fills a temporary file beside
 /// `path` (same directory, so the final rename is atomic), which is flushed to
 /// disk and then renamed over `path`. On error `path` keeps its old contents.
+///
+/// A process killed while writing cannot remove its temporary file
+/// (`.psmi-partial-*`). On Unix each writer holds a lock on its own, and a later
+/// write into the same directory removes those that nobody holds and that are
+/// over a minute old.
 ///
 /// ```
 /// use std::io::Write;
@@ -351,7 +363,13 @@ pub fn write_whole(
     path: &Path,
     write: impl FnOnce(&mut io::BufWriter<&mut fs::File>) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut staged = tempfile::NamedTempFile::new_in(parent_of(path))?;
+    let dir = parent_of(path);
+    let mut staged = tempfile::Builder::new()
+        .prefix(PARTIAL_PREFIX)
+        .tempfile_in(dir)?;
+    if cfg!(unix) {
+        staged.as_file().lock()?;
+    }
     {
         let mut writer = io::BufWriter::new(staged.as_file_mut());
         write(&mut writer)?;
@@ -359,5 +377,40 @@ pub fn write_whole(
     }
     staged.as_file().sync_all()?;
     staged.persist(path).map_err(|e| e.error)?;
+    remove_partial_files(dir);
     Ok(())
+}
+
+/// Removes the temporary files of [`write_whole`] in `dir` whose writer is gone:
+/// unlocked, and older than [`PARTIAL_AGE`] (so that a file made an instant ago,
+/// not yet locked, is safe). Unix only: elsewhere a lock may not be visible to
+/// other processes in the same way, and nothing is removed.
+fn remove_partial_files(dir: &Path) {
+    if !cfg!(unix) {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_partial = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(PARTIAL_PREFIX));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > PARTIAL_AGE);
+        if !is_partial || !old || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
