@@ -88,7 +88,7 @@ fn create_staging(parent: &Path) -> io::Result<(PathBuf, Option<File>)> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u32::MAX => continue,
             Err(e) => return Err(e),
             Ok(()) => {
-                let owner = lock_owner(&path).ok();
+                let owner = lock_owner(&path);
                 return Ok((path, owner));
             }
         }
@@ -98,12 +98,19 @@ fn create_staging(parent: &Path) -> io::Result<(PathBuf, Option<File>)> {
 /// Creates `staging`'s lock file already locked: it is made and locked under another
 /// name, then renamed, so that a scan never finds it unlocked while its run lives. A
 /// run killed before the rename leaves a directory that scans skip (conservative).
-fn lock_owner(staging: &Path) -> io::Result<File> {
+/// `None` where locking fails (a filesystem without locks): nothing is left in the
+/// directory, which then becomes the target as it is.
+fn lock_owner(staging: &Path) -> Option<File> {
     let pending = staging.join(".lock-pending");
-    let file = File::create(&pending)?;
-    file.lock()?;
-    fs::rename(&pending, staging.join(OWNER_LOCK))?;
-    Ok(file)
+    let locked = File::create(&pending).and_then(|file| {
+        file.lock()?;
+        fs::rename(&pending, staging.join(OWNER_LOCK))?;
+        Ok(file)
+    });
+    if locked.is_err() {
+        let _ = fs::remove_file(&pending);
+    }
+    locked.ok()
 }
 
 /// Removes the staging directories in `dir`, other than `own`, whose lock file this
