@@ -635,13 +635,15 @@ fn commit_removes_staging_directories_of_dead_runs_only() {
     let out = OutputDir::begin(parent.path().join("new")).unwrap();
     fs::write(out.path("summary.json"), "new").unwrap();
     out.commit().unwrap();
-    // Committing into a new directory scans it and its parent.
+    // A commit scans the target and its parent.
     assert!(!dead_beside.exists());
     assert!(dead.exists(), "out/ is not where the run committed");
+    // Left beside out/ by a run that began before out/ existed.
+    let dead_beside = debris(parent.path(), ".psmi-staging-3-0", true);
     let done = OutputDir::begin(&target).unwrap();
     fs::write(done.path("summary.json"), "done").unwrap();
     done.commit().unwrap();
-    assert!(!dead.exists());
+    assert!(!dead.exists() && !dead_beside.exists());
     assert!(unknown.exists());
     let names = staging_dirs(&target);
     assert_eq!(names.len(), 2, "{names:?}");

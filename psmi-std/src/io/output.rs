@@ -280,10 +280,9 @@ impl OutputDir {
         match self.move_in() {
             Ok(()) => {
                 self.committed = true;
+                // Killed runs staged in the target if it existed then, beside it if not.
                 remove_debris(&self.target, &self.staging);
-                if !self.inside {
-                    remove_debris(parent_of(&self.target), &self.staging);
-                }
+                remove_debris(parent_of(&self.target), &self.staging);
                 Ok(self.target.clone())
             }
             Err(e) => Err(IoError::new(&self.target, IoErrorKind::Output(e))),
