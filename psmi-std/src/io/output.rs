@@ -25,9 +25,9 @@ use std::time::Duration;
 ///
 /// A process killed mid-run (SIGKILL, out of memory) cannot delete its staging
 /// directory. So each run holds a lock (`flock` on Unix) on a file inside its own for
-/// as long as it lives, and a commit removes the staging directories beside its own and
-/// in the target whose lock it can take: their run is gone. A live run's is never
-/// touched. Commits into one existing directory hold a lock on it (Unix), so that the
+/// as long as it lives, and a commit removes the staging directories in the target and
+/// beside it whose lock it can take: their run is gone. A live run's is never touched,
+/// nor one without a lock file. Commits into one existing directory hold a lock on it (Unix), so that the
 /// files of two concurrent runs never mix.
 ///
 /// ```
@@ -258,7 +258,7 @@ impl OutputDir {
     /// Moves every file written through [`OutputDir::path`] into the target directory,
     /// replacing files of the same name, removes those declared [`OutputDir::stale`],
     /// and returns the target. Names asked for but never written are skipped. Then
-    /// removes the staging directories that killed runs left beside this one's.
+    /// removes the staging directories that killed runs left in the target or beside it.
     ///
     /// # Errors
     ///
