@@ -57,7 +57,7 @@ impl Quantiles {
     /// [`PsmiError::Empty`] for no values, [`PsmiError::InvalidOption`]
     /// (option `quantiles`) for a level outside (0, 1) or no level.
     pub fn of_values(values: &[f32], levels: &[f64]) -> Result<Vec<f64>> {
-        check_levels(levels)?;
+        Self::check(levels)?;
         if values.is_empty() {
             return Err(PsmiError::Empty { what: "values" });
         }
@@ -65,6 +65,33 @@ impl Quantiles {
         let mut out = vec![0.0; levels.len()];
         fill_row(&mut values, levels, &mut out);
         Ok(out)
+    }
+
+    /// Checks quantile levels: at least one, each in (0, 1).
+    ///
+    /// ```
+    /// use psmi_std::{PsmiError, Quantiles};
+    /// assert!(Quantiles::check(&[0.01, 0.99]).is_ok());
+    /// let err = Quantiles::check(&[0.5, 1.0]).unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid option `quantiles` = 1: each must be in (0, 1)");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::InvalidOption`] naming the option `quantiles` and the first bad level.
+    pub fn check(levels: &[f64]) -> Result<()> {
+        let bad = |value: String| PsmiError::InvalidOption {
+            option: "quantiles",
+            value,
+            expected: "each must be in (0, 1)",
+        };
+        if levels.is_empty() {
+            return Err(bad("(none)".to_owned()));
+        }
+        match levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            Some(q) => Err(bad(q.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// The levels, in the order given.
@@ -90,22 +117,6 @@ impl Quantiles {
     pub fn row(&self, i: usize) -> &[f64] {
         let q = self.levels.len();
         &self.values[i * q..(i + 1) * q]
-    }
-}
-
-/// Checks that there are levels and that each lies in (0, 1).
-fn check_levels(levels: &[f64]) -> Result<()> {
-    let bad = |value: String| PsmiError::InvalidOption {
-        option: "quantiles",
-        value,
-        expected: "each must be in (0, 1)",
-    };
-    if levels.is_empty() {
-        return Err(bad("(none)".to_owned()));
-    }
-    match levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
-        Some(q) => Err(bad(q.to_string())),
-        None => Ok(()),
     }
 }
 
@@ -163,7 +174,7 @@ impl PsmiModel {
     /// [`PsmiError::InvalidOption`] (option `quantiles`) for a level outside
     /// (0, 1) or no level; otherwise as [`PsmiModel::transform`].
     pub fn quantiles(&self, x: &Features<'_>, labels: &[i64], levels: &[f64]) -> Result<Quantiles> {
-        check_levels(levels)?;
+        Quantiles::check(levels)?;
         let class_index = self.class_index(x, labels)?;
         let engine = self.engine()?;
         let (n, d, m, q) = (x.rows(), x.cols(), self.n_estimators(), levels.len());

@@ -174,7 +174,9 @@ pub enum IoErrorKind {
         available: Vec<String>,
     },
     /// A layer whose number of rows differs from the first layer's.
-    #[error("{rows} rows, but layer {first} has {first_rows}; every layer needs one row per label")]
+    #[error(
+        "{rows} rows, but layer {first} has {first_rows}; every layer needs one row per label"
+    )]
     LayerRows {
         /// This layer's rows.
         rows: usize,

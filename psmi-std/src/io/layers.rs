@@ -286,11 +286,25 @@ mod tests {
 
     #[test]
     fn natural_order_compares_numbers_as_numbers() {
-        let mut names = ["layers.10", "layers.2", "layers.1", "head", "layers.02", "layers.x"];
+        let mut names = [
+            "layers.10",
+            "layers.2",
+            "layers.1",
+            "head",
+            "layers.02",
+            "layers.x",
+        ];
         names.sort_by(|a, b| natural_order(a, b));
         assert_eq!(
             names,
-            ["head", "layers.1", "layers.02", "layers.2", "layers.10", "layers.x"]
+            [
+                "head",
+                "layers.1",
+                "layers.02",
+                "layers.2",
+                "layers.10",
+                "layers.x"
+            ]
         );
     }
 }

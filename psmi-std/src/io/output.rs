@@ -114,6 +114,8 @@ impl OutputDir {
     }
 
     /// Where to write the output file `name` (a plain file name) during the run.
+    /// A directory created there is committed whole, replacing any directory of
+    /// that name in the target.
     ///
     /// ```
     /// # use psmi_std::io::OutputDir;
@@ -174,8 +176,15 @@ impl OutputDir {
                 .iter()
                 .map(|name| (self.staging.join(name), self.target.join(name)))
                 .filter(|(from, _)| from.exists())
-                .try_for_each(|(from, to)| fs::rename(from, to))
-                .and_then(|()| fs::remove_dir(&self.staging))
+                .try_for_each(|(from, to)| {
+                    // A directory cannot be renamed over a non-empty one: the
+                    // old one goes into the staging directory, removed below.
+                    if from.is_dir() && to.is_dir() {
+                        fs::rename(&to, replaced(&self.staging, &to))?;
+                    }
+                    fs::rename(from, to)
+                })
+                .and_then(|()| fs::remove_dir_all(&self.staging))
         };
         match moved {
             Ok(()) => {
@@ -185,6 +194,13 @@ impl OutputDir {
             Err(e) => Err(IoError::new(&self.target, IoErrorKind::Output(e))),
         }
     }
+}
+
+/// Where `old`, a directory being replaced, is put aside inside `staging`.
+fn replaced(staging: &Path, old: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".replaced-");
+    name.push(old.file_name().unwrap_or_default());
+    staging.join(name)
 }
 
 impl Drop for OutputDir {

@@ -20,8 +20,13 @@ pub enum Command {
     #[command(after_help = "Examples:
   psmi fit-transform --features hidden.npy --labels labels.npy --out results
   psmi fit-transform --features layer.safetensors:h12 --labels y.npy --out r --n-estimators 2000 --top 20 --plot
+  psmi fit-transform --features states.safetensors:'layers.*' --labels y.npy --out results --quantiles 0.01,0.99 --plot
 Outputs in DIR: psmi_mean.npy, psmi_std.npy (f64, one per sample), summary.json,
-and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot.")]
+and psmi_full.npy (f32, samples × directions) with --full, psmi_quantiles.npy with
+--quantiles, psmi.svg with --plot.
+Layers (a tensor pattern with * or ?, or a 3-D tensor [L, n, d]): one run per layer,
+each in DIR/<layer>/, with DIR/layers.csv, DIR/summary.json and, with --plot,
+DIR/smi_by_layer.svg; --model M is then a directory of M/<layer>.safetensors.")]
     FitTransform {
         #[command(flatten)]
         data: DataArgs,
@@ -53,7 +58,9 @@ and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot
     },
     /// Score samples with a saved model.
     #[command(after_help = "Example:
-  psmi transform --model psmi.safetensors --features test.npy --labels test_labels.npy --out test_results")]
+  psmi transform --model psmi.safetensors --features test.npy --labels test_labels.npy --out test_results
+Layers (a tensor pattern or a 3-D tensor, as in fit-transform): --model is the directory
+that fit-transform --model wrote, holding <layer>.safetensors for every layer.")]
     Transform {
         /// A model saved by `psmi fit` or `psmi fit-transform --model`.
         #[arg(long, value_name = "M")]
@@ -180,9 +187,20 @@ pub struct ReportArgs {
     /// Write one row per sample: index, label, mean, std, stderr.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
-    /// Write psmi.svg in DIR: the distribution of PSMI per label, lowest samples marked.
+    /// Write psmi.svg in DIR: the distribution of PSMI per label, lowest samples marked
+    /// (and smi_by_layer.svg for layers).
     #[arg(long)]
     pub plot: bool,
+    /// Also write psmi_quantiles.npy (f64, samples × levels): each sample's exact quantiles
+    /// of PSMI over the directions (as np.quantile), and a column per level in the CSV.
+    /// Costs one more pass over the data.
+    #[arg(
+        long,
+        value_name = "Q,..",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub quantiles: Vec<f64>,
     /// No progress bar, no summary on stdout.
     #[arg(long)]
     pub quiet: bool,

@@ -1,7 +1,7 @@
 //! What a run tells: summary.json, the CSV, and the table of lowest samples.
 
 use crate::failure::Failure;
-use psmi_std::{Kernels, PsmiModel, PsmiScores};
+use psmi_std::{Kernels, PsmiModel, PsmiScores, Quantiles};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
@@ -44,19 +44,48 @@ pub fn write_json(path: &Path, value: &Value) -> Result<(), Failure> {
         .map_err(|e| Failure::other(format!("{}: {e}", path.display())))
 }
 
-/// Writes `index,label,mean,std,stderr`, one row per sample, whole or not at all.
-pub fn write_csv(path: &Path, labels: &[i64], scores: &PsmiScores) -> Result<(), Failure> {
-    let stderr = scores.stderr();
+/// One run's scores in the CSV: a layer's (named) or a single run's.
+pub struct CsvPart<'a> {
+    pub layer: Option<&'a str>,
+    pub scores: &'a PsmiScores,
+    pub quantiles: Option<&'a Quantiles>,
+}
+
+/// Writes `[layer,]index,label,mean,std,stderr[,q0.01,..]`, one row per sample
+/// (and layer), whole or not at all.
+pub fn write_csv(path: &Path, labels: &[i64], parts: &[CsvPart<'_>]) -> Result<(), Failure> {
+    let layered = parts.iter().any(|p| p.layer.is_some());
+    let levels = parts
+        .first()
+        .and_then(|p| p.quantiles)
+        .map_or(&[][..], Quantiles::levels);
     psmi_std::io::write_whole(path, |w| {
-        writeln!(w, "index,label,mean,std,stderr")?;
-        for (i, label) in labels.iter().enumerate() {
-            writeln!(
-                w,
-                "{i},{label},{},{},{}",
-                scores.mean()[i],
-                scores.std()[i],
-                stderr[i]
-            )?;
+        if layered {
+            write!(w, "layer,")?;
+        }
+        write!(w, "index,label,mean,std,stderr")?;
+        for q in levels {
+            write!(w, ",q{q}")?;
+        }
+        writeln!(w)?;
+        for part in parts {
+            let (scores, stderr) = (part.scores, part.scores.stderr());
+            for (i, label) in labels.iter().enumerate() {
+                if let Some(layer) = part.layer {
+                    write!(w, "{layer},")?;
+                }
+                write!(
+                    w,
+                    "{i},{label},{},{},{}",
+                    scores.mean()[i],
+                    scores.std()[i],
+                    stderr[i]
+                )?;
+                for value in part.quantiles.map_or(&[][..], |q| q.row(i)) {
+                    write!(w, ",{value}")?;
+                }
+                writeln!(w)?;
+            }
         }
         Ok(())
     })
