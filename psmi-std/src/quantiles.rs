@@ -11,7 +11,7 @@ use rayon::prelude::*;
 /// Bytes of scores held at once by [`PsmiModel::quantiles`]: one chunk of
 /// rows across all m directions. Large enough that a chunk spans many row
 /// tasks, small enough to be no concern beside the inputs.
-const CHUNK_BYTES: usize = 32 << 20;
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// Each sample's quantiles of PSMI over the directions, at the levels asked
 /// for: row-major n × q, row i for sample i, column j for `levels()[j]`.
@@ -150,7 +150,7 @@ impl PsmiModel {
     ///
     /// Cost: one more pass of projection and scoring over the data, as
     /// [`PsmiModel::transform`]; the rows go through in chunks, each scored
-    /// along all m directions (at most 32 MiB of scores, or 256 rows × m if
+    /// along all m directions (at most 8 MiB of scores, or 256 rows × m if
     /// that is more), its quantiles taken row by row, then dropped. After
     /// [`Psmi::fit_transform`](crate::Psmi::fit_transform), fixed or auto,
     /// this pass on the same data gives the quantiles of the fitted model.

@@ -76,7 +76,7 @@ fn auto_mode_matches_the_full_matrix() {
     assert_eq!(model.n_estimators() % 101, 0);
 }
 
-/// 8999 rows × 1001 directions are more than one chunk of 32 MiB of scores.
+/// 8999 rows × 1001 directions are more than one chunk of 8 MiB of scores.
 #[test]
 fn rows_beyond_one_chunk_match_the_full_matrix() {
     let psmi = Psmi::builder()

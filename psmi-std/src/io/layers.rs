@@ -204,12 +204,47 @@ impl FeatureLayers {
     /// If `i` is not below [`FeatureLayers::len`].
     pub fn values(&self, i: usize) -> Result<Cow<'_, [f32]>, IoError> {
         let (name, raw) = &self.layers[i];
+        // The layer is read whole: its page tables filled in one call, as
+        // MAP_POPULATE does for single inputs (best effort: kernels ≥ 5.14).
+        #[cfg(target_os = "linux")]
+        let _ = self.map.advise_range(
+            memmap2::Advice::PopulateRead,
+            raw.offset,
+            raw.len() * raw.elem.size(),
+        );
         match raw.f32_in_place(&self.map) {
             Some(values) => Ok(Cow::Borrowed(values)),
             None => to_f32(raw, raw.bytes(&self.map))
                 .map(Cow::Owned)
                 .map_err(|kind| IoError::new(&self.path, kind).in_tensor(Some(name))),
         }
+    }
+}
+
+impl FeatureLayers {
+    /// Lets go of layer `i`'s pages once it is done with, so that the
+    /// process holds one layer at a time rather than, in the end, the whole
+    /// file. They stay in the page cache, and are read again if used again.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`FeatureLayers::len`].
+    pub fn release(&self, i: usize) {
+        let raw = &self.layers[i].1;
+        #[cfg(unix)]
+        // SAFETY: the map is private, read-only and never written, so
+        // MADV_DONTNEED only drops its page-table entries: any later read,
+        // through a reference still alive or not, faults the same bytes back
+        // in from the file. Failure leaves the pages mapped, which is harmless.
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                raw.offset,
+                raw.len() * raw.elem.size(),
+            )
+        };
+        #[cfg(not(unix))]
+        let _ = raw;
     }
 }
 

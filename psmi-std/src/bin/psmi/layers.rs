@@ -173,6 +173,7 @@ pub fn fit_transform(
             layer_started,
             options,
         )?);
+        layers.release(i);
     }
     if let Some(dir) = model_path {
         save_models(&runs, dir)?;
@@ -219,6 +220,7 @@ pub fn transform(
             layer_started,
             options,
         )?);
+        layers.release(i);
     }
     deliver(staging, &plan, &runs, started, data, options)
 }
