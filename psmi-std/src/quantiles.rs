@@ -160,10 +160,15 @@ impl PsmiModel {
     /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.2, 0.4, 5.0, 5.2, 5.1, 4.9], 5, 2)?;
     /// let labels = [0, 0, 1, 1, 1];
     /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(40)).build()?;
-    /// let (model, scores) = psmi.fit_transform(&x, &labels)?;
+    /// let model = psmi.fit(&x, &labels)?;
     /// let q = model.quantiles(&x, &labels, &[0.05, 0.95])?;
-    /// for i in 0..5 {
-    ///     assert!(q.row(i)[0] <= scores.mean()[i] && scores.mean()[i] <= q.row(i)[1]);
+    /// // Each sample's quantiles lie within its scores, in order.
+    /// let scores = model.transform_with(&x, &labels, true)?;
+    /// for (i, row) in scores.full().unwrap().chunks(40).enumerate() {
+    ///     let min = row.iter().copied().fold(f32::INFINITY, f32::min);
+    ///     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    ///     let (low, high) = (q.row(i)[0], q.row(i)[1]);
+    ///     assert!(f64::from(min) <= low && low <= high && high <= f64::from(max));
     /// }
     /// assert!(model.quantiles(&x, &labels, &[1.0]).is_err());
     /// # Ok::<(), psmi_std::PsmiError>(())
