@@ -585,3 +585,17 @@ fn a_rerun_replaces_every_layer_directory() {
     let summary = read_json(&out.join("layers.0/summary.json"));
     assert_eq!(summary["seed"], case.seed + 1);
 }
+
+#[test]
+fn fit_alone_refuses_layers_and_says_what_fits_them() {
+    let (case, features) = case_with_results();
+    let mut cmd = psmi();
+    cmd.args(["fit", "--features", &features])
+        .args(["--labels", &case.arg("labels.npy")])
+        .args(["--model", &case.arg("model.safetensors")]);
+    assert_error(
+        &cmd.output().unwrap(),
+        &["layers.*", "several layers", "fit-transform --model"],
+    );
+    assert!(!case.path("model.safetensors").exists());
+}

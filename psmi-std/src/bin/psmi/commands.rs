@@ -145,6 +145,12 @@ fn fit(
     quiet: bool,
 ) -> Result<(), Failure> {
     let psmi = estimator.estimator().map_err(failure::options)?;
+    if layers::open(data)?.is_some() {
+        return Err(Failure::input(format!(
+            "{}: several layers; `psmi fit` fits one matrix, `psmi fit-transform --model M` fits one model per layer",
+            data.features.display()
+        )));
+    }
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
     let started = Instant::now();

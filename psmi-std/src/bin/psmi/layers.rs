@@ -1,6 +1,6 @@
 //! Layers: one run per layer of a features input (a tensor pattern, or a 3-D
 //! tensor [L, n, d]), with the same labels and options, one layer after
-//! another on all threads. DIR/<layer>/ holds what a single run writes;
+//! another on all threads. `DIR/<layer>/` holds what a single run writes;
 //! DIR/layers.csv, DIR/summary.json and DIR/smi_by_layer.svg compare them.
 //! Everything, every layer's directory included, is committed at once.
 
