@@ -256,7 +256,6 @@ const BAR_Z: f64 = 1.96;
 /// of ±1.96 standard errors, on an axis with round ticks.
 pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Result<(), Failure> {
     const HEIGHT: f64 = 380.0;
-    const LEFT: f64 = 80.0;
     const NAME_FONT: f64 = 11.0;
     let lo = layers
         .iter()
@@ -267,28 +266,37 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
         .map(|l| l.smi + BAR_Z * l.stderr)
         .fold(f64::NEG_INFINITY, f64::max);
     let axis = Axis::new(lo, hi);
-    let slot = (WIDTH - LEFT - RIGHT) / layers.len().max(1) as f64;
     // Names side by side if they fit their slot, else at 45°, and only every
     // `every`-th if even slanted names would touch.
-    let name_width = layers
+    let names: Vec<&str> = layers.iter().map(|l| l.name).collect();
+    let (prefix, shown, suffix) = distinct_parts(&names);
+    let name_width = shown
         .iter()
-        .map(|l| l.name.chars().count() as f64 * NAME_FONT * 0.6)
+        .map(|name| name.chars().count() as f64 * NAME_FONT * 0.6)
         .fold(0.0, f64::max);
-    let slanted = name_width > slot - 4.0;
+    // Room on the left for the first slanted name as well as the tick labels.
+    let slot_at = |left: f64| (WIDTH - left - RIGHT) / layers.len().max(1) as f64;
+    let slanted = name_width > slot_at(80.0) - 4.0;
+    let left = if slanted {
+        (name_width * 0.71 - slot_at(80.0) / 2.0 + 8.0).clamp(80.0, WIDTH / 3.0)
+    } else {
+        80.0
+    };
+    let slot = slot_at(left);
     let every = if slanted {
         (NAME_FONT * 1.6 / slot).ceil().max(1.0) as usize
     } else {
         1
     };
     let bottom = if slanted {
-        50.0 + name_width * 0.72
+        36.0 + name_width * 0.72
     } else {
         56.0
     };
     let height = HEIGHT + bottom;
     let plot_bottom = HEIGHT;
     let y_of = |v: f64| plot_bottom - (v - axis.lo) / (axis.hi - axis.lo) * (plot_bottom - TOP);
-    let x_of = |i: usize| LEFT + slot * (i as f64 + 0.5);
+    let x_of = |i: usize| left + slot * (i as f64 + 0.5);
 
     let mut svg = String::new();
     let _ = writeln!(
@@ -298,31 +306,31 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         svg,
-        r#"<text x="{LEFT}" y="22" font-size="15">SMI per layer: {} layers, {n} samples (bars: ±{BAR_Z} standard errors, 95 %)</text>"#,
+        r#"<text x="{left}" y="22" font-size="15">SMI per layer: {} layers, {n} samples (bars: ±{BAR_Z} standard errors, 95 %)</text>"#,
         layers.len()
     );
     for v in axis.ticks() {
         let y = y_of(v);
         let _ = writeln!(
             svg,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e0e0e0"/>"##,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e0e0e0"/>"##,
             WIDTH - RIGHT
         );
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            LEFT - 8.0,
+            left - 8.0,
             y + 4.0,
             axis.label(v)
         );
     }
     let _ = writeln!(
         svg,
-        r#"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{plot_bottom}" stroke="black"/>"#
+        r#"<line x1="{left}" y1="{TOP}" x2="{left}" y2="{plot_bottom}" stroke="black"/>"#
     );
     let _ = writeln!(
         svg,
-        r#"<line x1="{LEFT}" y1="{plot_bottom}" x2="{:.1}" y2="{plot_bottom}" stroke="black"/>"#,
+        r#"<line x1="{left}" y1="{plot_bottom}" x2="{:.1}" y2="{plot_bottom}" stroke="black"/>"#,
         WIDTH - RIGHT
     );
     let _ = writeln!(
@@ -360,31 +368,78 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
             r##"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="#3182bd"><title>{}: SMI {:.4} ± {:.4}</title></circle>"##,
             l.name, l.smi, l.stderr
         );
+        let name = shown[i];
         if i % every == 0 {
             let ny = plot_bottom + 16.0;
             if slanted {
                 let _ = writeln!(
                     svg,
-                    r#"<text transform="translate({x:.1} {ny:.1}) rotate(-45)" text-anchor="end" font-size="{NAME_FONT}">{}</text>"#,
-                    l.name
+                    r#"<text transform="translate({x:.1} {ny:.1}) rotate(-45)" text-anchor="end" font-size="{NAME_FONT}">{name}</text>"#
                 );
             } else {
                 let _ = writeln!(
                     svg,
-                    r#"<text x="{x:.1}" y="{ny:.1}" text-anchor="middle" font-size="{NAME_FONT}">{}</text>"#,
-                    l.name
+                    r#"<text x="{x:.1}" y="{ny:.1}" text-anchor="middle" font-size="{NAME_FONT}">{name}</text>"#
                 );
             }
         }
     }
     let _ = writeln!(
         svg,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">layer</text>"#,
-        (LEFT + WIDTH - RIGHT) / 2.0,
-        height - 12.0
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        (left + WIDTH - RIGHT) / 2.0,
+        height - 12.0,
+        if prefix.is_empty() && suffix.is_empty() {
+            "layer".to_owned()
+        } else {
+            format!("layer: {prefix}*{suffix}")
+        }
     );
     svg.push_str("</svg>\n");
     std::fs::write(path, svg).map_err(|e| Failure::other(format!("{}: {e}", path.display())))
+}
+
+/// The layers' names without the text they all share at both ends, cut
+/// after or before a separator such as `.` or `_` (so `layers.1` and
+/// `layers.10` keep their numbers whole, `embed` and `head` their `d`): the
+/// shared prefix, each name's own part, and the shared suffix. Names are
+/// kept whole when a part would be empty.
+fn distinct_parts<'a>(names: &[&'a str]) -> (&'a str, Vec<&'a str>, &'a str) {
+    let whole = ("", names.to_vec(), "");
+    let Some((first, rest)) = names.split_first() else {
+        return whole;
+    };
+    let shared = |a: &[u8], b: &[u8]| a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let mut head = rest.iter().fold(first.len(), |n, name| {
+        n.min(shared(first.as_bytes(), name.as_bytes()))
+    });
+    while head > 0
+        && (!first.is_char_boundary(head) || first.as_bytes()[head - 1].is_ascii_alphanumeric())
+    {
+        head -= 1;
+    }
+    let reversed = |s: &str| s.bytes().rev().collect::<Vec<u8>>();
+    let first_rev = reversed(first);
+    let mut tail = rest.iter().fold(first.len(), |n, name| {
+        n.min(shared(&first_rev, &reversed(name)))
+    });
+    while tail > 0
+        && (!first.is_char_boundary(first.len() - tail)
+            || first.as_bytes()[first.len() - tail].is_ascii_alphanumeric())
+    {
+        tail -= 1;
+    }
+    let parts: Vec<&str> = names
+        .iter()
+        .map(|name| {
+            name.get(head..name.len().saturating_sub(tail))
+                .unwrap_or("")
+        })
+        .collect();
+    if names.len() < 2 || parts.iter().any(|p| p.is_empty()) {
+        return whole;
+    }
+    (&first[..head], parts, &first[first.len() - tail..])
 }
 
 #[cfg(test)]
@@ -447,5 +502,30 @@ mod tests {
         let lone = placed.iter().find(|p| p.1 == 42).unwrap();
         assert_eq!((lone.2.x, lone.2.level), (160.0, 0));
         assert!(placed.iter().all(|&(_, i, p)| p.x - width(i) / 2.0 >= 99.0));
+    }
+
+    #[test]
+    fn layer_names_lose_what_they_all_share() {
+        let parts = |names: &[&'static str]| distinct_parts(names);
+        let names = [
+            "model.layers.0.mlp",
+            "model.layers.1.mlp",
+            "model.layers.10.mlp",
+        ];
+        assert_eq!(
+            parts(&names),
+            ("model.layers.", vec!["0", "1", "10"], ".mlp")
+        );
+        // Numbers stay whole.
+        assert_eq!(
+            parts(&["layers.1", "layers.10", "layers.11"]),
+            ("layers.", vec!["1", "10", "11"], "")
+        );
+        // Indices of a 3-D tensor, one layer, and names with nothing in common.
+        assert_eq!(parts(&["0", "1", "2"]), ("", vec!["0", "1", "2"], ""));
+        assert_eq!(parts(&["layers.3"]), ("", vec!["layers.3"], ""));
+        assert_eq!(parts(&["embed", "head"]), ("", vec!["embed", "head"], ""));
+        // A name that is all shared text keeps every name whole.
+        assert_eq!(parts(&["h", "h.1"]), ("", vec!["h", "h.1"], ""));
     }
 }
