@@ -30,6 +30,7 @@ const CHUNK_BYTES: usize = 8 << 20;
 /// let mut row: Vec<f32> = scores.full().unwrap()[2 * 31..3 * 31].to_vec();
 /// row.sort_by(f32::total_cmp);
 /// assert_eq!(quantiles.row(2)[1], f64::from(row[15]));
+/// assert_eq!(quantiles.values()[2 * 3 + 1], quantiles.row(2)[1]);
 /// # Ok::<(), psmi_std::PsmiError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]

@@ -35,7 +35,9 @@ use std::path::PathBuf;
 /// let layers = FeatureLayers::open(&Input::parse(&spec))?.expect("a pattern");
 /// assert_eq!((layers.len(), layers.rows()), (2, 3));
 /// assert_eq!((layers.name(0), layers.name(1)), ("layers.2", "layers.10"));
-/// assert_eq!(&layers.values(0)?[..], &[2.0; 6]);
+/// assert_eq!((layers.cols(0), &layers.values(0)?[..]), (2, &[2.0; 6][..]));
+/// layers.release(0); // done with layers.2: its pages may go
+/// assert_eq!(&layers.values(1)?[..], &[1.0; 6]);
 /// // One tensor named outright is not a set of layers.
 /// let one = format!("{}:head", path.display());
 /// assert!(FeatureLayers::open(&Input::parse(&one))?.is_none());
