@@ -33,7 +33,8 @@ DIR/smi_by_layer.svg; --model M is then a directory of M/<layer>.safetensors.")]
         /// Directory for the results (created if needed; earlier results are replaced only on success).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Also save the fitted model (safetensors).
+        /// Also save the fitted model (safetensors); for layers, a directory of one model per
+        /// layer, `M/<layer>.safetensors`.
         #[arg(long, value_name = "M")]
         model: Option<PathBuf>,
         #[command(flatten)]
@@ -62,7 +63,8 @@ DIR/smi_by_layer.svg; --model M is then a directory of M/<layer>.safetensors.")]
 Layers (a tensor pattern or a 3-D tensor, as in fit-transform): --model is the directory
 that fit-transform --model wrote, holding <layer>.safetensors for every layer.")]
     Transform {
-        /// A model saved by `psmi fit` or `psmi fit-transform --model`.
+        /// A model saved by `psmi fit` or `psmi fit-transform --model` (for layers, the
+        /// directory of their models).
         #[arg(long, value_name = "M")]
         model: PathBuf,
         #[command(flatten)]
@@ -96,6 +98,8 @@ that fit-transform --model wrote, holding <layer>.safetensors for every layer.")
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Features, n × d: FILE.npy (f32, f64 or f16) or FILE.safetensors:TENSOR (F32, F64, F16, BF16).
+    /// Layers: FILE.safetensors:'PATTERN' (tensors matching * and ?, in natural order) or a
+    /// 3-D array [L, n, d], one run per layer (fit-transform and transform).
     #[arg(long, value_name = "F")]
     pub features: PathBuf,
     /// Labels, n integers: FILE.npy or FILE.safetensors:TENSOR (any integer type).
