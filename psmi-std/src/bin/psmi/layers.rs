@@ -291,7 +291,7 @@ fn deliver(
             writeln!(
                 w,
                 "{},{},{},{converged},{},{}",
-                run.name,
+                report::csv_field(&run.name),
                 run.dim,
                 run.scores.n_estimators(),
                 run.scores.smi(),

@@ -72,7 +72,7 @@ pub fn write_csv(path: &Path, labels: &[i64], parts: &[CsvPart<'_>]) -> Result<(
             let (scores, stderr) = (part.scores, part.scores.stderr());
             for (i, label) in labels.iter().enumerate() {
                 if let Some(layer) = part.layer {
-                    write!(w, "{layer},")?;
+                    write!(w, "{},", csv_field(layer))?;
                 }
                 write!(
                     w,
@@ -90,6 +90,16 @@ pub fn write_csv(path: &Path, labels: &[i64], parts: &[CsvPart<'_>]) -> Result<(
         Ok(())
     })
     .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))
+}
+
+/// `text` as one CSV field: quoted (quotes doubled) if it holds a comma, a
+/// quote or a line break, as a tensor's name may.
+pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
 }
 
 /// Prints the `k` samples with the lowest PSMI; `flipped` marks known bad labels.
@@ -140,5 +150,17 @@ pub fn auto_outcome(model: &PsmiModel) -> String {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("layers.3"), "layers.3");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }
