@@ -599,3 +599,36 @@ fn fit_alone_refuses_layers_and_says_what_fits_them() {
     );
     assert!(!case.path("model.safetensors").exists());
 }
+
+#[test]
+fn top_reports_the_lowest_samples_of_every_layer() {
+    let (case, features) = case_with_results();
+    let seed = case.seed.to_string();
+    let mut cmd = psmi();
+    cmd.args(["fit-transform", "--features", &features])
+        .args([
+            "--labels",
+            &case.arg("labels.npy"),
+            "--out",
+            &case.arg("top"),
+        ])
+        .args(["--n-estimators", M, "--seed", &seed, "--top", "2"]);
+    let output = cmd.output().unwrap();
+    assert_success(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in ["layers.0", "layers.1"] {
+        // The lowest sample of each layer, from its own psmi_mean.npy.
+        let (_, means) = read_npy(&case.path("top").join(name).join("psmi_mean.npy"));
+        let lowest = (0..N)
+            .min_by(|&a, &b| means[a].total_cmp(&means[b]))
+            .unwrap();
+        let section = stdout
+            .split(&format!("Layer {name}:"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{stdout}"));
+        let first_row = section.lines().nth(3).unwrap();
+        let fields: Vec<&str> = first_row.split_whitespace().collect();
+        assert_eq!(fields[..2], ["1", &lowest.to_string()], "{stdout}");
+    }
+    assert!(stdout.contains("2 layers"), "{stdout}");
+}
