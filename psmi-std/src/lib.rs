@@ -37,6 +37,7 @@ mod model;
 mod model_file;
 mod options;
 mod pipeline;
+mod quantiles;
 mod scores;
 pub mod stages;
 
@@ -48,6 +49,7 @@ pub use fitter::PsmiFitter;
 pub use model::PsmiModel;
 pub use options::{NEstimators, Psmi, PsmiBuilder, DEFAULT_MAX_N_ESTIMATORS, DEFAULT_SEED};
 pub use psmi_core::{Isa, Kernels};
+pub use quantiles::Quantiles;
 pub use scores::PsmiScores;
 
 /// The README's Rust examples, run as doctests.

@@ -230,6 +230,28 @@ impl PsmiModel {
         labels: &[i64],
         full: bool,
     ) -> Result<PsmiScores> {
+        let class_index = self.class_index(x, labels)?;
+        let engine = self.engine()?;
+        let mut full_values = full.then(|| vec![0.0f32; x.rows() * self.n_estimators()]);
+        let mut summaries = vec![Moments::default(); x.rows()];
+        self.score_rows(
+            &engine,
+            x.as_slice(),
+            &class_index,
+            &mut summaries,
+            full_values.as_deref_mut(),
+        )?;
+        Ok(PsmiScores::from_summaries(&summaries, full_values))
+    }
+
+    /// The thread pool `transform` runs on.
+    pub(crate) fn engine(&self) -> Result<Engine> {
+        Engine::new(self.threads)
+    }
+
+    /// Each sample's class index, after checking the features' dimension
+    /// and the number of labels.
+    pub(crate) fn class_index(&self, x: &Features<'_>, labels: &[i64]) -> Result<Vec<u32>> {
         if x.cols() != self.dim {
             return Err(PsmiError::DimensionMismatch {
                 expected: self.dim,
@@ -237,40 +259,50 @@ impl PsmiModel {
             });
         }
         crate::features::check_label_count(labels, x.rows())?;
-        let class_index = Classes::indices(&self.labels, labels)?;
-        let engine = Engine::new(self.threads)?;
+        Classes::indices(&self.labels, labels)
+    }
+
+    /// Scores the rows `x` (row-major, `dim` wide) of classes `class_index`
+    /// along every direction, block after block: their moments into
+    /// `summaries` and, if given, every score into `full` (rows × m).
+    pub(crate) fn score_rows(
+        &self,
+        engine: &Engine,
+        x: &[f32],
+        class_index: &[u32],
+        summaries: &mut [Moments],
+        mut full: Option<&mut [f32]>,
+    ) -> Result<()> {
         let m = self.n_estimators();
-        let mut full_values = full.then(|| vec![0.0f32; x.rows() * m]);
-        let mut summaries = vec![Moments::default(); x.rows()];
         let mut table_buffer = Vec::new();
         let mut packed_buffer = Vec::new();
         for first in (0..m).step_by(MAX_BLOCK) {
             let width = MAX_BLOCK.min(m - first);
-            let block = self.direction_block(&engine, first, width)?;
+            let block = self.direction_block(engine, first, width)?;
             let packed = block.pack(engine.kernels, &mut packed_buffer)?;
             let params = self.block_parameters(first, width);
             let table = params
                 .table(&mut table_buffer)
                 .map_err(|e| PsmiError::from_core(e, &self.labels, first))?;
-            let mut target = full_values.as_mut().map(|values| FullMatrix {
+            let mut target = full.as_deref_mut().map(|values| FullMatrix {
                 values,
                 width: m,
                 column: first,
             });
-            let mut block_summaries = vec![Moments::default(); x.rows()];
+            let mut block_summaries = vec![Moments::default(); class_index.len()];
             engine.install(|| {
                 stages::project_and_score(
-                    x.as_slice(),
+                    x,
                     &packed,
                     &table,
-                    &class_index,
+                    class_index,
                     &mut block_summaries,
                     target.as_mut(),
                 )
             })?;
-            merge_summaries(&mut summaries, &block_summaries);
+            merge_summaries(summaries, &block_summaries);
         }
-        Ok(PsmiScores::from_summaries(&summaries, full_values))
+        Ok(())
     }
 
     /// The class parameters of directions `first .. first + width`.

@@ -68,6 +68,25 @@ impl PsmiScores {
         self.full.as_deref()
     }
 
+    /// The same scores without the full matrix, to keep the summaries of
+    /// many runs without their n × m matrices.
+    ///
+    /// ```
+    /// # use psmi_std::{Features, NEstimators, Psmi};
+    /// # let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// # let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(8)).build()?;
+    /// let (_, scores) = psmi.fit_transform_with(&x, &[0, 0, 1, 1], true, |_| {
+    ///     std::ops::ControlFlow::Continue(())
+    /// })?;
+    /// let kept = scores.clone().without_full();
+    /// assert!(kept.full().is_none());
+    /// assert_eq!((kept.mean(), kept.std()), (scores.mean(), scores.std()));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn without_full(self) -> PsmiScores {
+        PsmiScores { full: None, ..self }
+    }
+
     /// Indices of the `k` samples with the lowest mean PSMI, lowest first
     /// (ties broken by index).
     ///

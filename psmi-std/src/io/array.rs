@@ -54,17 +54,42 @@ impl RawArray {
     pub(crate) fn bytes<'m>(&self, map: &'m Mmap) -> &'m [u8] {
         &map[self.offset..self.offset + self.len() * self.elem.size()]
     }
+
+    /// The values as f32 where they lie, if they are native-endian f32
+    /// aligned to 4 bytes.
+    pub(crate) fn f32_in_place<'m>(&self, map: &'m Mmap) -> Option<&'m [f32]> {
+        if self.elem == Elem::F32 && self.big_endian == cfg!(target_endian = "big") {
+            bytemuck::try_cast_slice(self.bytes(map)).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Layer `l` of a 3-D array of `rows × cols` layers, as a 2-D array.
+    pub(crate) fn layer(&self, l: usize, rows: usize, cols: usize) -> RawArray {
+        RawArray {
+            elem: self.elem,
+            dtype_name: self.dtype_name.clone(),
+            big_endian: self.big_endian,
+            shape: vec![rows, cols],
+            offset: self.offset + l * rows * cols * self.elem.size(),
+        }
+    }
 }
 
-/// Maps `path` read-only.
-pub(crate) fn map_file(path: &Path) -> std::io::Result<Mmap> {
+/// Maps `path` read-only; `populate` fills the page tables at once, for inputs read whole.
+pub(crate) fn map_file(path: &Path, populate: bool) -> std::io::Result<Mmap> {
     let file = File::open(path)?;
     // SAFETY: the map is read-only and private to this process. Another process
     // truncating or rewriting the file while it is mapped would change what we read
     // (or raise SIGBUS); inputs are treated as immutable for the run, as with any mmap.
-    // Inputs are read whole, so the page tables are filled in one call
-    // (MAP_POPULATE) rather than by one fault per page on first touch.
-    unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+    // An input read whole has its page tables filled in one call (MAP_POPULATE)
+    // rather than by one fault per page on first touch; layers are read one at a time.
+    let mut options = memmap2::MmapOptions::new();
+    if populate {
+        options.populate();
+    }
+    unsafe { options.map(&file) }
 }
 
 pub(crate) const FEATURE_DTYPES: &str =

@@ -167,6 +167,24 @@ pub enum IoErrorKind {
         /// The tensors the file holds, sorted.
         available: Vec<String>,
     },
+    /// A tensor pattern that no tensor of the file matches.
+    #[error("no tensor matches this pattern; the file holds: {}", available.join(", "))]
+    NoTensorMatches {
+        /// The tensors the file holds, sorted.
+        available: Vec<String>,
+    },
+    /// A layer whose number of rows differs from the first layer's.
+    #[error(
+        "{rows} rows, but layer {first} has {first_rows}; every layer needs one row per label"
+    )]
+    LayerRows {
+        /// This layer's rows.
+        rows: usize,
+        /// The first layer's name.
+        first: String,
+        /// The first layer's rows.
+        first_rows: usize,
+    },
     /// A safetensors input given without `:TENSOR`.
     #[error(
         "name the tensor as FILE.safetensors:TENSOR; the file holds: {}",

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// Maps the input's file and finds its array, with errors naming file and tensor.
 fn open(input: &Input, supported: &'static str) -> Result<(Mmap, RawArray), IoError> {
-    let map = map_file(input.path()).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+    let map = map_file(input.path(), true).map_err(|e| input.error(IoErrorKind::Open(e)))?;
     let raw = match input {
         Input::Npy(_) => npy::parse(&map, supported),
         Input::Safetensors { tensor, .. } => tensors::locate(&map, tensor.as_deref(), supported),
@@ -82,18 +82,14 @@ impl FeatureMatrix {
         if rows == 0 || cols == 0 {
             return Err(input.error(IoErrorKind::Empty { rows, cols }));
         }
-        let bytes = raw.bytes(&map);
-        let in_place = raw.elem == Elem::F32
-            && raw.big_endian == cfg!(target_endian = "big")
-            && bytemuck::try_cast_slice::<u8, f32>(bytes).is_ok();
-        let storage = if in_place {
+        let storage = if raw.f32_in_place(&map).is_some() {
             Storage::Mapped {
                 offset: raw.offset,
                 len: raw.len(),
                 map,
             }
         } else {
-            Storage::Owned(to_f32(&raw, bytes).map_err(|kind| input.error(kind))?)
+            Storage::Owned(to_f32(&raw, raw.bytes(&map)).map_err(|kind| input.error(kind))?)
         };
         Ok(FeatureMatrix {
             rows,

@@ -30,14 +30,16 @@
 
 mod array;
 mod error;
+mod layers;
 mod matrix;
 mod npy;
 mod output;
 mod tensors;
 
 pub use error::{IoError, IoErrorKind};
+pub use layers::FeatureLayers;
 pub use matrix::{read_labels, FeatureMatrix};
-pub use npy::{write_npy_f32_2d, write_npy_f64};
+pub use npy::{write_npy_f32_2d, write_npy_f64, write_npy_f64_2d};
 pub use output::{write_whole, OutputDir};
 
 use std::ffi::OsStr;

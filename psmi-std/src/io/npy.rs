@@ -393,15 +393,46 @@ pub fn write_npy_f32_2d(
     data: &[f32],
 ) -> Result<(), IoError> {
     let path = path.as_ref();
-    if rows.checked_mul(cols) != Some(data.len()) {
-        let kind = IoErrorKind::Length {
-            len: data.len(),
-            rows,
-            cols,
-        };
-        return Err(IoError::new(path, kind));
-    }
+    check_length(path, rows, cols, data.len())?;
     write(path, "<f4", &[rows, cols], data, f32::to_le_bytes)
+}
+
+/// Writes a row-major `rows × cols` little-endian f64 array as an .npy file that
+/// `np.load` reads.
+///
+/// # Errors
+///
+/// As [`write_npy_f32_2d`].
+///
+/// ```
+/// use psmi_std::io::write_npy_f64_2d;
+/// let path = std::env::temp_dir().join("psmi-doc-write-f64-2d.npy");
+/// write_npy_f64_2d(&path, 2, 1, &[0.25, 0.75])?;
+/// let bytes = std::fs::read(&path)?;
+/// assert!(String::from_utf8_lossy(&bytes[..bytes.len() - 16]).contains("'shape': (2, 1)"));
+/// assert_eq!(bytes[bytes.len() - 8..], 0.75f64.to_le_bytes());
+/// assert!(write_npy_f64_2d(&path, 3, 1, &[1.0]).is_err());
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn write_npy_f64_2d(
+    path: impl AsRef<Path>,
+    rows: usize,
+    cols: usize,
+    data: &[f64],
+) -> Result<(), IoError> {
+    let path = path.as_ref();
+    check_length(path, rows, cols, data.len())?;
+    write(path, "<f8", &[rows, cols], data, f64::to_le_bytes)
+}
+
+/// A shape that does not hold `len` values is an error naming `path`.
+fn check_length(path: &Path, rows: usize, cols: usize, len: usize) -> Result<(), IoError> {
+    if rows.checked_mul(cols) == Some(len) {
+        Ok(())
+    } else {
+        Err(IoError::new(path, IoErrorKind::Length { len, rows, cols }))
+    }
 }
 
 /// The header `np.save` writes (format 1.0): the dict literal padded with spaces so the

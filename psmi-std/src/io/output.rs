@@ -199,6 +199,8 @@ impl OutputDir {
     }
 
     /// Where to write the output file `name` (a plain file name) during the run.
+    /// A directory created there is committed whole, replacing any directory of
+    /// that name in the target.
     ///
     /// ```
     /// # use psmi_std::io::OutputDir;
@@ -305,9 +307,14 @@ impl OutputDir {
         let _lock = lock_target(&self.target);
         let names = self.names.get_mut().unwrap_or_else(|e| e.into_inner());
         for name in &names.written {
-            let from = self.staging.join(name);
+            let (from, to) = (self.staging.join(name), self.target.join(name));
             if from.exists() {
-                fs::rename(from, self.target.join(name))?;
+                // A directory cannot be renamed over a non-empty one: the old
+                // one goes into the staging directory, removed below.
+                if from.is_dir() && to.is_dir() {
+                    fs::rename(&to, replaced(&self.staging, &to))?;
+                }
+                fs::rename(from, to)?;
             }
         }
         for name in &names.stale {
@@ -326,6 +333,13 @@ fn parent_of(path: &Path) -> &Path {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     }
+}
+
+/// Where `old`, a directory being replaced, is put aside inside `staging`.
+fn replaced(staging: &Path, old: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".replaced-");
+    name.push(old.file_name().unwrap_or_default());
+    staging.join(name)
 }
 
 impl Drop for OutputDir {

@@ -3,14 +3,11 @@
 
 use super::array::{Elem, RawArray};
 use super::error::IoErrorKind;
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
-/// Finds `tensor` in the safetensors file `bytes`; without a name, lists the tensors.
-pub(crate) fn locate(
-    bytes: &[u8],
-    tensor: Option<&str>,
-    supported: &'static str,
-) -> Result<RawArray, IoErrorKind> {
+/// Parses the header of the safetensors file `bytes`: its length and the metadata.
+fn header(bytes: &[u8]) -> Result<(usize, Metadata), IoErrorKind> {
     // Checked here so a header that claims more than the file holds is reported as
     // truncation rather than as the crate's generic "invalid header length".
     let Some(len_bytes) = bytes.get(..8) else {
@@ -26,17 +23,33 @@ pub(crate) fn locate(
             "the header claims {header_len} bytes but only {available} follow"
         )));
     }
-    let (header_len, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| match e {
+    SafeTensors::read_metadata(bytes).map_err(|e| match e {
         safetensors::SafeTensorError::MetadataIncompleteBuffer => IoErrorKind::Truncated(
             "the tensors the header announces do not end where the file ends".to_owned(),
         ),
         e => IoErrorKind::NotSafetensors(e.to_string()),
-    })?;
-    let names = || {
-        let mut names: Vec<String> = metadata.tensors().into_keys().collect();
-        names.sort();
-        names
-    };
+    })
+}
+
+/// The names of the tensors in the safetensors file `bytes`, sorted.
+pub(crate) fn names(bytes: &[u8]) -> Result<Vec<String>, IoErrorKind> {
+    Ok(sorted_names(&header(bytes)?.1))
+}
+
+fn sorted_names(metadata: &Metadata) -> Vec<String> {
+    let mut names: Vec<String> = metadata.tensors().into_keys().collect();
+    names.sort();
+    names
+}
+
+/// Finds `tensor` in the safetensors file `bytes`; without a name, lists the tensors.
+pub(crate) fn locate(
+    bytes: &[u8],
+    tensor: Option<&str>,
+    supported: &'static str,
+) -> Result<RawArray, IoErrorKind> {
+    let (header_len, metadata) = header(bytes)?;
+    let names = || sorted_names(&metadata);
     let Some(name) = tensor else {
         return Err(IoErrorKind::TensorNameMissing { available: names() });
     };

@@ -20,15 +20,21 @@ pub enum Command {
     #[command(after_help = "Examples:
   psmi fit-transform --features hidden.npy --labels labels.npy --out results
   psmi fit-transform --features layer.safetensors:h12 --labels y.npy --out r --n-estimators 2000 --top 20 --plot
+  psmi fit-transform --features states.safetensors:'layers.*' --labels y.npy --out results --quantiles 0.01,0.99 --plot
 Outputs in DIR: psmi_mean.npy, psmi_std.npy (f64, one per sample), summary.json,
-and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot.")]
+and psmi_full.npy (f32, samples × directions) with --full, psmi_quantiles.npy with
+--quantiles, psmi.svg with --plot.
+Layers (a tensor pattern with * or ?, or a 3-D tensor [L, n, d]): one run per layer,
+each in DIR/<layer>/, with DIR/layers.csv, DIR/summary.json and, with --plot,
+DIR/smi_by_layer.svg; --model M is then a directory of M/<layer>.safetensors.")]
     FitTransform {
         #[command(flatten)]
         data: DataArgs,
         /// Directory for the results (created if needed; earlier results are replaced only on success).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Also save the fitted model (safetensors).
+        /// Also save the fitted model (safetensors); for layers, a directory of one model per
+        /// layer, `M/<layer>.safetensors`.
         #[arg(long, value_name = "M")]
         model: Option<PathBuf>,
         #[command(flatten)]
@@ -53,9 +59,12 @@ and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot
     },
     /// Score samples with a saved model.
     #[command(after_help = "Example:
-  psmi transform --model psmi.safetensors --features test.npy --labels test_labels.npy --out test_results")]
+  psmi transform --model psmi.safetensors --features test.npy --labels test_labels.npy --out test_results
+Layers (a tensor pattern or a 3-D tensor, as in fit-transform): --model is the directory
+that fit-transform --model wrote, holding <layer>.safetensors for every layer.")]
     Transform {
-        /// A model saved by `psmi fit` or `psmi fit-transform --model`.
+        /// A model saved by `psmi fit` or `psmi fit-transform --model` (for layers, the
+        /// directory of their models).
         #[arg(long, value_name = "M")]
         model: PathBuf,
         #[command(flatten)]
@@ -89,6 +98,8 @@ and psmi_full.npy (f32, samples × directions) with --full, psmi.svg with --plot
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Features, n × d: FILE.npy (f32, f64 or f16) or FILE.safetensors:TENSOR (F32, F64, F16, BF16).
+    /// Layers: FILE.safetensors:'PATTERN' (tensors matching * and ?, in natural order) or a
+    /// 3-D array [L, n, d], one run per layer (fit-transform and transform).
     #[arg(long, value_name = "F")]
     pub features: PathBuf,
     /// Labels, n integers: FILE.npy or FILE.safetensors:TENSOR (any integer type).
@@ -180,9 +191,20 @@ pub struct ReportArgs {
     /// Write one row per sample: index, label, mean, std, stderr.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
-    /// Write psmi.svg in DIR: the distribution of PSMI per label, lowest samples marked.
+    /// Write psmi.svg in DIR: the distribution of PSMI per label, lowest samples marked
+    /// (and smi_by_layer.svg for layers).
     #[arg(long)]
     pub plot: bool,
+    /// Also write psmi_quantiles.npy (f64, samples × levels): each sample's exact quantiles
+    /// of PSMI over the directions (as np.quantile), and a column per level in the CSV.
+    /// Costs one more pass over the data.
+    #[arg(
+        long,
+        value_name = "Q,..",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub quantiles: Vec<f64>,
     /// No progress bar, no summary on stdout.
     #[arg(long)]
     pub quiet: bool,

@@ -3,10 +3,12 @@
 use crate::args::{Command, DataArgs, EstimatorArgs, ReportArgs};
 use crate::failure::{self, Blame, Failure};
 use crate::progress::ProgressReport;
-use crate::{demo, interrupt, plot, report};
-use psmi_std::io::{read_labels, write_npy_f32_2d, write_npy_f64, FeatureMatrix, Input, OutputDir};
-use psmi_std::{Features, NEstimators, PsmiModel, PsmiScores};
-use std::path::Path;
+use crate::{demo, interrupt, layers, plot, report};
+use psmi_std::io::{
+    read_labels, write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, FeatureMatrix, Input, OutputDir,
+};
+use psmi_std::{Features, NEstimators, PsmiError, PsmiModel, PsmiScores, Quantiles};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Runs one command to the end.
@@ -88,6 +90,10 @@ fn fit_transform(
     options: &ReportArgs,
 ) -> Result<(), Failure> {
     let psmi = estimator.estimator().map_err(failure::options)?;
+    check_levels(options)?;
+    if let Some(layers) = layers::open(data)? {
+        return layers::fit_transform(&layers, data, out, model_path, &psmi, options);
+    }
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
@@ -99,10 +105,39 @@ fn fit_transform(
     });
     progress.finish();
     let (model, scores) = fitted.map_err(|e| inputs.blame().failure(e))?;
+    let quantiles = quantiles(&model, &features, &inputs.labels, options)
+        .map_err(|e| inputs.blame().failure(e))?;
     let elapsed = started.elapsed().as_secs_f64();
-    deliver(
-        staging, &inputs, &model, &scores, elapsed, model_path, options,
-    )
+    let results = Results {
+        model: &model,
+        scores: &scores,
+        quantiles: quantiles.as_ref(),
+        elapsed,
+    };
+    deliver(staging, &inputs, &results, model_path, options)
+}
+
+/// Checks `--quantiles` before any work.
+fn check_levels(options: &ReportArgs) -> Result<(), Failure> {
+    if options.quantiles.is_empty() {
+        return Ok(());
+    }
+    Quantiles::check(&options.quantiles).map_err(failure::options)
+}
+
+/// Each sample's quantiles at `--quantiles`, if asked: one more pass over the data.
+pub fn quantiles(
+    model: &PsmiModel,
+    features: &Features<'_>,
+    labels: &[i64],
+    options: &ReportArgs,
+) -> Result<Option<Quantiles>, PsmiError> {
+    if options.quantiles.is_empty() {
+        return Ok(None);
+    }
+    model
+        .quantiles(features, labels, &options.quantiles)
+        .map(Some)
 }
 
 fn fit(
@@ -112,6 +147,12 @@ fn fit(
     quiet: bool,
 ) -> Result<(), Failure> {
     let psmi = estimator.estimator().map_err(failure::options)?;
+    if layers::open(data)?.is_some() {
+        return Err(Failure::input(format!(
+            "{}: several layers; `psmi fit` fits one matrix, `psmi fit-transform --model M` fits one model per layer",
+            data.features.display()
+        )));
+    }
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
     interrupt::check()?;
@@ -152,32 +193,55 @@ fn transform(
     threads: Option<usize>,
     options: &ReportArgs,
 ) -> Result<(), Failure> {
-    let mut model = PsmiModel::load(model_path).map_err(Failure::input)?;
-    if let Some(threads) = threads {
-        model.set_threads(threads).map_err(failure::options)?;
+    check_levels(options)?;
+    if let Some(layers) = layers::open(data)? {
+        return layers::transform(&layers, model_path, data, out, threads, options);
     }
+    let model = load_model(model_path, threads)?;
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
     let inputs = Inputs::read(data)?;
     let features = inputs.features()?;
     interrupt::check()?;
     let started = Instant::now();
+    let blame = |e| transform_failure(e, &inputs.blame(), model_path);
     let scores = model
         .transform_with(&features, &inputs.labels, options.full)
-        .map_err(|e| match e {
-            psmi_std::PsmiError::DimensionMismatch { expected, found } => Failure::input(format!(
-                "{}: features have {found} columns, the model {} was fitted on {expected}",
-                inputs.features_input,
-                model_path.display()
-            )),
-            e => inputs.blame().failure(e),
-        })?;
+        .map_err(blame)?;
+    let quantiles = quantiles(&model, &features, &inputs.labels, options).map_err(blame)?;
     let elapsed = started.elapsed().as_secs_f64();
-    deliver(staging, &inputs, &model, &scores, elapsed, None, options)
+    let results = Results {
+        model: &model,
+        scores: &scores,
+        quantiles: quantiles.as_ref(),
+        elapsed,
+    };
+    deliver(staging, &inputs, &results, None, options)
+}
+
+/// Loads a model, to run on `threads` if given.
+pub fn load_model(path: &Path, threads: Option<usize>) -> Result<PsmiModel, Failure> {
+    let mut model = PsmiModel::load(path).map_err(Failure::input)?;
+    if let Some(threads) = threads {
+        model.set_threads(threads).map_err(failure::options)?;
+    }
+    Ok(model)
+}
+
+/// An error of `transform`, naming the model for a dimension that differs from its own.
+pub fn transform_failure(e: PsmiError, blame: &Blame<'_>, model_path: &Path) -> Failure {
+    match e {
+        PsmiError::DimensionMismatch { expected, found } => Failure::input(format!(
+            "{}: features have {found} columns, the model {} was fitted on {expected}",
+            blame.features,
+            model_path.display()
+        )),
+        e => blame.failure(e),
+    }
 }
 
 /// Saves the model, creating its directory as `--out` does (it may even be
 /// inside `--out`, which appears only when the results are complete).
-fn save_model(model: &PsmiModel, path: &Path) -> Result<(), Failure> {
+pub fn save_model(model: &PsmiModel, path: &Path) -> Result<(), Failure> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             Failure::input(format!(
@@ -189,56 +253,98 @@ fn save_model(model: &PsmiModel, path: &Path) -> Result<(), Failure> {
     model.save(path).map_err(Failure::input)
 }
 
+/// What one run computed.
+pub struct Results<'a> {
+    pub model: &'a PsmiModel,
+    pub scores: &'a PsmiScores,
+    pub quantiles: Option<&'a Quantiles>,
+    pub elapsed: f64,
+}
+
 /// Writes every result into the staging directory, and the model and the CSV
 /// beside, puts the results in place, and reports the run.
 fn deliver(
     staging: OutputDir,
     inputs: &Inputs,
-    model: &PsmiModel,
-    scores: &PsmiScores,
-    elapsed: f64,
+    results: &Results<'_>,
     model_path: Option<&Path>,
     options: &ReportArgs,
 ) -> Result<(), Failure> {
-    write_npy_f64(staging.path("psmi_mean.npy"), scores.mean())?;
-    write_npy_f64(staging.path("psmi_std.npy"), scores.std())?;
+    write_results(&|name| staging.path(name), &inputs.labels, results, options)?;
+    mark_stale_outputs(&staging, options);
+    // The last moment a signal leaves no trace: the files outside DIR and the
+    // commit follow (a signal after this lets the run finish).
+    interrupt::check()?;
+    if let Some(path) = model_path {
+        save_model(results.model, path)?;
+    }
+    if let Some(csv) = &options.csv {
+        let part = report::CsvPart {
+            layer: None,
+            scores: results.scores,
+            quantiles: results.quantiles,
+        };
+        report::write_csv(csv, &inputs.labels, &[part])?;
+    }
+    let out = staging.commit()?;
+    report_run(
+        inputs,
+        results.model,
+        results.scores,
+        results.elapsed,
+        &out,
+        options,
+    )
+}
+
+/// Writes one run's files, each where `path` says.
+pub fn write_results(
+    path: &dyn Fn(&str) -> PathBuf,
+    labels: &[i64],
+    results: &Results<'_>,
+    options: &ReportArgs,
+) -> Result<(), Failure> {
+    let (model, scores) = (results.model, results.scores);
+    write_npy_f64(path("psmi_mean.npy"), scores.mean())?;
+    write_npy_f64(path("psmi_std.npy"), scores.std())?;
     if let Some(full) = scores.full() {
         write_npy_f32_2d(
-            staging.path("psmi_full.npy"),
+            path("psmi_full.npy"),
             scores.mean().len(),
             scores.n_estimators(),
             full,
         )?;
     }
-    if options.plot {
-        plot::write_svg(
-            &staging.path("psmi.svg"),
-            model.labels(),
-            &inputs.labels,
-            scores,
+    if let Some(quantiles) = results.quantiles {
+        write_npy_f64_2d(
+            path("psmi_quantiles.npy"),
+            quantiles.rows(),
+            quantiles.levels().len(),
+            quantiles.values(),
         )?;
     }
+    if options.plot {
+        plot::write_svg(&path("psmi.svg"), model.labels(), labels, scores)?;
+    }
     // Last, so that a summary.json in DIR always describes the files beside it.
-    let summary = report::summary(model, scores, &inputs.labels, elapsed);
-    report::write_json(&staging.path("summary.json"), &summary)?;
-    // Outputs of an earlier run that this run does not produce would not
-    // match its results: the commit removes them.
-    for (name, produced) in [("psmi_full.npy", options.full), ("psmi.svg", options.plot)] {
+    let mut summary = report::summary(model, scores, labels, results.elapsed);
+    summary["quantiles"] = serde_json::json!(results.quantiles.map(Quantiles::levels));
+    report::write_json(&path("summary.json"), &summary)
+}
+
+/// Outputs of an earlier run that this run does not produce would not match
+/// its results: the commit removes them.
+fn mark_stale_outputs(staging: &OutputDir, options: &ReportArgs) {
+    let quantiles = !options.quantiles.is_empty();
+    for (name, produced) in [
+        ("psmi_full.npy", options.full),
+        ("psmi.svg", options.plot),
+        ("psmi_quantiles.npy", quantiles),
+    ] {
         if !produced {
             staging.stale(name);
         }
     }
-    // The last moment a signal leaves no trace: the files outside DIR and the
-    // commit follow (a signal after this lets the run finish).
-    interrupt::check()?;
-    if let Some(path) = model_path {
-        save_model(model, path)?;
-    }
-    if let Some(csv) = &options.csv {
-        report::write_csv(csv, &inputs.labels, scores)?;
-    }
-    let out = staging.commit()?;
-    report_run(inputs, model, scores, elapsed, &out, options)
 }
 
 fn report_run(

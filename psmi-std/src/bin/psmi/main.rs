@@ -16,6 +16,7 @@ mod commands;
 mod demo;
 mod failure;
 mod interrupt;
+mod layers;
 mod plot;
 mod progress;
 mod report;

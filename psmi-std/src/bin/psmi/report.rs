@@ -1,7 +1,7 @@
 //! What a run tells: summary.json, the CSV, and the table of lowest samples.
 
 use crate::failure::Failure;
-use psmi_std::{Kernels, PsmiModel, PsmiScores};
+use psmi_std::{Kernels, PsmiModel, PsmiScores, Quantiles};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
@@ -44,23 +44,62 @@ pub fn write_json(path: &Path, value: &Value) -> Result<(), Failure> {
         .map_err(|e| Failure::other(format!("{}: {e}", path.display())))
 }
 
-/// Writes `index,label,mean,std,stderr`, one row per sample, whole or not at all.
-pub fn write_csv(path: &Path, labels: &[i64], scores: &PsmiScores) -> Result<(), Failure> {
-    let stderr = scores.stderr();
+/// One run's scores in the CSV: a layer's (named) or a single run's.
+pub struct CsvPart<'a> {
+    pub layer: Option<&'a str>,
+    pub scores: &'a PsmiScores,
+    pub quantiles: Option<&'a Quantiles>,
+}
+
+/// Writes `[layer,]index,label,mean,std,stderr[,q0.01,..]`, one row per sample
+/// (and layer), whole or not at all.
+pub fn write_csv(path: &Path, labels: &[i64], parts: &[CsvPart<'_>]) -> Result<(), Failure> {
+    let layered = parts.iter().any(|p| p.layer.is_some());
+    let levels = parts
+        .first()
+        .and_then(|p| p.quantiles)
+        .map_or(&[][..], Quantiles::levels);
     psmi_std::io::write_whole(path, |w| {
-        writeln!(w, "index,label,mean,std,stderr")?;
-        for (i, label) in labels.iter().enumerate() {
-            writeln!(
-                w,
-                "{i},{label},{},{},{}",
-                scores.mean()[i],
-                scores.std()[i],
-                stderr[i]
-            )?;
+        if layered {
+            write!(w, "layer,")?;
+        }
+        write!(w, "index,label,mean,std,stderr")?;
+        for q in levels {
+            write!(w, ",q{q}")?;
+        }
+        writeln!(w)?;
+        for part in parts {
+            let (scores, stderr) = (part.scores, part.scores.stderr());
+            for (i, label) in labels.iter().enumerate() {
+                if let Some(layer) = part.layer {
+                    write!(w, "{},", csv_field(layer))?;
+                }
+                write!(
+                    w,
+                    "{i},{label},{},{},{}",
+                    scores.mean()[i],
+                    scores.std()[i],
+                    stderr[i]
+                )?;
+                for value in part.quantiles.map_or(&[][..], |q| q.row(i)) {
+                    write!(w, ",{value}")?;
+                }
+                writeln!(w)?;
+            }
         }
         Ok(())
     })
     .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))
+}
+
+/// `text` as one CSV field: quoted (quotes doubled) if it holds a comma, a
+/// quote or a line break, as a tensor's name may.
+pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
 }
 
 /// Prints the `k` samples with the lowest PSMI; `flipped` marks known bad labels.
@@ -111,5 +150,17 @@ pub fn auto_outcome(model: &PsmiModel) -> String {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_they_must_be() {
+        assert_eq!(csv_field("layers.3"), "layers.3");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

@@ -1,0 +1,347 @@
+//! Several layers of hidden states as one input: the tensors of a safetensors
+//! file whose names match a pattern, or one 3-D tensor [L, n, d].
+
+use super::array::{map_file, to_f32, Elem, RawArray, FEATURE_DTYPES};
+use super::error::{IoError, IoErrorKind};
+use super::{npy, tensors, Input};
+use memmap2::Mmap;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The layers of a features input, each an n × d matrix (d may differ from
+/// layer to layer, n may not), read where they lie in the mapped file.
+///
+/// An input is a set of layers when it is `FILE.safetensors:PATTERN` with `*`
+/// (any run of characters) or `?` (one character) in the pattern — the
+/// matching tensors, in natural order (`layers.2` before `layers.10`) — or
+/// when its array is 3-D, [L, n, d], whose layers are named `0` … `L−1`.
+///
+/// ```
+/// use psmi_std::io::{FeatureLayers, Input};
+/// use safetensors::{serialize, Dtype, tensor::TensorView};
+/// let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+/// let (a, b, c) = (bytes(&[1.0; 6]), bytes(&[2.0; 6]), bytes(&[3.0; 4]));
+/// let tensors = [
+///     ("layers.10", TensorView::new(Dtype::F32, vec![3, 2], &a).unwrap()),
+///     ("layers.2", TensorView::new(Dtype::F32, vec![3, 2], &b).unwrap()),
+///     ("head", TensorView::new(Dtype::F32, vec![2, 2], &c).unwrap()),
+/// ];
+/// let path = std::env::temp_dir().join("psmi-doc-layers.safetensors");
+/// std::fs::write(&path, serialize(tensors, None).unwrap())?;
+///
+/// let spec = format!("{}:layers.*", path.display());
+/// let layers = FeatureLayers::open(&Input::parse(&spec))?.expect("a pattern");
+/// assert_eq!((layers.len(), layers.rows()), (2, 3));
+/// assert_eq!((layers.name(0), layers.name(1)), ("layers.2", "layers.10"));
+/// assert_eq!((layers.cols(0), &layers.values(0)?[..]), (2, &[2.0; 6][..]));
+/// layers.release(0); // done with layers.2: its pages may go
+/// assert_eq!(&layers.values(1)?[..], &[1.0; 6]);
+/// // One tensor named outright is not a set of layers.
+/// let one = format!("{}:head", path.display());
+/// assert!(FeatureLayers::open(&Input::parse(&one))?.is_none());
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FeatureLayers {
+    path: PathBuf,
+    map: Mmap,
+    layers: Vec<(String, RawArray)>,
+    rows: usize,
+}
+
+impl FeatureLayers {
+    /// The layers of `input`, or `None` when it names one 2-D matrix (read
+    /// that with [`FeatureMatrix::open`](super::FeatureMatrix::open)).
+    ///
+    /// The file is mapped without reading it ahead, so only the layer being
+    /// used need be resident.
+    ///
+    /// # Errors
+    ///
+    /// An [`IoError`] naming the file (and tensor): as for
+    /// [`FeatureMatrix::open`](super::FeatureMatrix::open) for each layer;
+    /// [`IoErrorKind::NoTensorMatches`] for a pattern that matches nothing;
+    /// [`IoErrorKind::LayerRows`] naming a layer whose rows differ from the
+    /// first layer's.
+    pub fn open(input: &Input) -> Result<Option<FeatureLayers>, IoError> {
+        let path = input.path().to_path_buf();
+        let map = map_file(&path, false).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+        let named = match input.tensor() {
+            Some(pattern) if pattern.contains(['*', '?']) => {
+                let names = tensors::names(&map).map_err(|kind| input.error(kind))?;
+                let mut matching: Vec<String> = names
+                    .iter()
+                    .filter(|name| matches(pattern.as_bytes(), name.as_bytes()))
+                    .cloned()
+                    .collect();
+                if matching.is_empty() {
+                    return Err(input.error(IoErrorKind::NoTensorMatches { available: names }));
+                }
+                matching.sort_by(|a, b| natural_order(a, b));
+                let mut layers = Vec::with_capacity(matching.len());
+                for name in matching {
+                    let raw = tensors::locate(&map, Some(&name), FEATURE_DTYPES)
+                        .map_err(|kind| IoError::new(&path, kind).in_tensor(Some(&name)))?;
+                    layers.push((name, raw));
+                }
+                layers
+            }
+            tensor => {
+                let raw = match tensor {
+                    None if matches!(input, Input::Npy(_)) => npy::parse(&map, FEATURE_DTYPES),
+                    _ => tensors::locate(&map, tensor, FEATURE_DTYPES),
+                }
+                .map_err(|kind| input.error(kind))?;
+                match raw.shape[..] {
+                    [count, rows, cols] => (0..count)
+                        .map(|l| (l.to_string(), raw.layer(l, rows, cols)))
+                        .collect(),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        // A 3-D tensor's layers are named in errors as TENSOR[l].
+        let stack = match input.tensor() {
+            Some(pattern) if pattern.contains(['*', '?']) => None,
+            tensor => Some(tensor.unwrap_or("")),
+        };
+        Self::checked(path, map, named, stack).map(Some)
+    }
+
+    /// Checks every layer's dtype and shape, and that all have the first one's rows.
+    fn checked(
+        path: PathBuf,
+        map: Mmap,
+        layers: Vec<(String, RawArray)>,
+        stack: Option<&str>,
+    ) -> Result<FeatureLayers, IoError> {
+        let fail = |name: &str, kind| {
+            let tensor = stack.map_or(name.to_owned(), |s| format!("{s}[{name}]"));
+            IoError::new(&path, kind).in_tensor(Some(&tensor))
+        };
+        let mut rows = None;
+        for (name, raw) in &layers {
+            if !matches!(raw.elem, Elem::F16 | Elem::Bf16 | Elem::F32 | Elem::F64) {
+                let kind = IoErrorKind::UnsupportedDtype {
+                    found: raw.dtype_name.clone(),
+                    supported: FEATURE_DTYPES,
+                };
+                return Err(fail(name, kind));
+            }
+            let [n, d] = raw.shape[..] else {
+                let shape = raw.shape.clone();
+                return Err(fail(name, IoErrorKind::NotMatrix { shape }));
+            };
+            if n == 0 || d == 0 {
+                return Err(fail(name, IoErrorKind::Empty { rows: n, cols: d }));
+            }
+            match rows {
+                None => rows = Some((n, name)),
+                Some((first_rows, first)) if first_rows != n => {
+                    let kind = IoErrorKind::LayerRows {
+                        rows: n,
+                        first: first.clone(),
+                        first_rows,
+                    };
+                    return Err(fail(name, kind));
+                }
+                Some(_) => {}
+            }
+        }
+        let Some((rows, _)) = rows else {
+            return Err(IoError::new(&path, IoErrorKind::Empty { rows: 0, cols: 0 }));
+        };
+        Ok(FeatureLayers {
+            path,
+            map,
+            layers,
+            rows,
+        })
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers (never, once opened).
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Layer `i`'s name: the tensor's, or its index in a 3-D tensor.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`FeatureLayers::len`].
+    pub fn name(&self, i: usize) -> &str {
+        &self.layers[i].0
+    }
+
+    /// Number of samples n, the same in every layer.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Layer `i`'s dimension d.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`FeatureLayers::len`].
+    pub fn cols(&self, i: usize) -> usize {
+        self.layers[i].1.shape[1]
+    }
+
+    /// Layer `i`'s values, row-major n × d: in place for little-endian f32
+    /// aligned to 4 bytes, otherwise converted (one layer's copy).
+    ///
+    /// # Errors
+    ///
+    /// An [`IoError`] naming the file and layer if the values cannot be converted.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`FeatureLayers::len`].
+    pub fn values(&self, i: usize) -> Result<Cow<'_, [f32]>, IoError> {
+        let (name, raw) = &self.layers[i];
+        // The layer is read whole: its page tables filled in one call, as
+        // MAP_POPULATE does for single inputs (best effort: kernels ≥ 5.14).
+        #[cfg(target_os = "linux")]
+        let _ = self.map.advise_range(
+            memmap2::Advice::PopulateRead,
+            raw.offset,
+            raw.len() * raw.elem.size(),
+        );
+        match raw.f32_in_place(&self.map) {
+            Some(values) => Ok(Cow::Borrowed(values)),
+            None => to_f32(raw, raw.bytes(&self.map))
+                .map(Cow::Owned)
+                .map_err(|kind| IoError::new(&self.path, kind).in_tensor(Some(name))),
+        }
+    }
+}
+
+impl FeatureLayers {
+    /// Lets go of layer `i`'s pages once it is done with, so that the
+    /// process holds one layer at a time rather than, in the end, the whole
+    /// file. They stay in the page cache, and are read again if used again.
+    ///
+    /// # Panics
+    ///
+    /// If `i` is not below [`FeatureLayers::len`].
+    pub fn release(&self, i: usize) {
+        let raw = &self.layers[i].1;
+        #[cfg(unix)]
+        // SAFETY: the map is private, read-only and never written, so
+        // MADV_DONTNEED only drops its page-table entries: any later read,
+        // through a reference still alive or not, faults the same bytes back
+        // in from the file. Failure leaves the pages mapped, which is harmless.
+        let _ = unsafe {
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                raw.offset,
+                raw.len() * raw.elem.size(),
+            )
+        };
+        #[cfg(not(unix))]
+        let _ = raw;
+    }
+}
+
+impl fmt::Debug for FeatureLayers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.layers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("FeatureLayers")
+            .field("path", &self.path)
+            .field("layers", &names)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `name` matches the glob `pattern` (`*` any run, `?` one byte).
+fn matches(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|skip| matches(rest, &name[skip..])),
+        Some((&p, rest)) => match name.split_first() {
+            Some((&c, tail)) => (p == b'?' || p == c) && matches(rest, tail),
+            None => false,
+        },
+    }
+}
+
+/// Natural order: runs of digits compare as numbers, the rest as text.
+fn natural_order(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let (da, ra) = split_digits(a);
+                let (db, rb) = split_digits(b);
+                let (ta, tb) = (trim_zeros(da), trim_zeros(db));
+                let order = ta.len().cmp(&tb.len()).then(ta.cmp(tb)).then(da.cmp(db));
+                if order != Ordering::Equal {
+                    return order;
+                }
+                (a, b) = (ra, rb);
+            }
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => (a, b) = (&a[1..], &b[1..]),
+        }
+    }
+}
+
+fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
+    s.split_at(s.iter().take_while(|c| c.is_ascii_digit()).count())
+}
+
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let zeros = digits.iter().take_while(|&&c| c == b'0').count();
+    &digits[zeros..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_patterns() {
+        assert!(matches(b"layers.*", b"layers.0"));
+        assert!(matches(b"layers.*", b"layers."));
+        assert!(!matches(b"layers.*", b"layer.0"));
+        assert!(matches(b"*.h?", b"model.h1"));
+        assert!(!matches(b"*.h?", b"model.h12"));
+        assert!(matches(b"a*b*c", b"abxbc"));
+        assert!(!matches(b"a*b*c", b"abxbd"));
+    }
+
+    #[test]
+    fn natural_order_compares_numbers_as_numbers() {
+        let mut names = [
+            "layers.10",
+            "layers.2",
+            "layers.1",
+            "head",
+            "layers.02",
+            "layers.x",
+        ];
+        names.sort_by(|a, b| natural_order(a, b));
+        assert_eq!(
+            names,
+            [
+                "head",
+                "layers.1",
+                "layers.02",
+                "layers.2",
+                "layers.10",
+                "layers.x"
+            ]
+        );
+    }
+}
