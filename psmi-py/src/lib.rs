@@ -62,9 +62,10 @@ fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores
 }
 
 /// Rows per `PsmiFitter::update` in an interruptible fit: about 2^28
-/// multiply-adds (a few tens of milliseconds), and at least 4096 rows.
+/// multiply-adds (tens of milliseconds), and at least 1024 rows, so that
+/// packing the directions again for each chunk stays a small part of it.
 fn chunk_rows(m: usize, d: usize) -> usize {
-    ((1usize << 28) / (m * d).max(1)).max(4096)
+    ((1usize << 28) / (m * d).max(1)).max(1024)
 }
 
 /// Validated hyper-parameters (`psmi_std::Psmi`).

@@ -60,7 +60,10 @@ def features(x: Any, name: str = "X") -> np.ndarray:
         raise ValueError(
             f"{name}: features have dtype {a.dtype}; expected float16, float32 or float64"
         )
-    return np.ascontiguousarray(a, dtype=np.float32)
+    # Values beyond the float32 range become infinities, which the library
+    # reports with their row and column.
+    with np.errstate(over="ignore"):
+        return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def labels(y: Any, n_samples: Optional[int], name: str = "y") -> Tuple[np.ndarray, type]:
@@ -81,7 +84,7 @@ def labels(y: Any, n_samples: Optional[int], name: str = "y") -> Tuple[np.ndarra
         )
     kind = a.dtype.kind
     if kind in "ib":
-        return a.astype(np.int64, copy=False), a.dtype.type
+        return np.ascontiguousarray(a, dtype=np.int64), a.dtype.type
     if kind == "u":
         too_big = np.flatnonzero(a > _INT64.max)
         if too_big.size:
