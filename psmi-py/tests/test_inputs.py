@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import mixture
 
-from psmi_rs import PSMI
+from psmi_rs import PSMI, _inputs
 
 
 def scores(x, y, m=67, seed=5):
@@ -111,6 +111,9 @@ def from_bfloat16_bits(bits):
 
 def test_c_contiguous_float32_is_used_in_place(data):
     x, y, expected = data
+    assert _inputs.features(x) is x
+    assert _inputs.labels(y, len(y))[0] is y
+    assert not np.shares_memory(_inputs.features(np.asfortranarray(x)), x)
     assert_same(scores(x, y)[1], expected)
     # And the caller's array is left as it was.
     before = x.copy()

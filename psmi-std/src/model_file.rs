@@ -61,10 +61,11 @@ impl PsmiModel {
     ///
     /// ```
     /// use psmi_std::{Features, NEstimators, Psmi, PsmiModel};
-    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let data: Vec<f32> = (0..200).map(|i| ((i * 37) % 11) as f32).collect();
+    /// let x = Features::new(&data, 4, 50)?;
     /// let model = Psmi::builder().n_estimators(NEstimators::Fixed(300)).build()?.fit(&x, &[0, 0, 1, 1])?;
     /// let bytes = model.to_bytes();
-    /// assert!(bytes.len() < 300 * 2 * 4); // not even the directions
+    /// assert!(bytes.len() < 300 * 50 * 4); // less than the directions alone
     /// assert_eq!(PsmiModel::from_bytes(&bytes)?, model);
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
