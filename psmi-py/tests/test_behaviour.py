@@ -247,6 +247,11 @@ def test_models_save_load_and_pickle(data, tmp_path):
     np.testing.assert_array_equal(loaded.directions, est.thetas)
     np.testing.assert_array_equal(loaded.transform(x, y).mean, est.transform(x, y).mean)
     np.testing.assert_allclose(loaded.transform(x, y).mean, scores.mean, atol=1e-9)
+    for n_jobs in (1, -1, None):
+        loaded.n_jobs = n_jobs
+        np.testing.assert_array_equal(loaded.transform(x, y).mean, est.transform(x, y).mean)
+    with pytest.raises(ValueError, match="n_jobs"):
+        loaded.n_jobs = 0
     # The file is the documented safetensors layout.
     safetensors = pytest.importorskip("safetensors.numpy")
     tensors = safetensors.load_file(str(path))

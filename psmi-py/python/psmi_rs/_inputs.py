@@ -118,10 +118,11 @@ def threads(n_jobs: Optional[int]) -> Optional[int]:
         raise ValueError("n_jobs = 0: expected None, a positive number, or a negative one")
     if n_jobs > 0:
         return int(n_jobs)
-    return max(_cores() + 1 + int(n_jobs), 1)
+    return max(cores() + 1 + int(n_jobs), 1)
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:

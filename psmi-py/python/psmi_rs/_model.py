@@ -271,8 +271,7 @@ class PsmiModel:
     @n_jobs.setter
     def n_jobs(self, n_jobs: Optional[int]) -> None:
         threads = _inputs.threads(n_jobs)
-        if threads is not None:
-            self._native.set_threads(threads)
+        self._native.set_threads(_inputs.cores() if threads is None else threads)
         self._n_jobs = n_jobs
 
     def __getstate__(self) -> dict:
