@@ -122,6 +122,14 @@ pub enum PsmiError {
         /// Directions done when the run stopped.
         directions: usize,
     },
+    /// Bytes that do not hold a serialised model or fitter.
+    #[error("cannot read the serialised {what}: {reason}")]
+    Decode {
+        /// What the bytes should hold (`model` or `fitter`).
+        what: &'static str,
+        /// What is wrong with them.
+        reason: String,
+    },
     /// The thread pool could not be started.
     #[error("cannot start {threads} threads: {reason}")]
     Threads {

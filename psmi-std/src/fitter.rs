@@ -27,6 +27,8 @@ use std::collections::HashMap;
 /// let model = fitter.finish()?;
 /// assert_eq!(model.labels(), &[0, 1]);
 /// assert_eq!(fitter.samples(), 4);
+/// assert_eq!((fitter.n_estimators(), fitter.dim()), (32, 2));
+/// assert_eq!(fitter.seed(), Some(psmi_std::DEFAULT_SEED));
 /// # Ok::<(), psmi_std::PsmiError>(())
 /// ```
 #[derive(Debug)]
@@ -57,25 +59,22 @@ impl PsmiFitter {
                 expected: "a streaming fit needs a fixed number of directions",
             });
         };
+        Self::seeded(psmi.seed, m, dim, psmi.threads)
+    }
+
+    /// A fitter over `m` directions drawn from `seed`.
+    pub(crate) fn seeded(seed: u64, m: usize, dim: usize, threads: Option<usize>) -> Result<Self> {
         if dim == 0 {
             return Err(PsmiError::Empty {
                 what: "features (no columns)",
             });
         }
-        let engine = Engine::new(psmi.threads)?;
+        let engine = Engine::new(threads)?;
         let blocks = (0..m)
             .step_by(MAX_BLOCK)
-            .map(|first| {
-                DirectionBlock::draw(&engine, psmi.seed, first, MAX_BLOCK.min(m - first), dim)
-            })
+            .map(|first| DirectionBlock::draw(&engine, seed, first, MAX_BLOCK.min(m - first), dim))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self::over(
-            engine,
-            blocks,
-            dim,
-            Some(psmi.seed),
-            psmi.threads,
-        ))
+        Ok(Self::over(engine, blocks, dim, Some(seed), threads))
     }
 
     /// A fitter over directions given by the caller (row-major m × `dim`, used
@@ -131,6 +130,74 @@ impl PsmiFitter {
             class_of: HashMap::new(),
             moments,
         }
+    }
+
+    /// Number of directions m.
+    pub fn n_estimators(&self) -> usize {
+        self.blocks.iter().map(DirectionBlock::count).sum()
+    }
+
+    /// Dimension d of the features.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The seed the directions are drawn from; `None` for directions given
+    /// by the caller.
+    pub fn seed(&self) -> Option<u64> {
+        self.seed
+    }
+
+    /// The directions, row-major m × d, block after block.
+    pub(crate) fn directions(&self) -> impl Iterator<Item = f32> + '_ {
+        self.blocks.iter().flat_map(|b| b.theta.iter().copied())
+    }
+
+    /// The labels in the order first seen, each one's count, and their running
+    /// means and sums of squared deviations as k × m matrices.
+    pub(crate) fn statistics(&self) -> (&[i64], Vec<u64>, Vec<f64>, Vec<f64>) {
+        let (k, m) = (self.labels.len(), self.n_estimators());
+        let counts = self
+            .moments
+            .first()
+            .map_or(vec![0; k], |s| s.counts.clone());
+        let (mut mean, mut m2) = (vec![0.0; k * m], vec![0.0; k * m]);
+        for (block, stats) in self.blocks.iter().zip(&self.moments) {
+            let width = stats.directions;
+            for c in 0..k {
+                let dst = c * m + block.first..c * m + block.first + width;
+                mean[dst.clone()].copy_from_slice(&stats.mean[c * width..(c + 1) * width]);
+                m2[dst].copy_from_slice(&stats.m2[c * width..(c + 1) * width]);
+            }
+        }
+        (&self.labels, counts, mean, m2)
+    }
+
+    /// Replaces a fitter's (empty) state by the classes `labels` with the
+    /// statistics laid out as [`PsmiFitter::statistics`] gives them.
+    pub(crate) fn restore(&mut self, labels: Vec<i64>, counts: Vec<u64>, mean: &[f64], m2: &[f64]) {
+        let m = self.n_estimators();
+        for (block, stats) in self.blocks.iter().zip(&mut self.moments) {
+            let width = stats.directions;
+            let columns = |values: &[f64]| -> Vec<f64> {
+                (0..labels.len())
+                    .flat_map(|c| {
+                        values[c * m + block.first..c * m + block.first + width]
+                            .iter()
+                            .copied()
+                    })
+                    .collect()
+            };
+            stats.counts = counts.clone();
+            stats.mean = columns(mean);
+            stats.m2 = columns(m2);
+        }
+        self.class_of = labels
+            .iter()
+            .enumerate()
+            .map(|(c, &l)| (l, c as u32))
+            .collect();
+        self.labels = labels;
     }
 
     /// Number of samples seen so far.
@@ -279,11 +346,7 @@ impl PsmiFitter {
                 Ok((block.first, params))
             })
             .collect::<Result<Vec<_>>>()?;
-        let directions = self
-            .blocks
-            .iter()
-            .flat_map(|b| b.theta.iter().copied())
-            .collect();
+        let directions = self.directions().collect();
         Ok(PsmiModel::assemble(
             self.dim,
             &self.labels,

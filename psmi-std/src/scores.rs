@@ -87,6 +87,23 @@ impl PsmiScores {
         PsmiScores { full: None, ..self }
     }
 
+    /// The per-sample means and standard deviations and the full matrix, by
+    /// value (no copy), for callers that hand them on, such as the Python bindings.
+    ///
+    /// ```
+    /// # use psmi_std::{Features, NEstimators, Psmi};
+    /// # let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(8)).build()?;
+    /// let (_, scores) = psmi.fit_transform_with(&x, &[0, 0, 1, 1], true, |_| std::ops::ControlFlow::Continue(()))?;
+    /// let (mean, std, full) = scores.clone().into_parts();
+    /// assert_eq!((&mean[..], &std[..]), (scores.mean(), scores.std()));
+    /// assert_eq!(full.unwrap().len(), 4 * 8);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn into_parts(self) -> (Vec<f64>, Vec<f64>, Option<Vec<f32>>) {
+        (self.mean, self.std, self.full)
+    }
+
     /// Indices of the `k` samples with the lowest mean PSMI, lowest first
     /// (ties broken by index).
     ///

@@ -1,0 +1,425 @@
+"""Fitted models, streaming fitters and their results."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _inputs, _native
+
+
+class PsmiScores(tuple):
+    """PSMI of every sample: the tuple ``(mean, std, full)`` of ``psmi.PSMI``,
+    with more attributes.
+
+    Unpacks as ``mean, std, full = scores``, as the package's results do.
+
+    Attributes
+    ----------
+    mean : numpy.ndarray of float64, shape (n_samples,)
+        Mean PSMI of each sample over the directions.
+    std : numpy.ndarray of float64, shape (n_samples,)
+        Population standard deviation (ddof = 0) of each sample's PSMI over
+        the directions.
+    full : numpy.ndarray of float32, shape (n_samples, n_estimators), or None
+        PSMI of every sample along every direction; None when it was not
+        asked for (``full=False``).
+    n_estimators : int
+        Number of directions m.
+    smi : float
+        Sliced mutual information of the data set: the mean PSMI over
+        samples (summed in sample order, so independent of threads).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from psmi_rs import PSMI
+    >>> X = np.array([[0.0, 0.1], [0.3, 0.2], [5.0, 5.2], [5.1, 4.9]])
+    >>> scores = PSMI(n_estimators=50, random_state=0).fit_transform(X, [0, 0, 1, 1])
+    >>> mean, std, full = scores
+    >>> full.shape, scores.stderr.shape
+    ((4, 50), (4,))
+    >>> bool(scores.smi <= np.log(2) + 1e-6)
+    True
+    """
+
+    n_estimators: int
+    smi: float
+
+    def __new__(
+        cls,
+        mean: np.ndarray,
+        std: np.ndarray,
+        full: Optional[np.ndarray],
+        n_estimators: int,
+        smi: float,
+    ) -> "PsmiScores":
+        scores = super().__new__(cls, (mean, std, full))
+        scores.n_estimators = n_estimators
+        scores.smi = smi
+        return scores
+
+    @property
+    def mean(self) -> np.ndarray:  # type: ignore[override]
+        """Mean PSMI of each sample over the directions."""
+        return self[0]
+
+    @property
+    def std(self) -> np.ndarray:  # type: ignore[override]
+        """Population std of each sample's PSMI over the directions."""
+        return self[1]
+
+    @property
+    def full(self) -> Optional[np.ndarray]:  # type: ignore[override]
+        """The n_samples × n_estimators matrix, or None."""
+        return self[2]
+
+    @property
+    def stderr(self) -> np.ndarray:
+        """Standard error of each sample's mean: ``std / sqrt(n_estimators)``."""
+        return self[1] / math.sqrt(self.n_estimators)
+
+    def __getnewargs__(self) -> Tuple[Any, ...]:
+        return (self[0], self[1], self[2], self.n_estimators, self.smi)
+
+    def __repr__(self) -> str:
+        full = "None" if self[2] is None else f"array of shape {self[2].shape}"
+        return (
+            f"PsmiScores(n_samples={len(self[0])}, n_estimators={self.n_estimators}, "
+            f"smi={self.smi:.6g}, full={full})"
+        )
+
+
+def _scores(native: Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], float], m: int) -> PsmiScores:
+    mean, std, full, smi = native
+    return PsmiScores(mean, std, full, m, smi)
+
+
+class PsmiModel:
+    """A fitted PSMI estimator: m directions and a Gaussian per class along each.
+
+    Obtained from :attr:`PSMI.model_`, :meth:`PsmiFitter.finish` or
+    :meth:`PsmiModel.load`. It pickles cheaply: a model drawn from a seed is
+    sent as its seed and its k × m class parameters, and draws its
+    directions again where it arrives.
+
+    Attributes
+    ----------
+    n_estimators : int
+        Number of directions m.
+    dim : int
+        Dimension d of the features.
+    seed : int or None
+        Seed of the directions; None when they were given explicitly.
+    labels : numpy.ndarray of int64, shape (k,)
+        The fitted labels, sorted.
+    frequency : numpy.ndarray of float64, shape (k,)
+        Frequency of each label, in the order of ``labels``.
+    mean, std : numpy.ndarray of float64, shape (k, n_estimators)
+        Mean and population std of each label's projections along each direction.
+    directions : numpy.ndarray of float32, shape (n_estimators, dim)
+        The unit directions (the package's ``thetas``).
+    auto_report : dict or None
+        After auto mode: ``blocks`` drawn, last ``variation`` of the lowest
+        samples, and whether it ``converged`` before ``max_n_estimators``.
+    n_jobs : int or None
+        Threads used by :meth:`transform` (scikit-learn's meaning; settable).
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from psmi_rs import PSMI, PsmiModel
+    >>> X = np.array([[0.0, 0.1], [0.3, 0.2], [5.0, 5.2], [5.1, 4.9]])
+    >>> model = PSMI(n_estimators=20, random_state=1).fit(X, [0, 0, 1, 1]).model_
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> model.save(path)
+    >>> again = PsmiModel.load(path).transform(X, [0, 0, 1, 1])
+    >>> bool(np.array_equal(again.mean, model.transform(X, [0, 0, 1, 1]).mean))
+    True
+    """
+
+    def __init__(self, native: "_native.Model", n_jobs: Optional[int] = None) -> None:
+        self._native = native
+        self._n_jobs = n_jobs
+
+    @classmethod
+    def load(cls, path: Union[str, "os.PathLike[str]"]) -> "PsmiModel":
+        """Reads a model file written by :meth:`save` or by the ``psmi`` program.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The safetensors file.
+
+        Returns
+        -------
+        PsmiModel
+
+        Raises
+        ------
+        OSError
+            If the file cannot be read.
+        ValueError
+            If it is not a PSMI model; the message names the tensor at fault.
+        """
+        return cls(_native.Model.load(os.fspath(path)))
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Writes the model as a safetensors file, whole or not at all.
+
+        The file holds ``directions`` F32 [m, d], ``labels`` I64 [k],
+        ``frequency`` F64 [k], ``mean`` and ``std`` F64 [k, m], and is the
+        ``psmi`` program's ``--model`` file (readable with
+        ``safetensors.numpy.load_file``).
+
+        Parameters
+        ----------
+        path : str or path-like
+        """
+        self._native.save(os.fspath(path))
+
+    def transform(self, X: Any, y: Any, full: bool = False) -> PsmiScores:
+        """Scores samples along the model's directions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, dim)
+            Features (see :class:`PSMI` for what is accepted).
+        y : array-like of shape (n_samples,)
+            Labels, each among the fitted ones.
+        full : bool, default False
+            Also return the n_samples × n_estimators matrix.
+
+        Returns
+        -------
+        PsmiScores
+            ``(mean, std, full)``, with ``stderr`` and ``smi``.
+
+        Raises
+        ------
+        ValueError
+            Naming the argument and the row or label at fault: wrong shapes,
+            non-finite features, a label not seen at fit.
+
+        Notes
+        -----
+        The mixture in the denominator sums over every fitted label; the
+        package sums over the labels present in ``y``. The two agree whenever
+        ``y`` holds every fitted label.
+        """
+        x = _inputs.features(X)
+        labels, _ = _inputs.labels(y, x.shape[0])
+        return _scores(self._native.transform(x, labels, bool(full)), self.n_estimators)
+
+    @property
+    def n_estimators(self) -> int:
+        """Number of directions m."""
+        return self._native.n_estimators
+
+    @property
+    def dim(self) -> int:
+        """Dimension d of the features."""
+        return self._native.dim
+
+    @property
+    def seed(self) -> Optional[int]:
+        """Seed of the directions, or None for directions given explicitly."""
+        return self._native.seed
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The fitted labels, sorted (int64)."""
+        return self._native.labels
+
+    @property
+    def frequency(self) -> np.ndarray:
+        """Frequency of each label, in the order of :attr:`labels`."""
+        return self._native.frequency
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Mean of each label along each direction, (k, n_estimators)."""
+        return self._native.mean
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population std of each label along each direction, (k, n_estimators)."""
+        return self._native.std
+
+    @property
+    def directions(self) -> np.ndarray:
+        """The unit directions, float32 of shape (n_estimators, dim)."""
+        return self._native.directions
+
+    @property
+    def auto_report(self) -> Optional[dict]:
+        """How auto mode ended (``blocks``, ``variation``, ``converged``), or None."""
+        report = self._native.auto_report
+        if report is None:
+            return None
+        blocks, variation, converged = report
+        return {"blocks": blocks, "variation": variation, "converged": converged}
+
+    @property
+    def n_jobs(self) -> Optional[int]:
+        """Threads used by :meth:`transform` (None: all cores)."""
+        return self._n_jobs
+
+    @n_jobs.setter
+    def n_jobs(self, n_jobs: Optional[int]) -> None:
+        threads = _inputs.threads(n_jobs)
+        self._native.set_threads(_inputs.cores() if threads is None else threads)
+        self._n_jobs = n_jobs
+
+    def __getstate__(self) -> dict:
+        return {"model": self._native.to_bytes(), "n_jobs": self._n_jobs}
+
+    def __setstate__(self, state: dict) -> None:
+        self._native = _native.Model.from_bytes(state["model"])
+        self._n_jobs = None
+        self.n_jobs = state["n_jobs"]
+
+    def __repr__(self) -> str:
+        return (
+            f"PsmiModel(n_estimators={self.n_estimators}, dim={self.dim}, "
+            f"labels={len(self._native.labels)}, seed={self.seed})"
+        )
+
+
+class PsmiFitter:
+    """Fits a PSMI model from data that arrives in chunks, or lives in
+    several processes or machines.
+
+    :meth:`update` adds a chunk of samples, :meth:`merge` adds another
+    fitter's samples, :meth:`finish` gives the :class:`PsmiModel`. Memory is
+    O(n_estimators × (dim + k)) whatever the number of samples. A fitter
+    pickles: partial fits travel between processes and merge at the other
+    end into the same model as one fit over all rows (up to rounding).
+    Fitters merge only over the same directions: give them the same
+    ``random_state``, or make one and send copies of it.
+
+    Parameters
+    ----------
+    dim : int
+        Dimension of the features.
+    n_estimators : int, default 500
+        Number of directions (a streaming fit cannot use auto mode).
+    random_state : int or None, default None
+        Seed of the directions; None draws a fresh one (see :attr:`seed`).
+    n_jobs : int or None, default None
+        Threads, as in scikit-learn: None or -1 all cores, -2 all but one.
+
+    Examples
+    --------
+    >>> import numpy as np, pickle
+    >>> from psmi_rs import PsmiFitter
+    >>> X = np.array([[0.0, 0.1], [5.0, 5.2], [0.3, 0.2], [5.1, 4.9]])
+    >>> a = PsmiFitter(2, n_estimators=32, random_state=7).update(X[:2], [0, 1])
+    >>> b = PsmiFitter(2, n_estimators=32, random_state=7).update(X[2:], [0, 1])
+    >>> model = a.merge(pickle.loads(pickle.dumps(b))).finish()  # b, sent elsewhere and back
+    >>> a.samples, model.labels.tolist()
+    (4, [0, 1])
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_estimators: int = 500,
+        *,
+        random_state: Optional[int] = None,
+        n_jobs: Optional[int] = None,
+    ) -> None:
+        threads = _inputs.threads(n_jobs)
+        if isinstance(n_estimators, bool) or not isinstance(n_estimators, (int, np.integer)) or n_estimators < 1:
+            raise ValueError(
+                f"n_estimators = {n_estimators!r}: a streaming fit needs a whole number ≥ 1"
+            )
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"dim = {dim!r}: expected a whole number ≥ 1")
+        self._native = _native.Fitter(
+            int(dim), int(n_estimators), _inputs.seed(random_state), threads
+        )
+        self._n_jobs = n_jobs
+
+    def update(self, X: Any, y: Any) -> "PsmiFitter":
+        """Adds a chunk of samples; on error the fitter is unchanged.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, dim)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        PsmiFitter
+            ``self``.
+        """
+        x = _inputs.features(X)
+        labels, _ = _inputs.labels(y, x.shape[0])
+        self._native.update(x, labels)
+        return self
+
+    def merge(self, other: "PsmiFitter") -> "PsmiFitter":
+        """Adds the samples of another fitter over the same directions.
+
+        Returns
+        -------
+        PsmiFitter
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If the two fitters' directions differ (seed, number or dimension).
+        """
+        if not isinstance(other, PsmiFitter):
+            raise TypeError(f"other: expected a PsmiFitter, got {type(other).__name__}")
+        self._native.merge(other._native)
+        return self
+
+    def finish(self) -> PsmiModel:
+        """The model of every sample seen so far; the fitter stays usable.
+
+        Raises
+        ------
+        ValueError
+            Before any sample, or if a label has fewer than two samples
+            (:class:`TooFewSamplesError`) or no variance along a direction.
+        """
+        return PsmiModel(self._native.finish(), self._n_jobs)
+
+    @property
+    def samples(self) -> int:
+        """Number of samples seen so far."""
+        return self._native.samples
+
+    @property
+    def n_estimators(self) -> int:
+        """Number of directions."""
+        return self._native.n_estimators
+
+    @property
+    def dim(self) -> int:
+        """Dimension of the features."""
+        return self._native.dim
+
+    @property
+    def seed(self) -> Optional[int]:
+        """Seed of the directions (the one drawn when ``random_state`` was None)."""
+        return self._native.seed
+
+    def __getstate__(self) -> dict:
+        return {"fitter": self._native.to_bytes(), "n_jobs": self._n_jobs}
+
+    def __setstate__(self, state: dict) -> None:
+        self._n_jobs = state["n_jobs"]
+        self._native = _native.Fitter.from_bytes(state["fitter"], _inputs.threads(self._n_jobs))
+
+    def __repr__(self) -> str:
+        return (
+            f"PsmiFitter(dim={self.dim}, n_estimators={self.n_estimators}, "
+            f"seed={self.seed}, samples={self.samples})"
+        )

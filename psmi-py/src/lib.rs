@@ -1,0 +1,357 @@
+//! `psmi_rs._native`: the thin layer between Python and `psmi-std`.
+//!
+//! The pure-Python package `psmi_rs` (psmi-py/python) turns whatever the user
+//! passes into a C-contiguous float32 matrix and int64 labels, then calls the
+//! classes here. Every computation runs with the GIL released; long ones stop
+//! on Ctrl-C, checked between passes over the data.
+
+mod dlpack;
+mod errors;
+
+use errors::{to_py, Interruptible};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use psmi_std::{Features, NEstimators, Psmi, PsmiFitter, PsmiModel};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+/// The slice behind a C-contiguous array (the Python layer makes it so).
+fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
+    array: &'a numpy::PyReadonlyArray<'_, T, D>,
+    name: &str,
+) -> PyResult<&'a [T]> {
+    array
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))
+}
+
+/// Features and labels as the library takes them, borrowed from numpy.
+fn inputs<'a>(
+    x: &'a PyReadonlyArray2<'_, f32>,
+    y: &'a PyReadonlyArray1<'_, i64>,
+) -> PyResult<(Features<'a>, &'a [i64])> {
+    let (rows, cols) = (x.shape()[0], x.shape()[1]);
+    let features = Features::new(contiguous(x, "X")?, rows, cols).map_err(to_py)?;
+    Ok((features, contiguous(y, "y")?))
+}
+
+/// `(mean, std, full or None, smi)` as numpy arrays, handed over without copies.
+type Scores<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Option<Bound<'py, PyArray2<f32>>>,
+    f64,
+);
+
+fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores<'_>> {
+    let (smi, m) = (scores.smi(), scores.n_estimators());
+    let (mean, std, full) = scores.into_parts();
+    let n = mean.len();
+    let full = match full {
+        Some(values) => Some(PyArray1::from_vec(py, values).reshape([n, m])?),
+        None => None,
+    };
+    Ok((
+        PyArray1::from_vec(py, mean),
+        PyArray1::from_vec(py, std),
+        full,
+        smi,
+    ))
+}
+
+/// Rows per `PsmiFitter::update` in an interruptible fit: about 2^28
+/// multiply-adds (tens of milliseconds), and at least 1024 rows, so that
+/// packing the directions again for each chunk stays a small part of it.
+fn chunk_rows(m: usize, d: usize) -> usize {
+    ((1usize << 28) / (m * d).max(1)).max(1024)
+}
+
+/// Validated hyper-parameters (`psmi_std::Psmi`).
+#[pyclass(module = "psmi_rs._native", frozen)]
+struct Estimator {
+    psmi: Psmi,
+}
+
+#[pymethods]
+impl Estimator {
+    /// Checks the options; `n_estimators` None is auto mode, `threads` None all cores.
+    #[new]
+    #[pyo3(signature = (n_estimators, min_n_estimators, lowest_psmi_quantile,
+        max_variation_of_the_lowest, milestone, max_n_estimators, seed, threads))]
+    #[allow(clippy::too_many_arguments)] // the Python constructor's options, one by one
+    fn new(
+        n_estimators: Option<usize>,
+        min_n_estimators: usize,
+        lowest_psmi_quantile: f64,
+        max_variation_of_the_lowest: f64,
+        milestone: f64,
+        max_n_estimators: usize,
+        seed: u64,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
+        let mut builder = Psmi::builder()
+            .n_estimators(n_estimators.map_or(NEstimators::Auto, NEstimators::Fixed))
+            .min_n_estimators(min_n_estimators)
+            .lowest_psmi_quantile(lowest_psmi_quantile)
+            .max_variation_of_the_lowest(max_variation_of_the_lowest)
+            .milestone(milestone)
+            .max_n_estimators(max_n_estimators)
+            .seed(seed);
+        if let Some(threads) = threads {
+            builder = builder.threads(threads);
+        }
+        Ok(Estimator {
+            psmi: builder.build().map_err(to_py)?,
+        })
+    }
+
+    /// Fits a model. Fixed mode streams the rows through a fitter in chunks,
+    /// auto mode runs `fit_transform` (it needs the scores to stop), so that
+    /// either stops on Ctrl-C.
+    fn fit(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        y: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<Model> {
+        let (x, y) = inputs(&x, &y)?;
+        let psmi = &self.psmi;
+        let model = py.run_interruptible(|check| match psmi.n_estimators() {
+            NEstimators::Fixed(m) => {
+                let (n, d) = (x.rows(), x.cols());
+                if y.len() != n {
+                    return Err(psmi_std::PsmiError::LabelCount {
+                        labels: y.len(),
+                        rows: n,
+                    });
+                }
+                let mut fitter = PsmiFitter::new(psmi, d)?;
+                let rows = chunk_rows(m, d);
+                for first in (0..n).step_by(rows) {
+                    let end = (first + rows).min(n);
+                    let chunk = Features::new(&x.as_slice()[first * d..end * d], end - first, d)?;
+                    fitter.update(&chunk, &y[first..end])?;
+                    if check().is_break() {
+                        return Err(psmi_std::PsmiError::Interrupted { directions: 0 });
+                    }
+                }
+                fitter.finish()
+            }
+            NEstimators::Auto => psmi
+                .fit_transform_with(&x, y, false, |_| check())
+                .map(|(model, _)| model),
+        })?;
+        Ok(Model { model })
+    }
+
+    /// Fits a model and scores the samples: `(model, mean, std, full, smi)`.
+    fn fit_transform<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+        full: bool,
+    ) -> PyResult<(Model, Scores<'py>)> {
+        let (x, y) = inputs(&x, &y)?;
+        let psmi = &self.psmi;
+        let (model, scores) =
+            py.run_interruptible(|check| psmi.fit_transform_with(&x, y, full, |_| check()))?;
+        Ok((Model { model }, scores_to_py(py, scores)?))
+    }
+}
+
+/// A fitted model (`psmi_std::PsmiModel`).
+#[pyclass(module = "psmi_rs._native")]
+struct Model {
+    model: PsmiModel,
+}
+
+#[pymethods]
+impl Model {
+    /// Scores samples: `(mean, std, full or None, smi)`.
+    fn transform<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+        full: bool,
+    ) -> PyResult<Scores<'py>> {
+        let (x, y) = inputs(&x, &y)?;
+        let model = &self.model;
+        let scores = py
+            .detach(|| model.transform_with(&x, y, full))
+            .map_err(to_py)?;
+        scores_to_py(py, scores)
+    }
+
+    /// Worker threads for `transform`.
+    fn set_threads(&mut self, threads: usize) -> PyResult<()> {
+        self.model.set_threads(threads).map_err(to_py)
+    }
+
+    /// Reads a model file.
+    #[staticmethod]
+    fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Model> {
+        let model = py.detach(|| PsmiModel::load(&path)).map_err(to_py)?;
+        Ok(Model { model })
+    }
+
+    /// Writes a model file.
+    fn save(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let model = &self.model;
+        py.detach(|| model.save(&path)).map_err(to_py)
+    }
+
+    /// The model as bytes (a seeded model without its directions).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.model.to_bytes())
+    }
+
+    /// Reads `to_bytes`' output.
+    #[staticmethod]
+    fn from_bytes(bytes: &[u8]) -> PyResult<Model> {
+        let model = PsmiModel::from_bytes(bytes).map_err(to_py)?;
+        Ok(Model { model })
+    }
+
+    #[getter]
+    fn n_estimators(&self) -> usize {
+        self.model.n_estimators()
+    }
+
+    #[getter]
+    fn dim(&self) -> usize {
+        self.model.dim()
+    }
+
+    #[getter]
+    fn seed(&self) -> Option<u64> {
+        self.model.seed()
+    }
+
+    #[getter]
+    fn labels<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        PyArray1::from_slice(py, self.model.labels())
+    }
+
+    #[getter]
+    fn frequency<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_slice(py, self.model.frequency())
+    }
+
+    #[getter]
+    fn mean<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let k = self.model.labels().len();
+        PyArray1::from_slice(py, self.model.mean()).reshape([k, self.model.n_estimators()])
+    }
+
+    #[getter]
+    fn std<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let k = self.model.labels().len();
+        PyArray1::from_slice(py, self.model.std()).reshape([k, self.model.n_estimators()])
+    }
+
+    /// The m × d directions, drawn from the seed on first use.
+    #[getter]
+    fn directions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let model = &self.model;
+        let directions = py.detach(|| model.directions());
+        PyArray1::from_slice(py, directions).reshape([model.n_estimators(), model.dim()])
+    }
+
+    /// `(blocks, variation or None, converged)` after auto mode, else None.
+    #[getter]
+    fn auto_report(&self) -> Option<(usize, Option<f64>, bool)> {
+        self.model
+            .auto_report()
+            .map(|a| (a.blocks, a.variation, a.converged))
+    }
+}
+
+/// A streaming fit (`psmi_std::PsmiFitter`).
+#[pyclass(module = "psmi_rs._native")]
+struct Fitter {
+    fitter: PsmiFitter,
+}
+
+#[pymethods]
+impl Fitter {
+    #[new]
+    #[pyo3(signature = (dim, n_estimators, seed, threads))]
+    fn new(dim: usize, n_estimators: usize, seed: u64, threads: Option<usize>) -> PyResult<Self> {
+        let mut builder = Psmi::builder()
+            .n_estimators(NEstimators::Fixed(n_estimators))
+            .seed(seed);
+        if let Some(threads) = threads {
+            builder = builder.threads(threads);
+        }
+        let psmi = builder.build().map_err(to_py)?;
+        let fitter = PsmiFitter::new(&psmi, dim).map_err(to_py)?;
+        Ok(Fitter { fitter })
+    }
+
+    fn update(
+        &mut self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        y: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<()> {
+        let (x, y) = inputs(&x, &y)?;
+        let fitter = &mut self.fitter;
+        py.detach(|| fitter.update(&x, y)).map_err(to_py)
+    }
+
+    fn merge(&mut self, py: Python<'_>, other: PyRef<'_, Fitter>) -> PyResult<()> {
+        let (fitter, other) = (&mut self.fitter, &other.fitter);
+        py.detach(|| fitter.merge(other)).map_err(to_py)
+    }
+
+    fn finish(&self, py: Python<'_>) -> PyResult<Model> {
+        let fitter = &self.fitter;
+        let model = py.detach(|| fitter.finish()).map_err(to_py)?;
+        Ok(Model { model })
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.fitter.to_bytes())
+    }
+
+    #[staticmethod]
+    fn from_bytes(bytes: &[u8], threads: Option<usize>) -> PyResult<Fitter> {
+        let fitter = PsmiFitter::from_bytes(bytes, threads).map_err(to_py)?;
+        Ok(Fitter { fitter })
+    }
+
+    #[getter]
+    fn samples(&self) -> u64 {
+        self.fitter.samples()
+    }
+
+    #[getter]
+    fn n_estimators(&self) -> usize {
+        self.fitter.n_estimators()
+    }
+
+    #[getter]
+    fn dim(&self) -> usize {
+        self.fitter.dim()
+    }
+
+    #[getter]
+    fn seed(&self) -> Option<u64> {
+        self.fitter.seed()
+    }
+}
+
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Estimator>()?;
+    m.add_class::<Model>()?;
+    m.add_class::<Fitter>()?;
+    m.add_function(wrap_pyfunction!(dlpack::dlpack_to_f32, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

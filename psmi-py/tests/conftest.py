@@ -1,0 +1,76 @@
+"""Shared helpers: fresh random data, and the package `psmi` 0.2.0 run on our directions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+
+DIGITS = Path(__file__).resolve().parents[2] / "psmi-std" / "tests" / "fixtures" / "digits"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A generator with a fresh seed, printed so that a failure can be replayed."""
+    seed = int.from_bytes(os.urandom(4), "little")
+    print(f"data seed: {seed}")
+    return np.random.default_rng(seed)
+
+
+def mixture(rng, n, d, k, separation=2.0):
+    """A Gaussian mixture: k classes with random centres, unit noise, as float32.
+
+    Labels are random, with at least two samples per class.
+    """
+    centres = rng.normal(0.0, separation / np.sqrt(2.0), (k, d))
+    y = rng.integers(0, k, n)
+    y[: 2 * k] = np.repeat(np.arange(k), 2)
+    rng.shuffle(y)
+    x = centres[y] + rng.normal(size=(n, d))
+    return x.astype(np.float32), y
+
+
+def digits():
+    """The digits fixture (1797 × 64, 10 classes), features as float32."""
+    x = np.load(DIGITS / "features.npy").astype(np.float32)
+    y = np.load(DIGITS / "labels.npy")
+    return x, y
+
+
+def run_package(x, y, thetas, **options):
+    """``psmi.PSMI(**options).fit_transform`` with ``np.random.normal``
+    patched to hand the package ``thetas`` (ours), block after block."""
+    import psmi
+
+    thetas = np.asarray(thetas, dtype=np.float64)
+    dim = thetas.shape[1]
+    taken = 0
+
+    def normal(loc, scale, size):
+        nonlocal taken
+        assert (loc, scale) == (0, 1) and size % dim == 0
+        rows = size // dim
+        assert taken + rows <= len(thetas), "the package drew more directions than ours"
+        block = thetas[taken : taken + rows]
+        taken += rows
+        return block.ravel().copy()
+
+    estimator = psmi.PSMI(**options)
+    with mock.patch.object(np.random, "normal", normal):
+        result = estimator.fit_transform(x.astype(np.float64), y)
+    return estimator, result
+
+
+def max_rel_diff(a, b, floor=1e-3):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
+
+
+def max_abs_diff(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b)))
