@@ -4,8 +4,9 @@ use crate::error::{PsmiError, Result};
 use crate::features::{check_label_count, Features};
 use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
-use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
+use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::stages::ClassStatistics;
+use psmi_core::directions::Scheme;
 use std::collections::HashMap;
 
 /// Fits a PSMI model from data that arrives in chunks, or lives on several
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 pub struct PsmiFitter {
     dim: usize,
     seed: Option<u64>,
+    scheme: Scheme,
     threads: Option<usize>,
     engine: Engine,
     blocks: Vec<DirectionBlock>,
@@ -63,17 +65,18 @@ impl PsmiFitter {
             });
         }
         let engine = Engine::new(psmi.threads)?;
+        // The number of samples is not known yet: frames span the dimension.
+        let scheme = psmi.scheme(None, dim)?;
+        let mut source = DirectionSource::new(psmi.seed, scheme, dim, m);
         let blocks = (0..m)
             .step_by(MAX_BLOCK)
-            .map(|first| {
-                DirectionBlock::draw(&engine, psmi.seed, first, MAX_BLOCK.min(m - first), dim)
-            })
+            .map(|first| source.draw(&engine, first, MAX_BLOCK.min(m - first)))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self::over(
             engine,
             blocks,
             dim,
-            Some(psmi.seed),
+            (Some(psmi.seed), scheme),
             psmi.threads,
         ))
     }
@@ -107,14 +110,20 @@ impl PsmiFitter {
             .enumerate()
             .map(|(b, theta)| DirectionBlock::from_theta(b * MAX_BLOCK, theta.to_vec(), dim))
             .collect();
-        Ok(Self::over(engine, blocks, dim, None, threads))
+        Ok(Self::over(
+            engine,
+            blocks,
+            dim,
+            (None, Scheme::Iid),
+            threads,
+        ))
     }
 
     fn over(
         engine: Engine,
         blocks: Vec<DirectionBlock>,
         dim: usize,
-        seed: Option<u64>,
+        (seed, scheme): (Option<u64>, Scheme),
         threads: Option<usize>,
     ) -> Self {
         let moments = blocks
@@ -124,6 +133,7 @@ impl PsmiFitter {
         PsmiFitter {
             dim,
             seed,
+            scheme,
             threads,
             engine,
             blocks,
@@ -216,9 +226,9 @@ impl PsmiFitter {
         if !same_directions {
             let describe = |f: &PsmiFitter| {
                 let m: usize = f.blocks.iter().map(DirectionBlock::count).sum();
-                let seed = f
-                    .seed
-                    .map_or("given directions".to_string(), |s| format!("seed {s}"));
+                let seed = f.seed.map_or("given directions".to_string(), |s| {
+                    format!("seed {s}, {:?}", f.scheme)
+                });
                 format!("{m} directions of dimension {} ({seed})", f.dim)
             };
             return Err(PsmiError::Incompatible(format!(
@@ -290,6 +300,7 @@ impl PsmiFitter {
             blocks,
             Some(directions),
             self.seed,
+            self.scheme,
             self.threads,
             None,
         ))

@@ -3,12 +3,16 @@
 //!
 //! Tensors `directions` F32 [m, d], `labels` I64 [k] (sorted), `frequency`
 //! F64 [k], `mean` F64 [k, m], `std` F64 [k, m]; metadata `format`
-//! (`psmi-model`), `format_version`, `crate_version`, `seed` (unless the
-//! directions were given by the caller), and how auto mode ended where it ran.
+//! (`psmi-model`), `format_version`, `crate_version`, `seed` with
+//! `directions` (`iid` or `orthogonal`) and, for frames, `frame_size` (unless
+//! the directions were given by the caller; a file without `directions` holds
+//! i.i.d. ones), and how auto mode ended where it ran.
 
 use crate::auto::AutoReport;
 use crate::error::{PsmiError, Result};
 use crate::model::PsmiModel;
+use crate::options::Directions;
+use psmi_core::directions::Scheme;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
@@ -78,6 +82,11 @@ impl PsmiModel {
         ]);
         if let Some(seed) = self.seed {
             metadata.insert("seed".into(), seed.to_string());
+            let name = Directions::from(self.scheme).name();
+            metadata.insert("directions".into(), name.into());
+            if let Some(frame) = self.scheme.frame_size() {
+                metadata.insert("frame_size".into(), frame.to_string());
+            }
         }
         if let Some(auto) = self.auto {
             metadata.insert("auto_blocks".into(), auto.blocks.to_string());
@@ -195,6 +204,31 @@ impl PsmiModel {
             ),
             None => None,
         };
+        // Files written before frames existed hold i.i.d. directions.
+        let scheme = match (
+            metadata.get("directions").map(String::as_str),
+            metadata.get("frame_size"),
+        ) {
+            (None | Some("iid"), _) => Scheme::Iid,
+            (Some("orthogonal"), Some(f)) => match f.parse() {
+                Ok(frame) if frame >= 1 && frame <= dim => Scheme::Orthogonal { frame },
+                _ => {
+                    return Err(bad(format!(
+                        "metadata `frame_size` = {f:?} is not a whole number in 1..={dim}"
+                    )))
+                }
+            },
+            (Some("orthogonal"), None) => {
+                return Err(bad(
+                    "metadata `directions` = \"orthogonal\" needs `frame_size`".into(),
+                ))
+            }
+            (Some(other), _) => {
+                return Err(bad(format!(
+                    "metadata `directions` = {other:?} is not `iid` or `orthogonal`"
+                )))
+            }
+        };
         let auto = match metadata.get("auto_blocks") {
             Some(blocks) => Some(AutoReport {
                 blocks: blocks
@@ -214,6 +248,7 @@ impl PsmiModel {
             mean,
             std,
             seed,
+            scheme,
             threads: None,
             auto,
         })

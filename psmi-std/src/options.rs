@@ -1,12 +1,85 @@
 //! Hyper-parameters: the [`Psmi`] estimator and its [`PsmiBuilder`].
 
 use crate::error::{PsmiError, Result};
+use psmi_core::directions::Scheme;
 
 /// The seed used when none is given, so that two runs agree by default.
 pub const DEFAULT_SEED: u64 = 0x5053_4d49; // "PSMI"
 
 /// Upper bound of auto mode when none is given: 100 blocks of the default size.
 pub const DEFAULT_MAX_N_ESTIMATORS: usize = 50_000;
+
+/// How the directions are drawn, when none is chosen: shared by the library,
+/// the `psmi` program and the Python package.
+pub const DEFAULT_DIRECTIONS: Directions = Directions::Iid;
+
+/// Samples per row of a frame: frames of f rows cost O(d·f) per direction to
+/// draw against O(n·d) per direction for the projection, so f ≤ n /
+/// `FRAME_RATIO` keeps drawing a small part of a run (psmi-bench/NOTES.md).
+pub const FRAME_RATIO: usize = 32;
+
+/// How the directions are drawn (DESIGN.md, "Directions: i.i.d. or orthonormal frames").
+///
+/// ```
+/// use psmi_std::Directions;
+/// assert_eq!("orthogonal".parse::<Directions>().unwrap(), Directions::Orthogonal);
+/// assert_eq!(Directions::Iid.to_string(), "iid");
+/// assert!("sobol".parse::<Directions>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Directions {
+    /// Independent normalised Gaussian vectors, as the Python package `psmi` draws.
+    Iid,
+    /// Orthonormal frames: rows of Haar-random orthogonal matrices.
+    Orthogonal,
+}
+
+impl Directions {
+    /// The name used on the command line, in summary.json and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Directions::Iid => "iid",
+            Directions::Orthogonal => "orthogonal",
+        }
+    }
+}
+
+/// The kind of a scheme, without its frame size.
+///
+/// ```
+/// use psmi_std::{Directions, Scheme};
+/// assert_eq!(Directions::from(Scheme::Orthogonal { frame: 8 }), Directions::Orthogonal);
+/// ```
+impl From<Scheme> for Directions {
+    fn from(scheme: Scheme) -> Self {
+        match scheme {
+            Scheme::Iid => Directions::Iid,
+            Scheme::Orthogonal { .. } => Directions::Orthogonal,
+        }
+    }
+}
+
+impl std::fmt::Display for Directions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Directions {
+    type Err = PsmiError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "iid" => Ok(Directions::Iid),
+            "orthogonal" => Ok(Directions::Orthogonal),
+            _ => Err(PsmiError::InvalidOption {
+                option: "directions",
+                value: s.to_string(),
+                expected: "must be `iid` or `orthogonal`",
+            }),
+        }
+    }
+}
 
 /// How many directions to draw.
 ///
@@ -66,6 +139,8 @@ pub struct Psmi {
     pub(crate) max_n_estimators: usize,
     pub(crate) seed: u64,
     pub(crate) threads: Option<usize>,
+    pub(crate) directions: Directions,
+    pub(crate) frame_size: Option<usize>,
 }
 
 impl Default for Psmi {
@@ -79,6 +154,8 @@ impl Default for Psmi {
             max_n_estimators: DEFAULT_MAX_N_ESTIMATORS,
             seed: DEFAULT_SEED,
             threads: None,
+            directions: DEFAULT_DIRECTIONS,
+            frame_size: None,
         }
     }
 }
@@ -129,6 +206,45 @@ impl Psmi {
     /// Worker threads; `None` means all cores.
     pub fn threads(&self) -> Option<usize> {
         self.threads
+    }
+
+    /// How the directions are drawn.
+    pub fn directions(&self) -> Directions {
+        self.directions
+    }
+
+    /// The scheme of the directions for `n` samples (`None` when not known,
+    /// as in a streaming fit) of dimension `dim`. Frames hold the frame size
+    /// given to the builder, or else `min(dim, max(1, n / FRAME_RATIO))`
+    /// rows, and `dim` rows when `n` is not known.
+    ///
+    /// ```
+    /// use psmi_std::{Directions, Psmi, Scheme};
+    /// let psmi = Psmi::builder().directions(Directions::Orthogonal).build()?;
+    /// assert_eq!(psmi.scheme(Some(10_000), 512)?, Scheme::Orthogonal { frame: 10_000 / psmi_std::FRAME_RATIO });
+    /// assert_eq!(psmi.scheme(Some(100_000), 512)?, Scheme::Orthogonal { frame: 512 });
+    /// assert_eq!(Psmi::builder().directions(Directions::Iid).build()?.scheme(Some(10), 4)?, Scheme::Iid);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::InvalidOption`] if the builder's frame size exceeds `dim`.
+    pub fn scheme(&self, n: Option<usize>, dim: usize) -> Result<Scheme> {
+        Ok(match (self.directions, self.frame_size) {
+            (Directions::Iid, _) => Scheme::Iid,
+            (Directions::Orthogonal, Some(frame)) if frame > dim => {
+                return Err(PsmiError::InvalidOption {
+                    option: "frame_size",
+                    value: frame.to_string(),
+                    expected: "must be at most the dimension of the features",
+                })
+            }
+            (Directions::Orthogonal, Some(frame)) => Scheme::Orthogonal { frame },
+            (Directions::Orthogonal, None) => Scheme::Orthogonal {
+                frame: n.map_or(dim, |n| (n / FRAME_RATIO).clamp(1, dim)),
+            },
+        })
     }
 }
 
@@ -193,6 +309,19 @@ impl PsmiBuilder {
         self
     }
 
+    /// How the directions are drawn (default [`DEFAULT_DIRECTIONS`]).
+    pub fn directions(mut self, value: Directions) -> Self {
+        self.options.directions = value;
+        self
+    }
+
+    /// Rows per orthonormal frame, at least 1 and at most the features'
+    /// dimension (default: chosen from the shape, see [`Psmi::scheme`]).
+    pub fn frame_size(mut self, value: usize) -> Self {
+        self.options.frame_size = Some(value);
+        self
+    }
+
     /// Checks every option.
     ///
     /// # Errors
@@ -238,6 +367,9 @@ impl PsmiBuilder {
                 o.max_n_estimators.to_string(),
                 "must be at least min_n_estimators",
             );
+        }
+        if o.frame_size == Some(0) {
+            return invalid("frame_size", "0".into(), "must be at least 1");
         }
         if o.threads == Some(0) {
             return invalid("threads", "0".into(), "must be at least 1");
