@@ -235,8 +235,7 @@ impl Psmi {
             &classes.labels,
             passes,
             None,
-            Some(self.seed),
-            scheme,
+            (Some(self.seed), scheme),
             self.threads,
             auto,
         );

@@ -299,8 +299,7 @@ impl PsmiFitter {
             &self.labels,
             blocks,
             Some(directions),
-            self.seed,
-            self.scheme,
+            (self.seed, self.scheme),
             self.threads,
             None,
         ))

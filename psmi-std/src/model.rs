@@ -68,14 +68,14 @@ impl PsmiModel {
     /// Assembles a model from blocks of class parameters (each with the index
     /// of its first direction), given with the classes in the order of
     /// `labels`, which is sorted here. `directions` are the model's m × d
-    /// directions, or `None` to draw them from `seed` when first needed.
+    /// directions, or `None` to draw them from `seed` and `scheme` when first
+    /// needed.
     pub(crate) fn assemble(
         dim: usize,
         labels: &[i64],
         blocks: Vec<(usize, ClassParameters)>,
         directions: Option<Vec<f32>>,
-        seed: Option<u64>,
-        scheme: Scheme,
+        (seed, scheme): (Option<u64>, Scheme),
         threads: Option<usize>,
         auto: Option<AutoReport>,
     ) -> PsmiModel {

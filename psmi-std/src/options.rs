@@ -16,7 +16,7 @@ pub const DEFAULT_DIRECTIONS: Directions = Directions::Iid;
 /// Samples per row of a frame: frames of f rows cost O(d·f) per direction to
 /// draw against O(n·d) per direction for the projection, so f ≤ n /
 /// `FRAME_RATIO` keeps drawing a small part of a run (psmi-bench/NOTES.md).
-pub const FRAME_RATIO: usize = 32;
+pub const FRAME_RATIO: usize = 16;
 
 /// How the directions are drawn (DESIGN.md, "Directions: i.i.d. or orthonormal frames").
 ///
