@@ -46,6 +46,7 @@ pub use estimator::Progress;
 pub use features::Features;
 pub use fitter::PsmiFitter;
 pub use model::PsmiModel;
+pub use options::frame_size;
 pub use options::{
     Directions, NEstimators, Psmi, PsmiBuilder, DEFAULT_DIRECTIONS, DEFAULT_MAX_N_ESTIMATORS,
     DEFAULT_SEED, FRAME_RATIO,

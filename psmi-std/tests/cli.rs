@@ -482,7 +482,7 @@ fn directions_in_frames_are_chosen_recorded_and_reproduced() {
     )));
     let summary = read_summary(&case.path("framed"));
     assert_eq!(summary["directions"], "orthogonal");
-    let frame = (N / psmi_std::FRAME_RATIO).clamp(1, D);
+    let frame = psmi_std::frame_size(N, D);
     assert_eq!(summary["frame_size"], frame);
     let x = Features::new(&case.x, N, D).unwrap();
     let framed = Psmi::builder()
