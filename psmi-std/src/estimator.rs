@@ -49,7 +49,7 @@ impl Psmi {
     pub fn fit(&self, x: &Features<'_>, labels: &[i64]) -> Result<PsmiModel> {
         match self.n_estimators {
             NEstimators::Fixed(_) => {
-                let mut fitter = PsmiFitter::new(self, x.cols())?;
+                let mut fitter = PsmiFitter::for_samples(self, x.cols(), Some(x.rows()))?;
                 fitter.update(x, labels)?;
                 fitter.finish()
             }

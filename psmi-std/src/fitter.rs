@@ -46,12 +46,20 @@ pub struct PsmiFitter {
 }
 
 impl PsmiFitter {
-    /// A fitter with no samples yet, for features of dimension `dim`.
+    /// A fitter with no samples yet, for features of dimension `dim`. As the
+    /// number of samples is not known, orthonormal frames span the whole
+    /// dimension unless the builder sets `frame_size`.
     ///
     /// # Errors
     ///
     /// [`PsmiError::InvalidOption`] in auto mode, [`PsmiError::Empty`] for `dim` 0.
     pub fn new(psmi: &Psmi, dim: usize) -> Result<Self> {
+        // The number of samples is not known yet: frames span the dimension.
+        Self::for_samples(psmi, dim, None)
+    }
+
+    /// As [`PsmiFitter::new`], with frames sized for `n` samples when known.
+    pub(crate) fn for_samples(psmi: &Psmi, dim: usize, n: Option<usize>) -> Result<Self> {
         let NEstimators::Fixed(m) = psmi.n_estimators else {
             return Err(PsmiError::InvalidOption {
                 option: "n_estimators",
@@ -65,8 +73,7 @@ impl PsmiFitter {
             });
         }
         let engine = Engine::new(psmi.threads)?;
-        // The number of samples is not known yet: frames span the dimension.
-        let scheme = psmi.scheme(None, dim)?;
+        let scheme = psmi.scheme(n, dim)?;
         let mut source = DirectionSource::new(psmi.seed, scheme, dim, m);
         let blocks = (0..m)
             .step_by(MAX_BLOCK)

@@ -106,6 +106,18 @@ fn models_regenerate_their_frames() {
     for (a, b) in whole.mean().iter().zip(scores.mean()) {
         assert!((a - b).abs() < 1e-9, "{a} vs {b}");
     }
+    // `fit` sizes frames from the shape as `fit_transform` does.
+    let (few, few_labels) = mixture(9, 200, d, 4, 1.0);
+    let few = Features::new(&few, 200, d).unwrap();
+    let framed = orthogonal(NEstimators::Fixed(30), None, 8);
+    let fitted = framed.fit(&few, &few_labels).unwrap();
+    assert_eq!(
+        fitted.scheme(),
+        Scheme::Orthogonal {
+            frame: psmi_std::frame_size(200, d)
+        }
+    );
+    assert_eq!(fitted, framed.fit_transform(&few, &few_labels).unwrap().0);
     let mut fitter = PsmiFitter::new(&psmi, d).unwrap();
     fitter.update(&x, &labels).unwrap();
     let streamed = fitter.finish().unwrap();
