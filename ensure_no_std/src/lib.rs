@@ -29,7 +29,11 @@ fn run(seed: u64) -> Result<f64, psmi_core::Error> {
     let labels: [u32; N] = [0, 0, 0, 0, 1, 1, 1, 1];
     let kernels = Kernels::compiled();
     let mut theta = [0.0f32; M * D];
-    directions::fill_directions(seed, 0, D, &mut theta)?;
+    // Orthonormal frames of 2 rows: the frames' Householder QR links without std too.
+    let scheme = directions::Scheme::Orthogonal { frame: 2 };
+    let mut frame_scratch =
+        [0.0f64; directions::scratch_len(directions::Scheme::Orthogonal { frame: 2 }, D)];
+    directions::fill(kernels, seed, scheme, 0, D, &mut theta, &mut frame_scratch)?;
     let mut packed_buf = [0.0f32; 4096];
     let packed = projection::pack_directions(kernels, &theta, D, &mut packed_buf)?;
     let mut z = [0.0f32; N * M];

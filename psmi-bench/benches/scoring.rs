@@ -141,5 +141,43 @@ fn direction_sampling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scoring, statistics, direction_sampling);
+/// One orthonormal frame of f rows in dimension d (Householder QR in f64):
+/// ≈ 4·d·f² flops, on one thread.
+fn frame_sampling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("orthonormal_frame");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let kernels = Kernels::detect();
+    for (f, d) in [(512, 512), (256, 4_096)] {
+        let scheme = directions::Scheme::Orthogonal { frame: f };
+        let mut theta = vec![0.0f32; f * d];
+        let mut scratch = vec![0.0f64; directions::scratch_len(scheme, d)];
+        group.throughput(Throughput::Elements(f as u64));
+        group.bench_function(format!("f{f}_d{d}"), |b| {
+            b.iter(|| {
+                directions::fill(
+                    kernels,
+                    black_box(7),
+                    scheme,
+                    0,
+                    d,
+                    &mut theta,
+                    &mut scratch,
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    scoring,
+    statistics,
+    direction_sampling,
+    frame_sampling
+);
 criterion_main!(benches);

@@ -98,6 +98,76 @@ pub fn balanced_labels(n: usize, classes: usize, seed: u64) -> Vec<u32> {
     labels
 }
 
+/// A `classes`-class Gaussian mixture: class means with entries
+/// N(0, `separation`²), unit-variance noise, balanced shuffled labels; the
+/// shape of the compare script's W1 (10000 × 512, 10 classes, separation 1).
+///
+/// ```
+/// let (x, labels) = psmi_bench::workload::mixture(20, 3, 4, 1.0, 5);
+/// assert_eq!((x.len(), labels.len()), (60, 20));
+/// ```
+pub fn mixture(
+    n: usize,
+    d: usize,
+    classes: usize,
+    separation: f64,
+    seed: u64,
+) -> (Vec<f32>, Vec<u32>) {
+    let means = gaussian_features(classes, d, seed ^ 0x6d65_616e);
+    let labels = balanced_labels(n, classes, seed ^ 0x6c61_6265);
+    let mut x = gaussian_features(n, d, seed);
+    for (row, &label) in x.chunks_exact_mut(d).zip(&labels) {
+        let mean = &means[label as usize * d..(label as usize + 1) * d];
+        for (v, mu) in row.iter_mut().zip(mean) {
+            *v += (separation * *mu as f64) as f32;
+        }
+    }
+    (x, labels)
+}
+
+/// Features shaped like a language model's hidden states: a `classes`-class
+/// mixture (means N(0, `separation`²)) whose noise is Student-t with 4
+/// degrees of freedom (heavy tails), and whose first `outliers` dimensions
+/// have 20 times the scale of the others (the few "massive activations" of
+/// such states).
+///
+/// ```
+/// let (x, labels) = psmi_bench::workload::hidden_states(30, 16, 3, 2, 0.5, 1);
+/// assert_eq!((x.len(), labels.len()), (480, 30));
+/// let big: f32 = x.chunks(16).map(|r| r[0].abs()).sum();
+/// let small: f32 = x.chunks(16).map(|r| r[15].abs()).sum();
+/// assert!(big > 5.0 * small);
+/// ```
+pub fn hidden_states(
+    n: usize,
+    d: usize,
+    classes: usize,
+    outliers: usize,
+    separation: f64,
+    seed: u64,
+) -> (Vec<f32>, Vec<u32>) {
+    const DOF: usize = 4;
+    let means = gaussian_features(classes, d, seed ^ 0x6d65_616e);
+    let labels = balanced_labels(n, classes, seed ^ 0x6c61_6265);
+    let mut rng = SplitMix64::new(seed);
+    let mut x = vec![0.0f32; n * d];
+    for (row, &label) in x.chunks_exact_mut(d).zip(&labels) {
+        let mean = &means[label as usize * d..(label as usize + 1) * d];
+        for (j, (v, mu)) in row.iter_mut().zip(mean).enumerate() {
+            let (z, _) = rng.normal_pair();
+            let mut chi2 = 0.0;
+            for _ in 0..DOF / 2 {
+                let (a, b) = rng.normal_pair();
+                chi2 += a * a + b * b;
+            }
+            let t = z / (chi2 / DOF as f64).sqrt();
+            let scale = if j < outliers { 20.0 } else { 1.0 };
+            *v = (scale * (t + separation * *mu as f64)) as f32;
+        }
+    }
+    (x, labels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

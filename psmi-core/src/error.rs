@@ -68,6 +68,13 @@ pub enum Error {
         /// Number of classes.
         classes: usize,
     },
+    /// An orthonormal frame's size is 0 or exceeds the dimension.
+    FrameSize {
+        /// The frame size asked for.
+        frame: usize,
+        /// The dimension of the directions.
+        dim: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -105,6 +112,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "label {label} at row {row} is out of range for {classes} classes"
+            ),
+            Error::FrameSize { frame, dim } => write!(
+                f,
+                "frame size {frame} must be between 1 and the dimension {dim}"
             ),
         }
     }

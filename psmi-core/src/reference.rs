@@ -137,3 +137,56 @@ pub fn psmi(
     }
     Ok(())
 }
+
+/// The orthonormal frame of the columns of `gaussian` (column-major `dim ×
+/// frame`, full column rank), by modified Gram–Schmidt applied twice: row j of
+/// `frame_rows` (row-major `frame × dim`) is column j of the Q whose R has a
+/// positive diagonal. That is the QR with R's signs moved into Q, so it is the
+/// yardstick of [`directions::fill`](crate::directions::fill)'s Householder frames.
+///
+/// ```
+/// let g = [3.0, 4.0, 0.0, 1.0, 1.0, 1.0]; // columns (3, 4, 0) and (1, 1, 1)
+/// let mut q = [0.0f64; 6];
+/// psmi_core::reference::orthonormal_frame(&g, 3, &mut q).unwrap();
+/// assert!((q[0] - 0.6).abs() < 1e-15 && (q[1] - 0.8).abs() < 1e-15);
+/// let dot: f64 = q[..3].iter().zip(&q[3..]).map(|(a, b)| a * b).sum();
+/// assert!(dot.abs() < 1e-15);
+/// ```
+///
+/// # Errors
+///
+/// [`Error::EmptyInput`] for `dim` 0, [`Error::ShapeMismatch`] for inconsistent
+/// lengths, [`Error::FrameSize`] for more columns than `dim`.
+pub fn orthonormal_frame(
+    gaussian: &[f64],
+    dim: usize,
+    frame_rows: &mut [f64],
+) -> Result<(), Error> {
+    if dim == 0 {
+        return Err(Error::EmptyInput { what: "dim" });
+    }
+    let frame = gaussian.len() / dim;
+    ensure_shape("gaussian", gaussian, frame * dim)?;
+    ensure_shape("frame rows", frame_rows, frame * dim)?;
+    if frame > dim {
+        return Err(Error::FrameSize { frame, dim });
+    }
+    frame_rows.copy_from_slice(gaussian);
+    for j in 0..frame {
+        let (done, rest) = frame_rows.split_at_mut(j * dim);
+        let column = &mut rest[..dim];
+        for _ in 0..2 {
+            for q in done.chunks_exact(dim) {
+                let r: f64 = q.iter().zip(column.iter()).map(|(a, b)| a * b).sum();
+                for (c, a) in column.iter_mut().zip(q) {
+                    *c -= r * a;
+                }
+            }
+        }
+        let norm = libm::sqrt(column.iter().map(|c| c * c).sum::<f64>());
+        for c in column.iter_mut() {
+            *c /= norm;
+        }
+    }
+    Ok(())
+}

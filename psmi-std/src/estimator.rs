@@ -6,7 +6,7 @@ use crate::features::{Classes, Features};
 use crate::fitter::PsmiFitter;
 use crate::model::{merge_summaries, PsmiModel};
 use crate::options::{NEstimators, Psmi};
-use crate::pipeline::{pass_width, DirectionBlock, Engine};
+use crate::pipeline::{pass_width, DirectionBlock, DirectionSource, Engine};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, ClassStatistics, FullMatrix};
 use psmi_core::statistics::Moments;
@@ -49,7 +49,7 @@ impl Psmi {
     pub fn fit(&self, x: &Features<'_>, labels: &[i64]) -> Result<PsmiModel> {
         match self.n_estimators {
             NEstimators::Fixed(_) => {
-                let mut fitter = PsmiFitter::new(self, x.cols())?;
+                let mut fitter = PsmiFitter::for_samples(self, x.cols(), Some(x.rows()))?;
                 fitter.update(x, labels)?;
                 fitter.finish()
             }
@@ -142,11 +142,12 @@ impl Psmi {
                 (size, self.max_n_estimators / size * size, None)
             }
         };
+        let scheme = self.scheme(Some(n), d)?;
         let mut pass = Pass {
             engine: &engine,
             x,
             classes: &classes,
-            seed: self.seed,
+            source: DirectionSource::new(self.seed, scheme, d, max_directions),
             packed: Vec::new(),
             // Allocated zeroed by the system, so its pages are first touched
             // by the projection's threads rather than by one memset here.
@@ -234,7 +235,7 @@ impl Psmi {
             &classes.labels,
             passes,
             None,
-            Some(self.seed),
+            (Some(self.seed), scheme),
             self.threads,
             auto,
         );
@@ -250,7 +251,7 @@ struct Pass<'a> {
     engine: &'a Engine,
     x: &'a Features<'a>,
     classes: &'a Classes,
-    seed: u64,
+    source: DirectionSource,
     packed: Vec<f32>,
     projections: Vec<f32>,
     table: Vec<f32>,
@@ -266,7 +267,7 @@ impl Pass<'_> {
         let (labels, index) = (&self.classes.labels, &self.classes.index);
         let (engine, x) = (self.engine, self.x);
         let named = |e| PsmiError::from_core(e, labels, first);
-        let block = DirectionBlock::draw(engine, self.seed, first, width, x.cols())?;
+        let block = self.source.draw(engine, first, width)?;
         let packed = block.pack(engine.kernels, &mut self.packed)?;
         let z = &mut self.projections[..x.rows() * width];
         let statistics = engine.install(|| {

@@ -4,8 +4,9 @@ use crate::error::{PsmiError, Result};
 use crate::features::{check_label_count, Features};
 use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
-use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
+use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::stages::ClassStatistics;
+use psmi_core::directions::Scheme;
 use std::collections::HashMap;
 
 /// Fits a PSMI model from data that arrives in chunks, or lives on several
@@ -35,6 +36,7 @@ use std::collections::HashMap;
 pub struct PsmiFitter {
     dim: usize,
     seed: Option<u64>,
+    scheme: Scheme,
     threads: Option<usize>,
     engine: Engine,
     blocks: Vec<DirectionBlock>,
@@ -46,12 +48,20 @@ pub struct PsmiFitter {
 }
 
 impl PsmiFitter {
-    /// A fitter with no samples yet, for features of dimension `dim`.
+    /// A fitter with no samples yet, for features of dimension `dim`. As the
+    /// number of samples is not known, orthonormal frames span the whole
+    /// dimension unless the builder sets `frame_size`.
     ///
     /// # Errors
     ///
     /// [`PsmiError::InvalidOption`] in auto mode, [`PsmiError::Empty`] for `dim` 0.
     pub fn new(psmi: &Psmi, dim: usize) -> Result<Self> {
+        // The number of samples is not known yet: frames span the dimension.
+        Self::for_samples(psmi, dim, None)
+    }
+
+    /// As [`PsmiFitter::new`], with frames sized for `n` samples when known.
+    pub(crate) fn for_samples(psmi: &Psmi, dim: usize, n: Option<usize>) -> Result<Self> {
         let NEstimators::Fixed(m) = psmi.n_estimators else {
             return Err(PsmiError::InvalidOption {
                 option: "n_estimators",
@@ -59,22 +69,36 @@ impl PsmiFitter {
                 expected: "a streaming fit needs a fixed number of directions",
             });
         };
-        Self::seeded(psmi.seed, m, dim, psmi.threads)
-    }
-
-    /// A fitter over `m` directions drawn from `seed`.
-    pub(crate) fn seeded(seed: u64, m: usize, dim: usize, threads: Option<usize>) -> Result<Self> {
         if dim == 0 {
             return Err(PsmiError::Empty {
                 what: "features (no columns)",
             });
         }
+        let scheme = psmi.scheme(n, dim)?;
+        Self::seeded(psmi.seed, scheme, m, dim, psmi.threads)
+    }
+
+    /// A fitter over `m` directions of `scheme` drawn from `seed` (`dim` ≥ 1).
+    pub(crate) fn seeded(
+        seed: u64,
+        scheme: Scheme,
+        m: usize,
+        dim: usize,
+        threads: Option<usize>,
+    ) -> Result<Self> {
         let engine = Engine::new(threads)?;
+        let mut source = DirectionSource::new(seed, scheme, dim, m);
         let blocks = (0..m)
             .step_by(MAX_BLOCK)
-            .map(|first| DirectionBlock::draw(&engine, seed, first, MAX_BLOCK.min(m - first), dim))
+            .map(|first| source.draw(&engine, first, MAX_BLOCK.min(m - first)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self::over(engine, blocks, dim, Some(seed), threads))
+        Ok(Self::over(
+            engine,
+            blocks,
+            dim,
+            (Some(seed), scheme),
+            threads,
+        ))
     }
 
     /// A fitter over directions given by the caller (row-major m × `dim`, used
@@ -106,14 +130,20 @@ impl PsmiFitter {
             .enumerate()
             .map(|(b, theta)| DirectionBlock::from_theta(b * MAX_BLOCK, theta.to_vec(), dim))
             .collect();
-        Ok(Self::over(engine, blocks, dim, None, threads))
+        Ok(Self::over(
+            engine,
+            blocks,
+            dim,
+            (None, Scheme::Iid),
+            threads,
+        ))
     }
 
     fn over(
         engine: Engine,
         blocks: Vec<DirectionBlock>,
         dim: usize,
-        seed: Option<u64>,
+        (seed, scheme): (Option<u64>, Scheme),
         threads: Option<usize>,
     ) -> Self {
         let moments = blocks
@@ -123,6 +153,7 @@ impl PsmiFitter {
         PsmiFitter {
             dim,
             seed,
+            scheme,
             threads,
             engine,
             blocks,
@@ -146,6 +177,12 @@ impl PsmiFitter {
     /// by the caller.
     pub fn seed(&self) -> Option<u64> {
         self.seed
+    }
+
+    /// How the directions are drawn from the seed ([`Scheme::Iid`] for
+    /// directions given by the caller).
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 
     /// The directions, row-major m × d, block after block.
@@ -283,9 +320,9 @@ impl PsmiFitter {
         if !same_directions {
             let describe = |f: &PsmiFitter| {
                 let m: usize = f.blocks.iter().map(DirectionBlock::count).sum();
-                let seed = f
-                    .seed
-                    .map_or("given directions".to_string(), |s| format!("seed {s}"));
+                let seed = f.seed.map_or("given directions".to_string(), |s| {
+                    format!("seed {s}, {:?}", f.scheme)
+                });
                 format!("{m} directions of dimension {} ({seed})", f.dim)
             };
             return Err(PsmiError::Incompatible(format!(
@@ -352,7 +389,7 @@ impl PsmiFitter {
             &self.labels,
             blocks,
             Some(directions),
-            self.seed,
+            (self.seed, self.scheme),
             self.threads,
             None,
         ))

@@ -3,9 +3,10 @@
 use crate::auto::AutoReport;
 use crate::error::{PsmiError, Result};
 use crate::features::{Classes, Features};
-use crate::pipeline::{DirectionBlock, Engine, MAX_BLOCK};
+use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, FullMatrix};
+use psmi_core::directions::Scheme;
 use psmi_core::statistics::Moments;
 use std::sync::OnceLock;
 
@@ -38,6 +39,9 @@ pub struct PsmiModel {
     pub(crate) mean: Vec<f64>,
     pub(crate) std: Vec<f64>,
     pub(crate) seed: Option<u64>,
+    /// How the directions were drawn from `seed` ([`Scheme::Iid`] for
+    /// directions given by the caller).
+    pub(crate) scheme: Scheme,
     pub(crate) threads: Option<usize>,
     pub(crate) auto: Option<AutoReport>,
 }
@@ -49,6 +53,7 @@ impl PartialEq for PsmiModel {
         self.dim == other.dim
             && self.n_estimators == other.n_estimators
             && self.seed == other.seed
+            && self.scheme == other.scheme
             && self.directions() == other.directions()
             && self.labels == other.labels
             && self.frequency == other.frequency
@@ -63,13 +68,14 @@ impl PsmiModel {
     /// Assembles a model from blocks of class parameters (each with the index
     /// of its first direction), given with the classes in the order of
     /// `labels`, which is sorted here. `directions` are the model's m × d
-    /// directions, or `None` to draw them from `seed` when first needed.
+    /// directions, or `None` to draw them from `seed` and `scheme` when first
+    /// needed.
     pub(crate) fn assemble(
         dim: usize,
         labels: &[i64],
         blocks: Vec<(usize, ClassParameters)>,
         directions: Option<Vec<f32>>,
-        seed: Option<u64>,
+        (seed, scheme): (Option<u64>, Scheme),
         threads: Option<usize>,
         auto: Option<AutoReport>,
     ) -> PsmiModel {
@@ -98,6 +104,7 @@ impl PsmiModel {
             mean,
             std,
             seed,
+            scheme,
             threads,
             auto,
         }
@@ -119,6 +126,26 @@ impl PsmiModel {
         self.seed
     }
 
+    /// How the directions were drawn from the seed: i.i.d., or in orthonormal
+    /// frames of a given size. Direction j is a pure function of the seed,
+    /// the scheme and j. [`Scheme::Iid`] for directions given by the caller.
+    ///
+    /// ```
+    /// use psmi_std::{Directions, Features, NEstimators, Psmi, Scheme};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(6))
+    ///     .directions(Directions::Orthogonal).frame_size(2).build()?;
+    /// let model = psmi.fit(&x, &[0, 0, 1, 1])?;
+    /// assert_eq!(model.scheme(), Scheme::Orthogonal { frame: 2 });
+    /// // Directions 0 and 1 form a frame: orthogonal.
+    /// let t = model.directions();
+    /// assert!((t[0] * t[2] + t[1] * t[3]).abs() < 1e-6);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
     /// The directions, row-major m × d (the Python package's `thetas`).
     ///
     /// A model fitted by `fit_transform` draws them from its seed on first use.
@@ -128,25 +155,23 @@ impl PsmiModel {
                 .seed
                 .expect("a model without a seed is built with its directions");
             let mut theta = vec![0.0f32; self.n_estimators * self.dim];
-            stages::draw_directions(seed, 0, self.dim, &mut theta).expect("dim > 0 in every model");
+            stages::draw_directions(seed, self.scheme, 0, self.dim, &mut theta)
+                .expect("dim > 0 and a frame no larger in every model");
             theta
         })
     }
 
-    /// The block of directions `first .. first + width`, without drawing the
-    /// others when they are drawn from the seed.
-    fn direction_block(
-        &self,
-        engine: &Engine,
-        first: usize,
-        width: usize,
-    ) -> Result<DirectionBlock> {
+    /// Draws the model's directions block by block, without drawing the
+    /// others, when they are drawn from the seed and not yet held.
+    fn direction_source(&self) -> Option<DirectionSource> {
         match (self.directions.get(), self.seed) {
-            (None, Some(seed)) => DirectionBlock::draw(engine, seed, first, width, self.dim),
-            _ => {
-                let rows = &self.directions()[first * self.dim..(first + width) * self.dim];
-                Ok(DirectionBlock::from_theta(first, rows.to_vec(), self.dim))
-            }
+            (None, Some(seed)) => Some(DirectionSource::new(
+                seed,
+                self.scheme,
+                self.dim,
+                self.n_estimators,
+            )),
+            _ => None,
         }
     }
 
@@ -276,9 +301,16 @@ impl PsmiModel {
         let m = self.n_estimators();
         let mut table_buffer = Vec::new();
         let mut packed_buffer = Vec::new();
+        let mut source = self.direction_source();
         for first in (0..m).step_by(MAX_BLOCK) {
             let width = MAX_BLOCK.min(m - first);
-            let block = self.direction_block(engine, first, width)?;
+            let block = match source.as_mut() {
+                Some(source) => source.draw(engine, first, width)?,
+                None => {
+                    let rows = &self.directions()[first * self.dim..(first + width) * self.dim];
+                    DirectionBlock::from_theta(first, rows.to_vec(), self.dim)
+                }
+            };
             let packed = block.pack(engine.kernels, &mut packed_buffer)?;
             let params = self.block_parameters(first, width);
             let table = params

@@ -3,15 +3,19 @@
 //!
 //! Tensors `directions` F32 [m, d], `labels` I64 [k] (sorted), `frequency`
 //! F64 [k], `mean` F64 [k, m], `std` F64 [k, m]; metadata `format`
-//! (`psmi-model`), `format_version`, `crate_version`, `seed` (unless the
-//! directions were given by the caller), `dim`, and how auto mode ended where
-//! it ran. [`PsmiModel::to_bytes`] leaves out the directions of a seeded model;
+//! (`psmi-model`), `format_version`, `crate_version`, `dim`, `seed` with
+//! `directions` (`iid` or `orthogonal`) and, for frames, `frame_size` (unless
+//! the directions were given by the caller; a file without `directions` holds
+//! i.i.d. ones), and how auto mode ended where it ran.
+//! [`PsmiModel::to_bytes`] leaves out the directions of a seeded model;
 //! [`PsmiFitter::to_bytes`] writes a fitter's running class statistics.
 
 use crate::auto::AutoReport;
 use crate::error::{PsmiError, Result};
 use crate::fitter::PsmiFitter;
 use crate::model::PsmiModel;
+use crate::options::Directions;
+use psmi_core::directions::Scheme;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
@@ -120,7 +124,7 @@ impl PsmiModel {
         tensors.add("frequency", Dtype::F64, vec![k], &self.frequency);
         tensors.add("mean", Dtype::F64, vec![k, m], &self.mean);
         tensors.add("std", Dtype::F64, vec![k, m], &self.std);
-        let mut metadata = format_metadata(FORMAT, self.dim, self.seed);
+        let mut metadata = format_metadata(FORMAT, self.dim, self.seed, self.scheme);
         if let Some(auto) = self.auto {
             metadata.insert("auto_blocks".into(), auto.blocks.to_string());
             metadata.insert("auto_converged".into(), auto.converged.to_string());
@@ -147,6 +151,7 @@ impl PsmiModel {
                 "empty model: {m} directions of dimension {dim}, {k} labels"
             ));
         }
+        let scheme = reader.scheme(dim)?;
         if freq_shape[0] != k {
             return Err(format!(
                 "`frequency` has {} entries for {k} labels",
@@ -206,6 +211,7 @@ impl PsmiModel {
             mean,
             std,
             seed,
+            scheme,
             threads: None,
             auto,
         })
@@ -242,7 +248,7 @@ impl PsmiFitter {
         tensors.add("counts", Dtype::U64, vec![k], &counts);
         tensors.add("mean", Dtype::F64, vec![k, m], &mean);
         tensors.add("m2", Dtype::F64, vec![k, m], &m2);
-        let mut metadata = format_metadata(FITTER_FORMAT, self.dim(), self.seed());
+        let mut metadata = format_metadata(FITTER_FORMAT, self.dim(), self.seed(), self.scheme());
         metadata.insert("n_estimators".into(), m.to_string());
         tensors.serialize(metadata)
     }
@@ -271,6 +277,7 @@ impl PsmiFitter {
             if m == 0 || dim == 0 {
                 return Err(format!("empty fitter: {m} directions of dimension {dim}"));
             }
+            let scheme = reader.scheme(dim)?;
             if count_shape[0] != k {
                 return Err(format!("`counts` has {} entries for {k} labels", count_shape[0]));
             }
@@ -296,13 +303,13 @@ impl PsmiFitter {
                     i % m
                 ));
             }
-            Ok((seed, m, dim, directions, labels, counts, mean, m2))
+            Ok((seed, scheme, m, dim, directions, labels, counts, mean, m2))
         })()
         .map_err(bad)?;
-        let (seed, m, dim, directions, labels, counts, mean, m2) = parsed;
+        let (seed, scheme, m, dim, directions, labels, counts, mean, m2) = parsed;
         let mut fitter = match (seed, directions) {
             (_, Some(directions)) => PsmiFitter::with_directions(&directions, dim, threads)?,
-            (Some(seed), None) => PsmiFitter::seeded(seed, m, dim, threads)?,
+            (Some(seed), None) => PsmiFitter::seeded(seed, scheme, m, dim, threads)?,
             (None, None) => unreachable!("TensorReader::directions needs a seed or the tensor"),
         };
         fitter.restore(labels, counts, &mean, &m2);
@@ -311,7 +318,12 @@ impl PsmiFitter {
 }
 
 /// Metadata entries every file of this module carries.
-fn format_metadata(format: &str, dim: usize, seed: Option<u64>) -> HashMap<String, String> {
+fn format_metadata(
+    format: &str,
+    dim: usize,
+    seed: Option<u64>,
+    scheme: Scheme,
+) -> HashMap<String, String> {
     let mut metadata = HashMap::from([
         ("format".to_string(), format.to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
@@ -323,6 +335,11 @@ fn format_metadata(format: &str, dim: usize, seed: Option<u64>) -> HashMap<Strin
     ]);
     if let Some(seed) = seed {
         metadata.insert("seed".into(), seed.to_string());
+        let name = Directions::from(scheme).name();
+        metadata.insert("directions".into(), name.into());
+        if let Some(frame) = scheme.frame_size() {
+            metadata.insert("frame_size".into(), frame.to_string());
+        }
     }
     metadata
 }
@@ -412,6 +429,29 @@ impl<'a> TensorReader<'a> {
     }
 
     /// The `seed` entry, if there is one.
+    /// How the directions are drawn from the seed; files written before
+    /// frames existed hold i.i.d. directions.
+    fn scheme(&self, dim: usize) -> std::result::Result<Scheme, String> {
+        match (
+            self.metadata.get("directions").map(String::as_str),
+            self.metadata.get("frame_size"),
+        ) {
+            (None | Some("iid"), _) => Ok(Scheme::Iid),
+            (Some("orthogonal"), Some(f)) => match f.parse() {
+                Ok(frame) if frame >= 1 && frame <= dim => Ok(Scheme::Orthogonal { frame }),
+                _ => Err(format!(
+                    "metadata `frame_size` = {f:?} is not a whole number in 1..={dim}"
+                )),
+            },
+            (Some("orthogonal"), None) => {
+                Err("metadata `directions` = \"orthogonal\" needs `frame_size`".into())
+            }
+            (Some(other), _) => Err(format!(
+                "metadata `directions` = {other:?} is not `iid` or `orthogonal`"
+            )),
+        }
+    }
+
     fn seed(&self) -> std::result::Result<Option<u64>, String> {
         match self.metadata.contains_key("seed") {
             true => self.number("seed").map(Some),

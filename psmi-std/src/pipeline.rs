@@ -4,6 +4,7 @@
 
 use crate::error::{PsmiError, Result};
 use crate::stages;
+use psmi_core::directions::Scheme;
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::Kernels;
 
@@ -41,6 +42,11 @@ impl Engine {
         })
     }
 
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
     /// Runs `work` inside the pool.
     pub fn install<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
         self.pool.install(work)
@@ -57,20 +63,68 @@ pub(crate) struct DirectionBlock {
     dim: usize,
 }
 
-impl DirectionBlock {
-    /// Draws directions `first .. first + count` from `seed`, in parallel.
-    pub fn draw(
-        engine: &Engine,
-        seed: u64,
-        first: usize,
-        count: usize,
-        dim: usize,
-    ) -> Result<Self> {
-        let mut theta = vec![0.0f32; count * dim];
-        engine.install(|| stages::draw_directions(seed, first, dim, &mut theta))?;
-        Ok(DirectionBlock { first, theta, dim })
+/// Draws blocks of directions in increasing order. Frames of orthonormal
+/// directions are drawn whole, one per worker thread at a time, and kept
+/// until a block starts past them: a pass usually covers part of a frame, and
+/// one frame alone would keep one thread busy while the others wait.
+#[derive(Debug)]
+pub(crate) struct DirectionSource {
+    seed: u64,
+    scheme: Scheme,
+    dim: usize,
+    /// No direction at or past this is ever asked for.
+    end: usize,
+    /// Frames drawn ahead: the index of the first, and their rows.
+    frames: (usize, Vec<f32>),
+}
+
+impl DirectionSource {
+    /// Directions `0 .. end` of `seed` and `scheme`, of dimension `dim`.
+    pub fn new(seed: u64, scheme: Scheme, dim: usize, end: usize) -> Self {
+        DirectionSource {
+            seed,
+            scheme,
+            dim,
+            end,
+            frames: (0, Vec::new()),
+        }
     }
 
+    /// Draws directions `first .. first + count`, in parallel.
+    pub fn draw(&mut self, engine: &Engine, first: usize, count: usize) -> Result<DirectionBlock> {
+        let (seed, scheme, dim) = (self.seed, self.scheme, self.dim);
+        let draw = |first: usize, rows: usize| -> Result<Vec<f32>> {
+            let mut theta = vec![0.0f32; rows * dim];
+            engine.install(|| stages::draw_directions(seed, scheme, first, dim, &mut theta))?;
+            Ok(theta)
+        };
+        let Scheme::Orthogonal { frame } = scheme else {
+            return Ok(DirectionBlock::from_theta(first, draw(first, count)?, dim));
+        };
+        let (q0, q1) = (first / frame, (first + count.max(1) - 1) / frame);
+        let frame_len = frame * dim;
+        let (held_first, held) = &mut self.frames;
+        // Keep the frames from q0 on, if q0 is held; otherwise none.
+        if (*held_first..*held_first + held.len() / frame_len).contains(&q0) {
+            held.drain(..(q0 - *held_first) * frame_len);
+        } else {
+            held.clear();
+        }
+        *held_first = q0;
+        let held_end = q0 + held.len() / frame_len;
+        if held_end <= q1 {
+            // Frames held_end ..= q1, and more ahead so that every thread draws one.
+            let last = (self.end.max(1) - 1) / frame;
+            let ahead = (held_end + engine.threads()).min(last + 1).max(q1 + 1);
+            held.extend(draw(held_end * frame, (ahead - held_end) * frame)?);
+        }
+        let offset = (first - q0 * frame) * dim;
+        let rows = held[offset..offset + count * dim].to_vec();
+        Ok(DirectionBlock::from_theta(first, rows, dim))
+    }
+}
+
+impl DirectionBlock {
     /// Wraps given directions (row-major `count × dim`).
     pub fn from_theta(first: usize, theta: Vec<f32>, dim: usize) -> Self {
         DirectionBlock { first, theta, dim }

@@ -23,7 +23,7 @@
 //! let kernels = Kernels::detect();
 //!
 //! let mut theta = vec![0.0f32; m * d];
-//! stages::draw_directions(7, 0, d, &mut theta)?;
+//! stages::draw_directions(7, psmi_core::directions::Scheme::Iid, 0, d, &mut theta)?;
 //! let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
 //! let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
 //! let mut z = vec![0.0f32; n * m];
@@ -42,10 +42,11 @@
 //! # Ok::<(), psmi_core::Error>(())
 //! ```
 
+use psmi_core::directions::{self, Scheme};
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::scoring::{self, ScoringTable};
 use psmi_core::statistics::{ClassMoments, Moments};
-use psmi_core::{directions, Error, Kernels};
+use psmi_core::{Error, Kernels};
 use rayon::prelude::*;
 
 /// Rows handled by one task: large enough to amortise packing rows of X,
@@ -56,31 +57,60 @@ pub const ROW_CHUNK: usize = 256;
 pub const ROW_GROUPS: usize = 64;
 
 /// Fills `theta` (row-major `count × dim`) with directions
-/// `first .. first + count` of `seed`, one task per direction.
+/// `first .. first + count` of `seed` and `scheme`: one task per direction,
+/// or per frame of orthonormal directions (a frame the block only partly
+/// covers is computed whole).
 ///
 /// ```
+/// use psmi_core::directions::{self, Scheme};
 /// let mut theta = vec![0.0f32; 4 * 3];
-/// psmi_std::stages::draw_directions(1, 10, 3, &mut theta)?;
+/// psmi_std::stages::draw_directions(1, Scheme::Iid, 10, 3, &mut theta)?;
 /// let mut serial = vec![0.0f32; 4 * 3];
-/// psmi_core::directions::fill_directions(1, 10, 3, &mut serial)?;
+/// directions::fill_directions(1, 10, 3, &mut serial)?;
 /// assert_eq!(theta, serial);
+/// // Frames of 2 rows: directions 10 and 11 form frame 5.
+/// psmi_std::stages::draw_directions(1, Scheme::Orthogonal { frame: 2 }, 10, 3, &mut theta)?;
+/// let dot: f32 = theta[..3].iter().zip(&theta[3..6]).map(|(a, b)| a * b).sum();
+/// assert!(dot.abs() < 1e-6);
 /// # Ok::<(), psmi_core::Error>(())
 /// ```
 ///
 /// # Errors
 ///
-/// As [`directions::fill_directions`].
+/// As [`directions::fill`].
 pub fn draw_directions(
     seed: u64,
+    scheme: Scheme,
     first: usize,
     dim: usize,
     theta: &mut [f32],
 ) -> Result<(), Error> {
-    // `max(1)`: rayon's chunks may not be empty; `fill_directions` reports dim 0.
-    theta
-        .par_chunks_mut(dim.max(1))
-        .enumerate()
-        .try_for_each(|(j, row)| directions::fill_directions(seed, first + j, dim, row))
+    // `max(1)`: rayon's chunks may not be empty; `fill` reports dim 0 and bad frames.
+    let Scheme::Orthogonal { frame } = scheme else {
+        return theta
+            .par_chunks_mut(dim.max(1))
+            .enumerate()
+            .try_for_each(|(j, row)| directions::fill_directions(seed, first + j, dim, row));
+    };
+    let kernels = Kernels::detect();
+    if dim == 0 || frame == 0 || frame > dim {
+        return directions::fill(kernels, seed, scheme, first, dim, theta, &mut []);
+    }
+    // Cut at frame boundaries: the first piece ends where frame first / f does.
+    let lead = ((frame - first % frame) * dim).min(theta.len());
+    let (head, tail) = theta.split_at_mut(lead);
+    let pieces = std::iter::once((first, head)).chain(
+        tail.chunks_mut(frame * dim)
+            .enumerate()
+            .map(|(q, rows)| (first + lead / dim + q * frame, rows)),
+    );
+    pieces
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .try_for_each(|(start, rows)| {
+            let mut scratch = vec![0.0f64; directions::scratch_len(scheme, dim)];
+            directions::fill(kernels, seed, scheme, start, dim, rows, &mut scratch)
+        })
 }
 
 /// Z = X Θᵀ: `x` is row-major `n × packed.dim()`, `z` row-major
@@ -507,7 +537,7 @@ mod tests {
         let kernels = Kernels::detect();
         on_threads(threads, || {
             let mut theta = vec![0.0f32; m * d];
-            draw_directions(5, 0, d, &mut theta).unwrap();
+            draw_directions(5, Scheme::Iid, 0, d, &mut theta).unwrap();
             let mut serial = vec![0.0f32; m * d];
             directions::fill_directions(5, 0, d, &mut serial).unwrap();
             assert_eq!(theta, serial);

@@ -472,6 +472,71 @@ fn model_saved_by_fit_transform_transforms_to_the_same_numbers() {
     assert_eq!(summary["seed"], SEED);
 }
 
+#[test]
+fn directions_in_frames_are_chosen_recorded_and_reproduced() {
+    let case = Case::new();
+    let model = case.arg("model.safetensors");
+    assert_success(&run(&mut case.fit_transform(
+        "framed",
+        &["--directions", "orthogonal", "--model", &model, "--quiet"],
+    )));
+    let summary = read_summary(&case.path("framed"));
+    assert_eq!(summary["directions"], "orthogonal");
+    let frame = psmi_std::frame_size(N, D);
+    assert_eq!(summary["frame_size"], frame);
+    let x = Features::new(&case.x, N, D).unwrap();
+    let framed = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(M))
+        .directions(psmi_std::Directions::Orthogonal)
+        .seed(SEED)
+        .build()
+        .unwrap();
+    let want = framed.fit_transform(&x, &case.labels).unwrap().1;
+    assert_close(
+        &read_f64(&case.path("framed/psmi_mean.npy")),
+        want.mean(),
+        1e-12,
+        "psmi_mean",
+    );
+
+    let mut transform = psmi();
+    transform
+        .args([
+            "transform",
+            "--model",
+            &model,
+            "--features",
+            &case.features(),
+        ])
+        .args([
+            "--labels",
+            &case.labels_file(),
+            "--out",
+            &case.arg("again"),
+            "--quiet",
+        ]);
+    assert_success(&run(&mut transform));
+    assert_close(
+        &read_f64(&case.path("again/psmi_mean.npy")),
+        want.mean(),
+        1e-12,
+        "psmi_mean after transform",
+    );
+    let summary = read_summary(&case.path("again"));
+    assert_eq!(summary["directions"], "orthogonal");
+    assert_eq!(summary["frame_size"], frame);
+
+    assert_success(&run(
+        &mut case.fit_transform("iid", &["--directions", "iid", "--quiet"])
+    ));
+    let summary = read_summary(&case.path("iid"));
+    assert_eq!(summary["directions"], "iid");
+    assert!(summary["frame_size"].is_null(), "{summary}");
+
+    let output = run(&mut case.fit_transform("bad", &["--directions", "sobol"]));
+    assert_error(&output, 2, &["directions", "sobol"]);
+}
+
 /// As in the README: the model saved inside an output directory that does
 /// not exist yet, which appears only once the results are complete.
 #[test]

@@ -3,7 +3,7 @@
 mod common;
 
 use common::mixture;
-use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel};
+use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel, Scheme};
 
 fn fixed(m: usize, seed: u64) -> Psmi {
     Psmi::builder()
@@ -139,4 +139,34 @@ fn replace_in_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     out.extend_from_slice(patched.as_bytes());
     out.extend_from_slice(&bytes[8 + header_len..]);
     out
+}
+
+#[test]
+fn models_and_fitters_of_orthonormal_frames_travel_with_their_scheme() {
+    let (n, d, m, frame) = (211, 23, 97, 9);
+    let (x, labels) = mixture(19, n, d, 3, 2.0);
+    let x = Features::new(&x, n, d).unwrap();
+    let psmi = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(m))
+        .directions(Directions::Orthogonal)
+        .frame_size(frame)
+        .seed(4)
+        .build()
+        .unwrap();
+    let model = psmi.fit(&x, &labels).unwrap();
+    assert_eq!(model.scheme(), Scheme::Orthogonal { frame });
+    let back = PsmiModel::from_bytes(&model.to_bytes()).unwrap();
+    assert_eq!(back.scheme(), model.scheme());
+    // The frames are drawn again, not i.i.d. directions of the same seed.
+    assert_eq!(back.directions(), model.directions());
+    assert_eq!(
+        back.transform(&x, &labels).unwrap(),
+        model.transform(&x, &labels).unwrap()
+    );
+
+    let mut fitter = PsmiFitter::new(&psmi, d).unwrap();
+    fitter.update(&x, &labels).unwrap();
+    let back = PsmiFitter::from_bytes(&fitter.to_bytes(), None).unwrap();
+    assert_eq!(back.scheme(), fitter.scheme());
+    assert_eq!(back.finish().unwrap(), fitter.finish().unwrap());
 }

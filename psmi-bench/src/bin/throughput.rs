@@ -257,7 +257,13 @@ fn time_stages(cli: &Cli, kernels: Kernels, x: &[f32], labels: &[u32]) -> Result
     let mut theta = vec![0.0f32; m * d];
     timings.directions = median(repeat, || {
         let start = Instant::now();
-        stages::draw_directions(cli.seed, 0, d, &mut theta)?;
+        stages::draw_directions(
+            cli.seed,
+            psmi_core::directions::Scheme::Iid,
+            0,
+            d,
+            &mut theta,
+        )?;
         Ok(start.elapsed().as_secs_f64())
     })?;
 

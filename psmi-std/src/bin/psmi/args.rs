@@ -159,6 +159,10 @@ pub struct EstimatorArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "T", allow_negative_numbers = true)]
     pub threads: Option<usize>,
+    /// How directions are drawn: `iid`, or `orthogonal` frames (fewer
+    /// directions for the same accuracy).
+    #[arg(long, value_name = "SCHEME", default_value_t = psmi_std::DEFAULT_DIRECTIONS)]
+    pub directions: psmi_std::Directions,
 }
 
 impl EstimatorArgs {
@@ -171,7 +175,8 @@ impl EstimatorArgs {
             .max_variation_of_the_lowest(self.max_variation_of_the_lowest)
             .milestone(self.milestone)
             .max_n_estimators(self.max_n_estimators)
-            .seed(self.seed);
+            .seed(self.seed)
+            .directions(self.directions);
         if let Some(threads) = self.threads {
             builder = builder.threads(threads);
         }

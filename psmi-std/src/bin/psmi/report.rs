@@ -1,7 +1,7 @@
 //! What a run tells: summary.json, the CSV, and the table of lowest samples.
 
 use crate::failure::Failure;
-use psmi_std::{Kernels, PsmiModel, PsmiScores, Quantiles};
+use psmi_std::{Directions, Kernels, PsmiModel, PsmiScores, Quantiles};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +22,8 @@ pub fn summary(model: &PsmiModel, scores: &PsmiScores, labels: &[i64], elapsed_s
         "n_classes": model.labels().len(),
         "n_estimators": scores.n_estimators(),
         "seed": model.seed(),
+        "directions": Directions::from(model.scheme()).name(),
+        "frame_size": model.scheme().frame_size(),
         "smi": scores.smi(),
         "mode": if auto.is_some() { "auto" } else { "fixed" },
         // Only auto mode has a convergence test: null in fixed mode.

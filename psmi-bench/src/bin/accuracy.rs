@@ -1,0 +1,326 @@
+//! `accuracy`: how close each scheme of directions comes to the exact
+//! per-sample PSMI for a given number of directions, and at what cost.
+//!
+//! ```text
+//! accuracy [--sets digits,w1,llm] [--seeds 4] [--truth 20000] [--llm-n 4000] [--threads T]
+//! ```
+//!
+//! For each set, the ground truth is the per-sample mean over `--truth` i.i.d.
+//! directions of a seed of its own. For each scheme (`iid`; `orthogonal` with
+//! the frame size the library chooses from the shape; `orthogonal` with other
+//! frame sizes) and each of `--seeds` seeds, one run of 4d directions gives
+//! the error of its first m directions for every m (direction j does not
+//! depend on m): the mean over samples of |mean_i(m) − truth_i|, averaged over
+//! the seeds, for m in {d/4, d/2, d, 2d, 4d}. Then:
+//!
+//! - time to an error: the fewest directions (on a grid of d/16) at which each
+//!   scheme's mean error reaches i.i.d.'s at m = 4d, and the wall time of a run
+//!   of that many directions, frames drawn included;
+//! - auto mode (the package's rule, blocks of 500): directions drawn and the
+//!   error, for each scheme and seed.
+//!
+//! Sets: `digits` (the 1797 × 64 fixture of psmi-std's tests), `w1` (a 10000
+//! × 512, 10-class Gaussian mixture), `llm` (`--llm-n` × 4096, 20 classes,
+//! Student-t noise, 8 dimensions of 20× scale). Prints a Markdown table per
+//! set, and one JSON line per measurement on stderr.
+
+use clap::Parser;
+use psmi_bench::workload::{hidden_states, mixture};
+use psmi_std::io::{read_labels, FeatureMatrix, Input};
+use psmi_std::{Directions, Features, NEstimators, Psmi};
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Measures the accuracy of i.i.d. and orthonormal directions.
+#[derive(Debug, Parser)]
+#[command(name = "accuracy")]
+struct Cli {
+    /// Sets to measure, comma-separated: digits, w1, llm.
+    #[arg(long, default_value = "digits,w1,llm", value_delimiter = ',')]
+    sets: Vec<String>,
+    /// Seeds per scheme.
+    #[arg(long, default_value_t = 4)]
+    seeds: u64,
+    /// Directions of the i.i.d. ground truth.
+    #[arg(long, default_value_t = 20_000)]
+    truth: usize,
+    /// Samples of the LLM-shaped set.
+    #[arg(long, default_value_t = 4000)]
+    llm_n: usize,
+    /// Worker threads [default: all cores].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// A data set: features n × d, labels.
+struct Set {
+    name: &'static str,
+    x: Vec<f32>,
+    labels: Vec<i64>,
+    d: usize,
+}
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Error> {
+    for name in &cli.sets {
+        let set = load(name, cli)?;
+        measure(&set, cli)?;
+    }
+    Ok(())
+}
+
+fn load(name: &str, cli: &Cli) -> Result<Set, Error> {
+    let widen = |labels: Vec<u32>| labels.into_iter().map(i64::from).collect();
+    Ok(match name {
+        "digits" => {
+            let dir = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../psmi-std/tests/fixtures/digits"
+            );
+            let x = FeatureMatrix::open(&Input::parse(format!("{dir}/features.npy")))?;
+            let labels = read_labels(&Input::parse(format!("{dir}/labels.npy")))?;
+            Set {
+                name: "digits",
+                d: x.cols(),
+                x: x.as_slice().to_vec(),
+                labels,
+            }
+        }
+        "w1" => {
+            let (x, labels) = mixture(10_000, 512, 10, 1.0, 1);
+            Set {
+                name: "w1",
+                x,
+                labels: widen(labels),
+                d: 512,
+            }
+        }
+        "llm" => {
+            let (x, labels) = hidden_states(cli.llm_n, 4096, 20, 8, 0.3, 2);
+            Set {
+                name: "llm",
+                x,
+                labels: widen(labels),
+                d: 4096,
+            }
+        }
+        other => return Err(format!("unknown set {other:?}: digits, w1 or llm").into()),
+    })
+}
+
+fn estimator(
+    cli: &Cli,
+    directions: Directions,
+    frame: Option<usize>,
+    m: NEstimators,
+    seed: u64,
+) -> Result<Psmi, Error> {
+    let mut builder = Psmi::builder()
+        .n_estimators(m)
+        .directions(directions)
+        .seed(seed);
+    if let Some(frame) = frame {
+        builder = builder.frame_size(frame);
+    }
+    if let Some(threads) = cli.threads {
+        builder = builder.threads(threads);
+    }
+    Ok(builder.build()?)
+}
+
+/// `value` to 4 significant digits.
+fn significant(value: f64) -> String {
+    let decimals = (3 - value.abs().log10().floor() as i32).max(0) as usize;
+    format!("{value:.decimals$}")
+}
+
+/// Mean over samples of |a_i − truth_i|.
+fn mean_abs_error(a: &[f64], truth: &[f64]) -> f64 {
+    a.iter().zip(truth).map(|(a, t)| (a - t).abs()).sum::<f64>() / truth.len() as f64
+}
+
+/// A scheme under test: its name in the table, and the frame size asked for.
+struct Candidate {
+    label: String,
+    directions: Directions,
+    frame: Option<usize>,
+}
+
+fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
+    let (n, d) = (set.labels.len(), set.d);
+    let x = Features::new(&set.x, n, d)?;
+    let start = Instant::now();
+    let truth_model = estimator(
+        cli,
+        Directions::Iid,
+        None,
+        NEstimators::Fixed(cli.truth),
+        1 << 40,
+    )?;
+    let truth = truth_model
+        .fit_transform(&x, &set.labels)?
+        .1
+        .mean()
+        .to_vec();
+    eprintln!(
+        "{}",
+        json!({"set": set.name, "n": n, "d": d, "truth": cli.truth, "truth_s": start.elapsed().as_secs_f64()})
+    );
+
+    let rule =
+        estimator(cli, Directions::Orthogonal, None, NEstimators::Auto, 0)?.scheme(Some(n), d)?;
+    let rule_frame = rule.frame_size().expect("orthogonal");
+    let mut candidates = vec![
+        Candidate {
+            label: "iid".into(),
+            directions: Directions::Iid,
+            frame: None,
+        },
+        Candidate {
+            label: format!("orthogonal, f {rule_frame} (rule)"),
+            directions: Directions::Orthogonal,
+            frame: None,
+        },
+    ];
+    // Full frames of d = 4096 take a minute a seed here: the largest tried is 1024.
+    let extra: &[usize] = if d <= 512 {
+        &[d / 4, d / 2, d]
+    } else {
+        &[256, 1024]
+    };
+    for &f in extra.iter().filter(|&&f| f != rule_frame) {
+        candidates.push(Candidate {
+            label: format!("orthogonal, f {f}"),
+            directions: Directions::Orthogonal,
+            frame: Some(f),
+        });
+    }
+
+    let m_max = 4 * d;
+    let step = (d / 16).max(1);
+    let grid: Vec<usize> = (1..=m_max / step).map(|k| k * step).collect();
+    let table_m = [d / 4, d / 2, d, 2 * d, 4 * d];
+    // errors[c][g]: mean over seeds of the error at grid[g].
+    let mut errors = vec![vec![0.0f64; grid.len()]; candidates.len()];
+    let runs = (n as u64 * cli.seeds) as f64;
+    for (c, candidate) in candidates.iter().enumerate() {
+        for seed in 0..cli.seeds {
+            let psmi = estimator(
+                cli,
+                candidate.directions,
+                candidate.frame,
+                NEstimators::Fixed(m_max),
+                seed,
+            )?;
+            let start = Instant::now();
+            let (_, scores) = psmi.fit_transform_with(&x, &set.labels, true, |_| {
+                std::ops::ControlFlow::Continue(())
+            })?;
+            let elapsed = start.elapsed().as_secs_f64();
+            let full = scores.full().expect("asked for");
+            // Each sample's running mean over its row, checked at the grid.
+            for (row, t) in full.chunks_exact(m_max).zip(&truth) {
+                let mut sum = 0.0f64;
+                let mut next = 0;
+                for (j, v) in row.iter().enumerate() {
+                    sum += *v as f64;
+                    if next < grid.len() && j + 1 == grid[next] {
+                        errors[c][next] += (sum / grid[next] as f64 - t).abs();
+                        next += 1;
+                    }
+                }
+            }
+            eprintln!(
+                "{}",
+                json!({"set": set.name, "scheme": candidate.label, "seed": seed, "m": m_max, "full_run_s": elapsed})
+            );
+        }
+    }
+
+    for row in &mut errors {
+        for e in row.iter_mut() {
+            *e /= runs;
+        }
+    }
+    println!(
+        "\n### {} (n {n}, d {d}; error vs {} i.i.d. directions, mean over {} seeds)\n",
+        set.name, cli.truth, cli.seeds
+    );
+    print!("| scheme |");
+    for m in table_m {
+        print!(" m = {m} |");
+    }
+    println!("\n|---|{}", "---|".repeat(table_m.len()));
+    for (c, candidate) in candidates.iter().enumerate() {
+        print!("| {} |", candidate.label);
+        for m in table_m {
+            let g = grid.iter().position(|&v| v == m).expect("on the grid");
+            print!(" {} |", significant(errors[c][g]));
+        }
+        println!();
+    }
+
+    // Time to i.i.d.'s error at m = 4d.
+    let target = errors[0][grid.len() - 1];
+    println!(
+        "\nTime to i.i.d.'s error at m = 4d ({}):\n",
+        significant(target)
+    );
+    println!("| scheme | directions | wall s (one run, seed 0) |\n|---|---|---|");
+    for (c, candidate) in candidates.iter().enumerate() {
+        let Some(g) = errors[c].iter().position(|&e| e <= target) else {
+            println!("| {} | > {m_max} | — |", candidate.label);
+            continue;
+        };
+        let m = grid[g];
+        let psmi = estimator(
+            cli,
+            candidate.directions,
+            candidate.frame,
+            NEstimators::Fixed(m),
+            0,
+        )?;
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let start = Instant::now();
+            psmi.fit_transform(&x, &set.labels)?;
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        println!("| {} | {m} | {best:.3} |", candidate.label);
+    }
+
+    // Auto mode, with the shape's frame size.
+    println!("\nAuto mode (blocks of 500, the package's rule):\n");
+    println!(
+        "| scheme | seed | directions | converged | error | wall s |\n|---|---|---|---|---|---|"
+    );
+    for candidate in &candidates[..2] {
+        for seed in 0..cli.seeds {
+            let psmi = estimator(cli, candidate.directions, None, NEstimators::Auto, seed)?;
+            let start = Instant::now();
+            let (model, scores) = psmi.fit_transform(&x, &set.labels)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            let error = mean_abs_error(scores.mean(), &truth);
+            let converged = model.auto_report().is_some_and(|a| a.converged);
+            println!(
+                "| {} | {seed} | {} | {converged} | {error:.5} | {elapsed:.2} |",
+                candidate.label,
+                model.n_estimators()
+            );
+        }
+    }
+    Ok(())
+}
