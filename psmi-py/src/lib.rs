@@ -12,7 +12,7 @@ use errors::{to_py, Interruptible};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use psmi_std::{Features, NEstimators, Psmi, PsmiFitter, PsmiModel};
+use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiBuilder, PsmiFitter, PsmiModel};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -68,6 +68,26 @@ fn chunk_rows(m: usize, d: usize) -> usize {
     ((1usize << 28) / (m * d).max(1)).max(1024)
 }
 
+/// Sets the options the estimator and the fitter share, and checks them all.
+fn common_options(
+    builder: PsmiBuilder,
+    seed: u64,
+    threads: Option<usize>,
+    directions: &str,
+    frame_size: Option<usize>,
+) -> PyResult<Psmi> {
+    let mut builder = builder
+        .seed(seed)
+        .directions(directions.parse().map_err(to_py)?);
+    if let Some(threads) = threads {
+        builder = builder.threads(threads);
+    }
+    if let Some(frame) = frame_size {
+        builder = builder.frame_size(frame);
+    }
+    builder.build().map_err(to_py)
+}
+
 /// Validated hyper-parameters (`psmi_std::Psmi`).
 #[pyclass(module = "psmi_rs._native", frozen)]
 struct Estimator {
@@ -79,7 +99,8 @@ impl Estimator {
     /// Checks the options; `n_estimators` None is auto mode, `threads` None all cores.
     #[new]
     #[pyo3(signature = (n_estimators, min_n_estimators, lowest_psmi_quantile,
-        max_variation_of_the_lowest, milestone, max_n_estimators, seed, threads))]
+        max_variation_of_the_lowest, milestone, max_n_estimators, seed, threads,
+        directions, frame_size))]
     #[allow(clippy::too_many_arguments)] // the Python constructor's options, one by one
     fn new(
         n_estimators: Option<usize>,
@@ -90,20 +111,18 @@ impl Estimator {
         max_n_estimators: usize,
         seed: u64,
         threads: Option<usize>,
+        directions: &str,
+        frame_size: Option<usize>,
     ) -> PyResult<Self> {
-        let mut builder = Psmi::builder()
+        let builder = Psmi::builder()
             .n_estimators(n_estimators.map_or(NEstimators::Auto, NEstimators::Fixed))
             .min_n_estimators(min_n_estimators)
             .lowest_psmi_quantile(lowest_psmi_quantile)
             .max_variation_of_the_lowest(max_variation_of_the_lowest)
             .milestone(milestone)
-            .max_n_estimators(max_n_estimators)
-            .seed(seed);
-        if let Some(threads) = threads {
-            builder = builder.threads(threads);
-        }
+            .max_n_estimators(max_n_estimators);
         Ok(Estimator {
-            psmi: builder.build().map_err(to_py)?,
+            psmi: common_options(builder, seed, threads, directions, frame_size)?,
         })
     }
 
@@ -127,7 +146,7 @@ impl Estimator {
                         rows: n,
                     });
                 }
-                let mut fitter = PsmiFitter::new(psmi, d)?;
+                let mut fitter = PsmiFitter::for_samples(psmi, d, Some(n))?;
                 let rows = chunk_rows(m, d);
                 for first in (0..n).step_by(rows) {
                     let end = (first + rows).min(n);
@@ -186,6 +205,23 @@ impl Model {
         scores_to_py(py, scores)
     }
 
+    /// Each sample's exact quantiles at `levels` over the directions, n × q
+    /// (one more pass over the data, never the n × m matrix).
+    fn quantiles<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+        levels: Vec<f64>,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (x, y) = inputs(&x, &y)?;
+        let model = &self.model;
+        let quantiles = py
+            .detach(|| model.quantiles(&x, y, &levels))
+            .map_err(to_py)?;
+        PyArray1::from_slice(py, quantiles.values()).reshape([quantiles.rows(), levels.len()])
+    }
+
     /// Worker threads for `transform`.
     fn set_threads(&mut self, threads: usize) -> PyResult<()> {
         self.model.set_threads(threads).map_err(to_py)
@@ -229,6 +265,13 @@ impl Model {
     #[getter]
     fn seed(&self) -> Option<u64> {
         self.model.seed()
+    }
+
+    /// `(scheme name, frame size or None)`.
+    #[getter]
+    fn scheme(&self) -> (&'static str, Option<usize>) {
+        let scheme = self.model.scheme();
+        (Directions::from(scheme).name(), scheme.frame_size())
     }
 
     #[getter]
@@ -279,15 +322,17 @@ struct Fitter {
 #[pymethods]
 impl Fitter {
     #[new]
-    #[pyo3(signature = (dim, n_estimators, seed, threads))]
-    fn new(dim: usize, n_estimators: usize, seed: u64, threads: Option<usize>) -> PyResult<Self> {
-        let mut builder = Psmi::builder()
-            .n_estimators(NEstimators::Fixed(n_estimators))
-            .seed(seed);
-        if let Some(threads) = threads {
-            builder = builder.threads(threads);
-        }
-        let psmi = builder.build().map_err(to_py)?;
+    #[pyo3(signature = (dim, n_estimators, seed, threads, directions, frame_size))]
+    fn new(
+        dim: usize,
+        n_estimators: usize,
+        seed: u64,
+        threads: Option<usize>,
+        directions: &str,
+        frame_size: Option<usize>,
+    ) -> PyResult<Self> {
+        let builder = Psmi::builder().n_estimators(NEstimators::Fixed(n_estimators));
+        let psmi = common_options(builder, seed, threads, directions, frame_size)?;
         let fitter = PsmiFitter::new(&psmi, dim).map_err(to_py)?;
         Ok(Fitter { fitter })
     }
@@ -353,5 +398,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Fitter>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_to_f32, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULT_DIRECTIONS", psmi_std::DEFAULT_DIRECTIONS.name())?;
     Ok(())
 }

@@ -30,6 +30,8 @@ def test_constructor_matches_the_package():
         "random_state",
         "n_jobs",
         "max_n_estimators",
+        "directions",
+        "frame_size",
         "full",
     ]
     for args in [(), (300, "7", 0.1, "0.2", 0.25)]:
@@ -279,3 +281,60 @@ def test_far_away_points_are_finite_where_the_package_gives_nan(rng):
     x[0] += 1000.0
     mean, std, full = PSMI(n_estimators=50, random_state=1).fit_transform(x, y)
     assert np.isfinite(mean).all() and np.isfinite(full).all()
+
+
+def test_directions_default_is_the_rust_librarys_and_frames_are_orthonormal(data):
+    x, y = data
+    assert PSMI().directions == psmi_rs._native.DEFAULT_DIRECTIONS
+    iid = PSMI(n_estimators=40, random_state=3, directions="iid").fit(x, y)
+    assert iid.model_.directions_scheme == ("iid", None)
+    est = PSMI(n_estimators=40, random_state=3, directions="orthogonal", frame_size=9).fit(x, y)
+    assert est.model_.directions_scheme == ("orthogonal", 9)
+    thetas = est.thetas.astype(np.float64)
+    # Frames of 9 rows in dimension 9: each block of 9 rows is an orthonormal basis.
+    for first in range(0, 36, 9):
+        frame = thetas[first : first + 9]
+        assert np.allclose(frame @ frame.T, np.eye(9), atol=1e-6)
+    assert not np.allclose(thetas, iid.thetas)
+    # A pickled or saved model draws the same frames again, and scores alike.
+    back = pickle.loads(pickle.dumps(est.model_))
+    assert back.directions_scheme == ("orthogonal", 9)
+    assert np.array_equal(back.directions, est.thetas)
+    assert np.array_equal(back.transform(x, y).mean, est.model_.transform(x, y).mean)
+
+
+def test_fitters_with_frames_merge_into_the_fit_of_all_rows(data):
+    x, y = data
+    options = dict(n_estimators=30, random_state=5, directions="orthogonal", frame_size=4)
+    a = psmi_rs.PsmiFitter(x.shape[1], **options).update(x[:70], y[:70])
+    b = psmi_rs.PsmiFitter(x.shape[1], **options).update(x[70:], y[70:])
+    merged = a.merge(pickle.loads(pickle.dumps(b))).finish()
+    whole = psmi_rs.PsmiFitter(x.shape[1], **options).update(x, y).finish()
+    assert merged.directions_scheme == ("orthogonal", 4)
+    assert np.allclose(merged.mean, whole.mean, rtol=1e-12, atol=1e-12)
+    assert np.array_equal(merged.directions, whole.directions)
+
+
+@pytest.mark.parametrize(
+    "options, culprit",
+    [(dict(directions="sobol"), "directions"), (dict(directions="orthogonal", frame_size=10), "frame_size"),
+     (dict(frame_size=0), "frame_size")],
+)
+def test_bad_direction_options_are_named(data, options, culprit):
+    x, y = data
+    with pytest.raises(ValueError, match=culprit):
+        PSMI(n_estimators=10, **options).fit(x, y)
+
+
+@pytest.mark.parametrize("n_estimators", [37, "auto"])
+def test_quantiles_equal_numpys_over_the_full_matrix(rng, n_estimators):
+    x, y = mixture(rng, 203, 7, 3)
+    est = PSMI(n_estimators=n_estimators, min_n_estimators=51, random_state=11)
+    mean, std, full = est.fit_transform(x, y)
+    levels = [0.01, 0.25, 0.5, 0.77, 0.99]
+    q = est.model_.quantiles(x, y, levels)
+    assert q.shape == (203, 5) and q.dtype == np.float64
+    expected = np.quantile(full.astype(np.float64), levels, axis=1).T
+    assert np.allclose(q, expected, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="quantiles"):
+        est.model_.quantiles(x, y, [0.5, 1.0])

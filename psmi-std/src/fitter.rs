@@ -60,8 +60,27 @@ impl PsmiFitter {
         Self::for_samples(psmi, dim, None)
     }
 
-    /// As [`PsmiFitter::new`], with frames sized for `n` samples when known.
-    pub(crate) fn for_samples(psmi: &Psmi, dim: usize, n: Option<usize>) -> Result<Self> {
+    /// As [`PsmiFitter::new`], with orthonormal frames sized for `n` samples
+    /// when known (as [`Psmi::fit`] sizes them), for a caller that streams
+    /// rows whose number it knows.
+    ///
+    /// ```
+    /// use psmi_std::{Directions, NEstimators, Psmi, PsmiFitter, Scheme};
+    /// let psmi = Psmi::builder()
+    ///     .n_estimators(NEstimators::Fixed(64))
+    ///     .directions(Directions::Orthogonal)
+    ///     .build()?;
+    /// let fitter = PsmiFitter::for_samples(&psmi, 32, Some(20_000))?;
+    /// assert_eq!(fitter.scheme(), psmi.scheme(Some(20_000), 32)?);
+    /// assert_eq!(PsmiFitter::new(&psmi, 32)?.scheme(), Scheme::Orthogonal { frame: 32 });
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiFitter::new`], and [`PsmiError::InvalidOption`] for a
+    /// builder's frame size larger than `dim`.
+    pub fn for_samples(psmi: &Psmi, dim: usize, n: Option<usize>) -> Result<Self> {
         let NEstimators::Fixed(m) = psmi.n_estimators else {
             return Err(PsmiError::InvalidOption {
                 option: "n_estimators",

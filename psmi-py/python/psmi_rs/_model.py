@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -214,6 +214,47 @@ class PsmiModel:
         labels, _ = _inputs.labels(y, x.shape[0])
         return _scores(self._native.transform(x, labels, bool(full)), self.n_estimators)
 
+    def quantiles(self, X: Any, y: Any, levels: Sequence[float]) -> np.ndarray:
+        """Each sample's exact quantiles of PSMI over the model's directions.
+
+        As ``np.quantile(full, levels, axis=1).T`` (numpy's default linear
+        method) of the n_samples × n_estimators matrix, without building
+        that matrix: rows are scored in chunks along every direction, one
+        more pass over the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, dim)
+        y : array-like of shape (n_samples,)
+            Labels, each among the fitted ones.
+        levels : sequence of float
+            Quantile levels, each in (0, 1).
+
+        Returns
+        -------
+        numpy.ndarray of float64, shape (n_samples, len(levels))
+
+        Raises
+        ------
+        ValueError
+            For a level outside (0, 1), and as :meth:`transform`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from psmi_rs import PSMI
+        >>> X = np.array([[0.0, 0.1], [0.3, 0.2], [0.2, 0.0], [5.0, 5.2], [5.1, 4.9], [4.8, 5.0]])
+        >>> y = [0, 0, 0, 1, 1, 1]
+        >>> est = PSMI(n_estimators=101, random_state=0)
+        >>> mean, std, full = est.fit_transform(X, y)
+        >>> q = est.model_.quantiles(X, y, [0.01, 0.5, 0.99])
+        >>> bool(np.allclose(q, np.quantile(full.astype(np.float64), [0.01, 0.5, 0.99], axis=1).T))
+        True
+        """
+        x = _inputs.features(X)
+        labels, _ = _inputs.labels(y, x.shape[0])
+        return self._native.quantiles(x, labels, [float(level) for level in levels])
+
     @property
     def n_estimators(self) -> int:
         """Number of directions m."""
@@ -228,6 +269,11 @@ class PsmiModel:
     def seed(self) -> Optional[int]:
         """Seed of the directions, or None for directions given explicitly."""
         return self._native.seed
+
+    @property
+    def directions_scheme(self) -> Tuple[str, Optional[int]]:
+        """How the directions are drawn: ``("iid", None)`` or ``("orthogonal", frame_size)``."""
+        return self._native.scheme
 
     @property
     def labels(self) -> np.ndarray:
@@ -311,6 +357,12 @@ class PsmiFitter:
         Seed of the directions; None draws a fresh one (see :attr:`seed`).
     n_jobs : int or None, default None
         Threads, as in scikit-learn: None or -1 all cores, -2 all but one.
+    directions : {"iid", "orthogonal"}, default "iid"
+        As :class:`PSMI`'s. The number of samples is not known to a
+        fitter: orthonormal frames span the whole dimension unless
+        ``frame_size`` is given.
+    frame_size : int or None, default None
+        Rows per orthonormal frame, at most ``dim``.
 
     Examples
     --------
@@ -331,6 +383,8 @@ class PsmiFitter:
         *,
         random_state: Optional[int] = None,
         n_jobs: Optional[int] = None,
+        directions: str = _native.DEFAULT_DIRECTIONS,
+        frame_size: Optional[int] = None,
     ) -> None:
         threads = _inputs.threads(n_jobs)
         if isinstance(n_estimators, bool) or not isinstance(n_estimators, (int, np.integer)) or n_estimators < 1:
@@ -339,8 +393,17 @@ class PsmiFitter:
             )
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim = {dim!r}: expected a whole number ≥ 1")
+        if frame_size is not None and (
+            isinstance(frame_size, bool) or not isinstance(frame_size, (int, np.integer)) or frame_size < 1
+        ):
+            raise ValueError(f"frame_size = {frame_size!r}: expected a whole number ≥ 1")
         self._native = _native.Fitter(
-            int(dim), int(n_estimators), _inputs.seed(random_state), threads
+            int(dim),
+            int(n_estimators),
+            _inputs.seed(random_state),
+            threads,
+            directions,
+            None if frame_size is None else int(frame_size),
         )
         self._n_jobs = n_jobs
 

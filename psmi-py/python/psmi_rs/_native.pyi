@@ -4,12 +4,13 @@ Inputs are already converted by the pure-Python layer: features are
 C-contiguous float32 (n, d), labels int64 (n,).
 """
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+DEFAULT_DIRECTIONS: str
 
 _Scores = Tuple[
     npt.NDArray[np.float64],
@@ -29,6 +30,8 @@ class Estimator:
         max_n_estimators: int,
         seed: int,
         threads: Optional[int],
+        directions: str,
+        frame_size: Optional[int],
     ) -> None: ...
     def fit(self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> Model: ...
     def fit_transform(
@@ -39,6 +42,11 @@ class Model:
     def transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool
     ) -> _Scores: ...
+    def quantiles(
+        self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], levels: List[float]
+    ) -> npt.NDArray[np.float64]: ...
+    @property
+    def scheme(self) -> Tuple[str, Optional[int]]: ...
     def set_threads(self, threads: int) -> None: ...
     @staticmethod
     def load(path: str) -> Model: ...
@@ -66,7 +74,15 @@ class Model:
     def auto_report(self) -> Optional[Tuple[int, Optional[float], bool]]: ...
 
 class Fitter:
-    def __init__(self, dim: int, n_estimators: int, seed: int, threads: Optional[int]) -> None: ...
+    def __init__(
+        self,
+        dim: int,
+        n_estimators: int,
+        seed: int,
+        threads: Optional[int],
+        directions: str,
+        frame_size: Optional[int],
+    ) -> None: ...
     def update(self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> None: ...
     def merge(self, other: Fitter) -> None: ...
     def finish(self) -> Model: ...
