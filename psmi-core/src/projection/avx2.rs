@@ -26,6 +26,34 @@ impl MicroKernel for Kernel {
         // SAFETY: the caller's promise covers the CPU features and pointers.
         unsafe { tile_avx2(tile) }
     }
+
+    unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features.
+        unsafe { widen_f16c(src, out) }
+    }
+}
+
+/// F16C conversion, eight halves at a time; the tail one by one.
+///
+/// # Safety
+///
+/// The CPU supports F16C and AVX.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn widen_f16c(src: &[u16], out: &mut [f32]) {
+    let mut src_chunks = src.chunks_exact(8);
+    let mut out_chunks = out.chunks_exact_mut(8);
+    for (s, o) in (&mut src_chunks).zip(&mut out_chunks) {
+        // SAFETY: both chunks hold eight elements; unaligned loads and stores.
+        unsafe {
+            let halves = _mm_loadu_si128(s.as_ptr().cast());
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_cvtph_ps(halves));
+        }
+    }
+    let (src, out) = (src_chunks.remainder(), out_chunks.into_remainder());
+    for (o, &h) in out.iter_mut().zip(src) {
+        // SAFETY: as above, one half in the low lane.
+        *o = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
+    }
 }
 
 /// # Safety
