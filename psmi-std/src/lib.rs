@@ -47,6 +47,7 @@ pub use features::Features;
 pub use fitter::PsmiFitter;
 pub use model::PsmiModel;
 pub use options::{NEstimators, Psmi, PsmiBuilder, DEFAULT_MAX_N_ESTIMATORS, DEFAULT_SEED};
+pub use psmi_core::projection::Rows;
 pub use psmi_core::{Isa, Kernels};
 pub use scores::PsmiScores;
 

@@ -260,7 +260,7 @@ impl PsmiModel {
             let mut block_summaries = vec![Moments::default(); x.rows()];
             engine.install(|| {
                 stages::project_and_score(
-                    x.as_slice(),
+                    x,
                     &packed,
                     &table,
                     &class_index,

@@ -56,19 +56,24 @@ impl RawArray {
     }
 }
 
-/// Maps `path` read-only.
-pub(crate) fn map_file(path: &Path) -> std::io::Result<Mmap> {
+/// Maps `path` read-only, its pages filled in at once when `populate` is set.
+pub(crate) fn map_file(path: &Path, populate: bool) -> std::io::Result<Mmap> {
     let file = File::open(path)?;
+    let mut options = memmap2::MmapOptions::new();
+    // Inputs that fit in memory are read whole, so the page tables are filled
+    // in one call (MAP_POPULATE) rather than by one fault per page on first
+    // touch; a streamed input is faulted in chunk by chunk and released.
+    if populate {
+        options.populate();
+    }
     // SAFETY: the map is read-only and private to this process. Another process
     // truncating or rewriting the file while it is mapped would change what we read
     // (or raise SIGBUS); inputs are treated as immutable for the run, as with any mmap.
-    // Inputs are read whole, so the page tables are filled in one call
-    // (MAP_POPULATE) rather than by one fault per page on first touch.
-    unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+    unsafe { options.map(&file) }
 }
 
 pub(crate) const FEATURE_DTYPES: &str =
-    "f32, f64, f16 (npy: <f4 >f4 <f8 >f8 <f2 >f2; safetensors: F32 F64 F16 BF16)";
+    "f32, f64, f16, bf16 (npy: <f4 >f4 <f8 >f8 <f2 >f2; safetensors: F32 F64 F16 BF16)";
 pub(crate) const LABEL_DTYPES: &str =
     "integers (npy: i1 i2 i4 i8 u1 u2 u4 u8, either byte order; safetensors: I8 I16 I32 I64 U8 U16 U32 U64)";
 

@@ -33,12 +33,14 @@ mod error;
 mod matrix;
 mod npy;
 mod output;
+mod shards;
 mod tensors;
 
 pub use error::{IoError, IoErrorKind};
 pub use matrix::{read_labels, FeatureMatrix};
 pub use npy::{write_npy_f32_2d, write_npy_f64};
 pub use output::{write_whole, OutputDir};
+pub use shards::{input_bytes, shard_inputs, FeatureShards};
 
 use std::ffi::OsStr;
 use std::fmt;

@@ -3,9 +3,9 @@
 use crate::args::{Command, DataArgs, EstimatorArgs, ReportArgs};
 use crate::failure::{self, Blame, Failure};
 use crate::progress::ProgressReport;
-use crate::{demo, plot, report};
-use psmi_std::io::{read_labels, write_npy_f32_2d, write_npy_f64, FeatureMatrix, Input, OutputDir};
-use psmi_std::{Features, NEstimators, PsmiModel, PsmiScores};
+use crate::{demo, memory, plot, report};
+use psmi_std::io::{write_npy_f32_2d, write_npy_f64, FeatureShards, Input, OutputDir};
+use psmi_std::{Features, NEstimators, Psmi, PsmiModel, PsmiScores};
 use std::path::Path;
 use std::time::Instant;
 
@@ -40,16 +40,20 @@ pub fn run(command: Command) -> Result<(), Failure> {
 struct Inputs {
     features_input: Input,
     labels_input: Input,
-    matrix: FeatureMatrix,
+    matrix: FeatureShards,
     labels: Vec<i64>,
 }
 
 impl Inputs {
-    fn read(data: &DataArgs) -> Result<Self, Failure> {
+    /// Opens the features within `--max-memory`, sized for the work of
+    /// `psmi` (the largest of fit-transform's), and reads the labels.
+    fn read(data: &DataArgs, psmi: &Psmi, full: bool) -> Result<Self, Failure> {
         let features_input = Input::parse(&data.features);
         let labels_input = Input::parse(&data.labels);
-        let matrix = FeatureMatrix::open(&features_input)?;
-        let labels = read_labels(&labels_input)?;
+        let matrix = memory::open_features(&features_input, data.max_memory, |n, d| {
+            psmi.working_memory(n, d, full)
+        })?;
+        let labels = matrix.labels(&labels_input)?;
         Ok(Inputs {
             features_input,
             labels_input,
@@ -66,12 +70,7 @@ impl Inputs {
     }
 
     fn features(&self) -> Result<Features<'_>, Failure> {
-        Features::new(
-            self.matrix.as_slice(),
-            self.matrix.rows(),
-            self.matrix.cols(),
-        )
-        .map_err(|e| self.blame().failure(e))
+        Ok(self.matrix.features()?)
     }
 }
 
@@ -84,10 +83,10 @@ fn fit_transform(
 ) -> Result<(), Failure> {
     let psmi = estimator.estimator().map_err(failure::options)?;
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
-    let inputs = Inputs::read(data)?;
+    let inputs = Inputs::read(data, &psmi, options.full)?;
     let features = inputs.features()?;
     let started = Instant::now();
-    let progress = ProgressReport::new(!options.quiet, psmi.n_estimators());
+    let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
     let (model, scores) = psmi
         .fit_transform_with(&features, &inputs.labels, options.full, |p| {
             progress.update(p)
@@ -108,14 +107,14 @@ fn fit(
     quiet: bool,
 ) -> Result<(), Failure> {
     let psmi = estimator.estimator().map_err(failure::options)?;
-    let inputs = Inputs::read(data)?;
+    let inputs = Inputs::read(data, &psmi, false)?;
     let features = inputs.features()?;
     let started = Instant::now();
     let model = match psmi.n_estimators() {
         NEstimators::Fixed(_) => psmi.fit(&features, &inputs.labels),
         // Auto mode scores the samples to decide when to stop; show its progress.
         NEstimators::Auto => {
-            let progress = ProgressReport::new(!quiet, psmi.n_estimators());
+            let progress = ProgressReport::new(!quiet, psmi.n_estimators(), features.rows());
             let fitted =
                 psmi.fit_transform_with(&features, &inputs.labels, false, |p| progress.update(p));
             progress.finish();
@@ -151,7 +150,12 @@ fn transform(
         model.set_threads(threads).map_err(failure::options)?;
     }
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
-    let inputs = Inputs::read(data)?;
+    // Transform holds less than fit-transform with as many directions.
+    let like = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(model.n_estimators()))
+        .build()
+        .map_err(failure::options)?;
+    let inputs = Inputs::read(data, &like, options.full)?;
     let features = inputs.features()?;
     let started = Instant::now();
     let scores = model

@@ -15,6 +15,7 @@ mod args;
 mod commands;
 mod demo;
 mod failure;
+mod memory;
 mod plot;
 mod progress;
 mod report;
