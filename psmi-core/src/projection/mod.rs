@@ -122,7 +122,7 @@ impl<'a> From<&'a [f32]> for Rows<'a> {
     }
 }
 
-fn widen_each(src: &[u16], out: &mut [f32], widen: fn(u16) -> f32) {
+fn widen_each(src: &[u16], out: &mut [f32], widen: impl Fn(u16) -> f32) {
     out.iter_mut().zip(src).for_each(|(o, &h)| *o = widen(h));
 }
 
