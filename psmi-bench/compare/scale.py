@@ -66,19 +66,20 @@ def main():
             means[name] = (out / "psmi_mean.npy").read_bytes()
             if rep > 0:
                 runs[name].append(run)
-            log(f"{name}: {run.seconds:.2f} s, {run.peak_mib:.0f} MiB")
+            log(f"{name}: {run.seconds:.2f} s ({run.cpu:.2f} s CPU), {run.peak_mib:.0f} MiB")
     reference = next(iter(means.values()))
     same = all(m == reference for m in means.values())
 
     print(f"\n{machine()}; n = {args.n}, d = {args.d}, {args.classes} classes, "
           f"m = {args.n_estimators}; medians of {args.reps} alternating runs\n")
-    print("| input | file | time (s) | peak RSS (MiB) |")
-    print("|---|---:|---:|---:|")
+    print("| input | file | time (s) | CPU time (s) | peak RSS (MiB) |")
+    print("|---|---:|---:|---:|---:|")
     for name, extra in variants:
         size = Path(str(extra[0]).split(":")[0]).stat().st_size / 2**20
         seconds = statistics.median(r.seconds for r in runs[name])
+        cpu = statistics.median(r.cpu for r in runs[name])
         peak = statistics.median(r.peak_mib for r in runs[name])
-        print(f"| {name} | {size:.0f} MiB | {seconds:.2f} | {peak:.0f} |")
+        print(f"| {name} | {size:.0f} MiB | {seconds:.2f} | {cpu:.2f} | {peak:.0f} |")
     print(f"\npsmi_mean.npy identical across inputs: {same}")
     if args.clean:
         shutil.rmtree(args.data)

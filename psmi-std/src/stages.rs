@@ -10,9 +10,11 @@
 //! - class statistics are accumulated over at most [`ROW_GROUPS`] contiguous
 //!   groups of whole chunks, whose partial moments are merged in group order.
 //!
-//! Neither depends on the number of threads, so one input gives bit-identical
-//! results on any pool. Errors name classes by index (`0..classes`), as
-//! [`psmi_core::Error`] does.
+//! Neither depends on the number of threads, nor on how the features are cut
+//! into shards (the cuts follow the global row index; a chunk that spans two
+//! shards is projected piece by piece, and each row's projection is its own),
+//! so one input gives bit-identical results on any pool and in any shards.
+//! Errors name classes by index (`0..classes`), as [`psmi_core::Error`] does.
 //!
 //! ```
 //! use psmi_core::{projection, statistics::Moments, Kernels};
