@@ -111,7 +111,9 @@ impl<'a> Rows<'a> {
             // SAFETY: a kernel set `K` runs only on a CPU that supports it
             // (the promise of `blocked` and `widen`).
             Rows::F16(x) => unsafe { K::widen_f16(&x[start..start + out.len()], out) },
-            _ => self.widen_into(start, out),
+            // SAFETY: as above.
+            Rows::Bf16(x) => unsafe { K::widen_bf16(&x[start..start + out.len()], out) },
+            Rows::F32(_) => self.widen_into(start, out),
         }
     }
 }
@@ -169,8 +171,8 @@ pub fn bf16_to_f32(bits: u16) -> f32 {
 }
 
 /// Widens `src` into `out` (of the same length) with `kernels`: F16C for f16
-/// on the x86-64 sets, bit for bit the values of [`f16_to_f32`] and
-/// [`bf16_to_f32`]. The projection widens with the same code as it packs rows.
+/// and vector shifts for bf16 on the x86-64 sets, bit for bit the values of
+/// [`f16_to_f32`] and [`bf16_to_f32`]. The projection widens with the same code as it packs rows.
 ///
 /// ```
 /// use psmi_core::{Kernels, projection::{widen, Rows}};
@@ -287,6 +289,16 @@ trait MicroKernel {
     /// The CPU supports the kernel's instruction set.
     unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
         widen_each(src, out, f16_to_f32);
+    }
+
+    /// Widens bf16 bits to f32 (`src` and `out` of one length), bit for bit
+    /// as [`bf16_to_f32`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports the kernel's instruction set.
+    unsafe fn widen_bf16(src: &[u16], out: &mut [f32]) {
+        widen_each(src, out, bf16_to_f32);
     }
 }
 

@@ -223,7 +223,7 @@ pub enum IoErrorKind {
         features: String,
     },
     /// A NaN or infinity in the features.
-    #[error("non-finite feature value at row {row}, column {column} (NaN or infinity)")]
+    #[error("non-finite feature value at row {row}, column {column} (NaN, infinity, or beyond the f32 range)")]
     NonFinite {
         /// Row among the rows of all shards.
         row: usize,
