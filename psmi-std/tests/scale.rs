@@ -557,6 +557,18 @@ fn bad_shards_are_named_and_leave_earlier_results_intact() {
         &["label shards", "feature shards"],
     );
 
+    // f64 features are converted into memory: they cannot be streamed.
+    let f64s = case.path("f64.npy");
+    let bytes: Vec<u8> = case
+        .x
+        .iter()
+        .flat_map(|&v| f64::from(v).to_le_bytes())
+        .collect();
+    write_npy(&f64s, "<f8", &[case.n, d], &bytes);
+    let output = fit_transform(&s(&f64s), &labels, &out, &["--max-memory", "1"]);
+    assert_error(&output, &[&s(&f64s), "cannot be streamed"]);
+    assert!(results(&out) == before);
+
     let truncated = case.path("part-2.npy");
     let bytes = std::fs::read(&truncated).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();

@@ -172,6 +172,15 @@ impl FeatureShards {
         self.shards.iter().map(|(_, matrix)| matrix.rows())
     }
 
+    /// The first shard that is not read in place but converted into memory
+    /// (f64, big-endian or misaligned data), and the bytes of its f32 copy.
+    pub fn converted(&self) -> Option<(&Input, u64)> {
+        self.shards
+            .iter()
+            .find(|(_, matrix)| !matrix.is_mapped())
+            .map(|(input, m)| (input, (m.rows() * m.cols() * 4) as u64))
+    }
+
     /// Rows of all shards.
     pub fn rows(&self) -> usize {
         self.shard_rows().sum()

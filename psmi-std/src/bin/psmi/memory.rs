@@ -21,12 +21,25 @@ pub fn open_features(
     budget: Option<u64>,
     working: impl Fn(usize, usize) -> u64,
 ) -> Result<FeatureShards, Failure> {
-    // Mapped without populating: only the headers are read here.
+    // Mapped without populating: only the headers are read here, unless a
+    // shard has to be converted into memory (f64, big-endian), which is then
+    // kept rather than converted twice.
     let streamed = FeatureShards::open(input, true)?;
     let Some(budget) = budget.or_else(available) else {
-        return Ok(FeatureShards::open(input, false)?);
+        return reopened(input, streamed);
     };
     let needed = resident().unwrap_or(0) + SLACK + working(streamed.rows(), streamed.cols());
+    if let Some((shard, bytes)) = streamed.converted() {
+        if needed > budget {
+            return Err(Failure::input(format!(
+                "{shard}: these features are converted into memory ({}) and cannot be \
+                 streamed within --max-memory {}; give them as little-endian f32, f16 or bf16",
+                show(bytes),
+                show(budget)
+            )));
+        }
+        return Ok(streamed);
+    }
     if needed > budget {
         return Err(Failure::input(format!(
             "--max-memory {} is too small for {} × {} features: this run needs at least {} \
@@ -38,10 +51,19 @@ pub fn open_features(
         )));
     }
     if needed + input_bytes(input)? <= budget {
-        drop(streamed);
-        return Ok(FeatureShards::open(input, false)?);
+        return reopened(input, streamed);
     }
     Ok(streamed)
+}
+
+/// The features mapped whole (populated at once), unless a shard was
+/// converted into memory already.
+fn reopened(input: &Input, streamed: FeatureShards) -> Result<FeatureShards, Failure> {
+    if streamed.converted().is_some() {
+        return Ok(streamed);
+    }
+    drop(streamed);
+    Ok(FeatureShards::open(input, false)?)
 }
 
 /// MemAvailable from /proc/meminfo, in bytes.
