@@ -51,11 +51,13 @@ class ChildFailed(Exception):
 
 @dataclass
 class Run:
-    """One child process: wall seconds, peak RSS (MiB) and its stdout."""
+    """One child process: wall seconds, peak RSS (MiB), its stdout, and its CPU
+    seconds (user + system), which other processes on a shared machine disturb less."""
 
     seconds: float
     peak_mib: float
     stdout: str
+    cpu: float = 0.0
 
 
 def run_child(command, label, cwd=None):
@@ -76,7 +78,7 @@ def run_child(command, label, cwd=None):
     if process.returncode != 0:
         raise ChildFailed(label, command, process.returncode, stderr or stdout)
     # ru_maxrss is in KiB on Linux.
-    return Run(seconds, usage.ru_maxrss / 1024.0, stdout)
+    return Run(seconds, usage.ru_maxrss / 1024.0, stdout, usage.ru_utime + usage.ru_stime)
 
 
 def last_json(text):

@@ -11,9 +11,10 @@
 pub enum Isa {
     /// Portable SIMD (`wide`), which lowers to SSE2, NEON, WASM SIMD or scalar code.
     Portable,
-    /// x86-64 AVX2 with fused multiply-add.
+    /// x86-64 AVX2 with fused multiply-add (and F16C, which every such CPU has,
+    /// for widening f16 features).
     Avx2Fma,
-    /// x86-64 AVX-512 (F, VL, DQ, BW).
+    /// x86-64 AVX-512 (F, VL, DQ, BW), with FMA and F16C.
     Avx512,
 }
 
@@ -41,7 +42,8 @@ impl Isa {
             Isa::Avx2Fma => cfg!(all(
                 target_arch = "x86_64",
                 target_feature = "avx2",
-                target_feature = "fma"
+                target_feature = "fma",
+                target_feature = "f16c"
             )),
             Isa::Avx512 => cfg!(all(
                 target_arch = "x86_64",
@@ -49,7 +51,8 @@ impl Isa {
                 target_feature = "avx512vl",
                 target_feature = "avx512dq",
                 target_feature = "avx512bw",
-                target_feature = "fma"
+                target_feature = "fma",
+                target_feature = "f16c"
             )),
         }
     }
@@ -65,7 +68,9 @@ impl Isa {
             Isa::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => {
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
             }
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
@@ -74,6 +79,7 @@ impl Isa {
                     && std::is_x86_feature_detected!("avx512dq")
                     && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("fma")
+                    && std::is_x86_feature_detected!("f16c")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,

@@ -150,8 +150,7 @@ impl Estimator {
                 let rows = chunk_rows(m, d);
                 for first in (0..n).step_by(rows) {
                     let end = (first + rows).min(n);
-                    let chunk = Features::new(&x.as_slice()[first * d..end * d], end - first, d)?;
-                    fitter.update(&chunk, &y[first..end])?;
+                    fitter.update(&x.slice_rows(first..end), &y[first..end])?;
                     if check().is_break() {
                         return Err(psmi_std::PsmiError::Interrupted { directions: 0 });
                     }

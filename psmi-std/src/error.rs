@@ -40,6 +40,16 @@ pub enum PsmiError {
         /// Columns claimed.
         cols: usize,
     },
+    /// A shard of features whose dimension differs from the first shard's.
+    #[error("shard {shard} has {cols} columns, the first shard has {expected}")]
+    ShardDimension {
+        /// Index of the shard (0 is the first).
+        shard: usize,
+        /// Its columns.
+        cols: usize,
+        /// The first shard's columns.
+        expected: usize,
+    },
     /// The number of labels differs from the number of feature rows.
     #[error("{labels} labels for {rows} feature rows")]
     LabelCount {

@@ -271,7 +271,7 @@ impl Pass<'_> {
         let packed = block.pack(engine.kernels, &mut self.packed)?;
         let z = &mut self.projections[..x.rows() * width];
         let statistics = engine.install(|| {
-            stages::project(x.as_slice(), &packed, z)?;
+            stages::project(x, &packed, z)?;
             ClassStatistics::of_projections(z, index, labels.len(), width)
         })?;
         let params = statistics.parameters().map_err(named)?;
@@ -296,4 +296,47 @@ fn interleave_columns(blocks: &[Vec<f32>], n: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+impl Psmi {
+    /// Bytes that [`Psmi::fit_transform`] holds beyond the features
+    /// themselves on `rows × cols` inputs (with the full matrix if `full`):
+    /// the projections of one pass, the per-sample summaries, the labels,
+    /// auto mode's block means, the packed directions, each thread's buffers,
+    /// and the few chunks of rows in use at once when the features are
+    /// streamed. `fit` and `transform` need less. The threads are the
+    /// estimator's, or every core.
+    ///
+    /// ```
+    /// use psmi_std::{NEstimators, Psmi};
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(500)).build()?;
+    /// let bytes = psmi.working_memory(400_000, 4096, false);
+    /// // The projections of one pass of 256 directions dominate.
+    /// assert!(bytes > 400_000 * 256 * 4 && bytes < 600 << 20);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn working_memory(&self, rows: usize, cols: usize, full: bool) -> u64 {
+        let (max_directions, blocks) = match self.n_estimators {
+            NEstimators::Fixed(m) => (m, 1),
+            NEstimators::Auto => (
+                self.max_n_estimators,
+                self.max_n_estimators / self.min_n_estimators.max(1),
+            ),
+        };
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let width = pass_width(cols).min(max_directions);
+        let moments = std::mem::size_of::<Moments>();
+        let per_row = width * 4 // one pass's projections
+            + 3 * moments // running, block and pass summaries
+            + 2 * 8 // mean and std out
+            + 8 + 8 + 4 // labels, their sorted copy, class indices
+            + if blocks > 1 { blocks * 8 } else { 0 } // auto mode's block means
+            + if full { max_directions * 4 * 2 } else { 0 }; // the full matrix, interleaved
+        let directions = 2 * crate::pipeline::MAX_BLOCK * cols * 4; // drawn and packed
+        let per_thread = stages::ROW_CHUNK * (width + 2 * cols) * 4 // scores, streamed rows
+            + psmi_core::projection::scratch_len(psmi_core::Kernels::detect(), cols) * 4;
+        (rows * per_row + directions + threads * per_thread) as u64
+    }
 }

@@ -1,25 +1,68 @@
 //! Inputs: a row-major feature matrix, and the mapping from labels to classes.
 
 use crate::error::{PsmiError, Result};
+use memmap2::{Mmap, UncheckedAdvice};
+use psmi_core::projection::{self, PackedDirections, Rows};
+use rayon::prelude::*;
 use std::borrow::Cow;
+use std::ops::Range;
 
-/// A row-major n × d matrix of f32 features, borrowed or converted.
+/// A row-major n × d matrix of features: f32 borrowed or converted, or f16 /
+/// bf16 read in place, possibly in several shards of rows (concatenated
+/// without copying, each in its own type).
 ///
 /// ```
-/// use psmi_std::Features;
+/// use psmi_std::{Features, Rows};
 /// let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
 /// let x = Features::new(&data, 3, 2)?;
 /// assert_eq!((x.rows(), x.cols()), (3, 2));
 /// let y = Features::from_f64(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2)?;
 /// assert_eq!(x.as_slice(), y.as_slice());
 /// assert!(Features::new(&[1.0, f32::NAN], 1, 2).is_err());
+/// // Two rows in f32, then one in bf16 (5.0, 6.0).
+/// let bf16 = [0x40A0u16, 0x40C0];
+/// let z = Features::concat([
+///     Features::new(&data[..4], 2, 2)?,
+///     Features::from_rows(Rows::Bf16(&bf16), 1, 2)?,
+/// ])?;
+/// assert_eq!((z.rows(), z.cols(), z.shards()), (3, 2, 2));
+/// assert_eq!(z.as_slice(), None); // no single f32 slice holds them
 /// # Ok::<(), psmi_std::PsmiError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Features<'a> {
-    data: Cow<'a, [f32]>,
+    shards: Vec<Shard<'a>>,
     rows: usize,
     cols: usize,
+}
+
+/// Consecutive rows in one element type.
+#[derive(Clone, Debug)]
+struct Shard<'a> {
+    values: Values<'a>,
+    /// Global index of the shard's first row.
+    first_row: usize,
+    rows: usize,
+    /// The read-only file mapping holding the values, when their pages are to
+    /// be dropped as soon as a chunk of rows has been used (streaming).
+    release: Option<&'a Mmap>,
+}
+
+#[derive(Clone, Debug)]
+enum Values<'a> {
+    F32(Cow<'a, [f32]>),
+    F16(&'a [u16]),
+    Bf16(&'a [u16]),
+}
+
+impl Values<'_> {
+    fn rows(&self) -> Rows<'_> {
+        match self {
+            Values::F32(x) => Rows::F32(x),
+            Values::F16(x) => Rows::F16(x),
+            Values::Bf16(x) => Rows::Bf16(x),
+        }
+    }
 }
 
 impl<'a> Features<'a> {
@@ -31,7 +74,7 @@ impl<'a> Features<'a> {
     /// [`PsmiError::Empty`], [`PsmiError::FeatureShape`], or
     /// [`PsmiError::NonFinite`] naming the first bad value's row and column.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
-        Self::checked(Cow::Borrowed(data), rows, cols)
+        Self::checked(Values::F32(Cow::Borrowed(data)), rows, cols, None)
     }
 
     /// Converts f64 features to f32 (one copy), with the same checks as [`Features::new`].
@@ -41,7 +84,7 @@ impl<'a> Features<'a> {
     /// As [`Features::new`]; a finite f64 beyond the f32 range is reported as non-finite.
     pub fn from_f64(data: &[f64], rows: usize, cols: usize) -> Result<Features<'static>> {
         let converted: Vec<f32> = data.iter().map(|&v| v as f32).collect();
-        Features::checked(Cow::Owned(converted), rows, cols)
+        Features::from_vec(converted, rows, cols)
     }
 
     /// Takes ownership of f32 features, with the same checks as [`Features::new`].
@@ -50,10 +93,75 @@ impl<'a> Features<'a> {
     ///
     /// As [`Features::new`].
     pub fn from_vec(data: Vec<f32>, rows: usize, cols: usize) -> Result<Features<'static>> {
-        Features::checked(Cow::Owned(data), rows, cols)
+        Features::checked(Values::F32(Cow::Owned(data)), rows, cols, None)
     }
 
-    fn checked(data: Cow<'a, [f32]>, rows: usize, cols: usize) -> Result<Self> {
+    /// Borrows features of any [`Rows`] type (f16 and bf16 as bits) in
+    /// place: they are widened to f32 only as rows are packed for the
+    /// projection, with the same results as the widened values given as f32.
+    ///
+    /// ```
+    /// use psmi_std::{Features, Rows};
+    /// let f16 = [0x3C00u16, 0x4000, 0x7C00]; // 1.0, 2.0, +inf
+    /// assert_eq!(Features::from_rows(Rows::F16(&f16[..2]), 1, 2)?.rows(), 1);
+    /// assert!(Features::from_rows(Rows::F16(&f16[1..]), 1, 2).is_err());
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Features::new`].
+    pub fn from_rows(data: Rows<'a>, rows: usize, cols: usize) -> Result<Self> {
+        Self::checked(Values::of(data), rows, cols, None)
+    }
+
+    /// Features mapped from a file, whose pages are dropped after each use
+    /// of a chunk of rows when `release` is set (and `data` lies in `map`).
+    pub(crate) fn mapped(
+        data: Rows<'a>,
+        rows: usize,
+        cols: usize,
+        map: &'a Mmap,
+        release: bool,
+    ) -> Result<Self> {
+        Self::checked(Values::of(data), rows, cols, release.then_some(map))
+    }
+
+    /// Concatenates features by rows, without copying: each part keeps its
+    /// element type.
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Empty`] for no parts, [`PsmiError::ShardDimension`]
+    /// naming the first part whose columns differ from the first part's.
+    pub fn concat(parts: impl IntoIterator<Item = Features<'a>>) -> Result<Self> {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().ok_or(PsmiError::Empty {
+            what: "features (no shards)",
+        })?;
+        for (index, part) in parts.enumerate() {
+            if part.cols != all.cols {
+                return Err(PsmiError::ShardDimension {
+                    shard: index + 1,
+                    cols: part.cols,
+                    expected: all.cols,
+                });
+            }
+            for mut shard in part.shards {
+                shard.first_row = all.rows;
+                all.rows += shard.rows;
+                all.shards.push(shard);
+            }
+        }
+        Ok(all)
+    }
+
+    fn checked(
+        values: Values<'a>,
+        rows: usize,
+        cols: usize,
+        release: Option<&'a Mmap>,
+    ) -> Result<Self> {
         if rows == 0 {
             return Err(PsmiError::Empty {
                 what: "features (no rows)",
@@ -64,19 +172,48 @@ impl<'a> Features<'a> {
                 what: "features (no columns)",
             });
         }
-        if rows.checked_mul(cols) != Some(data.len()) {
-            return Err(PsmiError::FeatureShape {
-                len: data.len(),
+        let len = values.rows().len();
+        if rows.checked_mul(cols) != Some(len) {
+            return Err(PsmiError::FeatureShape { len, rows, cols });
+        }
+        let features = Features {
+            shards: vec![Shard {
+                values,
+                first_row: 0,
                 rows,
-                cols,
-            });
+                release,
+            }],
+            rows,
+            cols,
+        };
+        features.check_finite()?;
+        Ok(features)
+    }
+
+    /// The first non-finite value, found chunk by chunk in parallel (each
+    /// chunk released after it is read, when streaming).
+    fn check_finite(&self) -> Result<()> {
+        let chunks = self.rows.div_ceil(CHECK_CHUNK);
+        let first_bad = (0..chunks).into_par_iter().find_map_first(|c| {
+            let range = c * CHECK_CHUNK..self.rows.min((c + 1) * CHECK_CHUNK);
+            let mut bad = None;
+            self.for_each_piece(range.clone(), |first_row, rows| {
+                if bad.is_none() {
+                    if let Err(psmi_core::Error::NonFinite { row, column }) =
+                        projection::check_finite_rows(rows, self.cols)
+                    {
+                        bad = Some((first_row + row, column));
+                    }
+                }
+                Ok::<(), psmi_core::Error>(())
+            })
+            .ok()?;
+            bad
+        });
+        match first_bad {
+            Some((row, column)) => Err(PsmiError::NonFinite { row, column }),
+            None => Ok(()),
         }
-        if let Err(psmi_core::Error::NonFinite { row, column }) =
-            psmi_core::projection::check_finite(&data, cols)
-        {
-            return Err(PsmiError::NonFinite { row, column });
-        }
-        Ok(Features { data, rows, cols })
     }
 
     /// Number of samples n.
@@ -89,9 +226,148 @@ impl<'a> Features<'a> {
         self.cols
     }
 
-    /// The values, row-major.
-    pub fn as_slice(&self) -> &[f32] {
-        &self.data
+    /// Number of shards of rows (1 unless made by [`Features::concat`]).
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The values, row-major, when they are one f32 slice (a single f32 shard).
+    pub fn as_slice(&self) -> Option<&[f32]> {
+        match &self.shards[..] {
+            [Shard {
+                values: Values::F32(x),
+                ..
+            }] => Some(x),
+            _ => None,
+        }
+    }
+
+    /// Z = X Θᵀ for rows `range` (`z` holds `range.len() × m`), shard by
+    /// shard; each row's projection does not depend on the others, so the
+    /// numbers do not depend on where shards begin. Pages of a streamed
+    /// shard are released once used.
+    pub(crate) fn project(
+        &self,
+        range: Range<usize>,
+        packed: &PackedDirections<'_>,
+        z: &mut [f32],
+        scratch: &mut [f32],
+    ) -> std::result::Result<(), psmi_core::Error> {
+        let (start, m) = (range.start, packed.directions());
+        self.for_each_piece(range, |first_row, rows| {
+            let local = first_row - start;
+            let count = rows.len() / self.cols;
+            projection::project_rows(
+                rows,
+                packed,
+                &mut z[local * m..(local + count) * m],
+                scratch,
+            )
+        })
+    }
+
+    /// Calls `work(first global row, rows)` on the part of `range` in each
+    /// shard, in order, then releases those rows' pages when streaming.
+    /// Rows `range` as features of their own, borrowing the same shards
+    /// (already checked, so not checked again), for work done on a chunk of
+    /// rows at a time, such as a streaming fit.
+    ///
+    /// ```
+    /// use psmi_std::Features;
+    /// let x = Features::new(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3, 2)?;
+    /// let tail = x.slice_rows(1..3);
+    /// assert_eq!((tail.rows(), tail.as_slice()), (2, Some(&[3.0f32, 4.0, 5.0, 6.0][..])));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `range` is not within `0..rows()` or is empty.
+    pub fn slice_rows(&self, range: Range<usize>) -> Features<'_> {
+        assert!(
+            range.start < range.end && range.end <= self.rows,
+            "rows {range:?} of {} rows",
+            self.rows
+        );
+        let d = self.cols;
+        let shards = self
+            .shards
+            .iter()
+            .filter(|s| s.first_row < range.end && s.first_row + s.rows > range.start)
+            .map(|shard| {
+                let lo = range.start.max(shard.first_row) - shard.first_row;
+                let hi = range.end.min(shard.first_row + shard.rows) - shard.first_row;
+                let values = match &shard.values {
+                    Values::F32(x) => Values::F32(Cow::Borrowed(&x[lo * d..hi * d])),
+                    Values::F16(x) => Values::F16(&x[lo * d..hi * d]),
+                    Values::Bf16(x) => Values::Bf16(&x[lo * d..hi * d]),
+                };
+                Shard {
+                    values,
+                    first_row: shard.first_row + lo - range.start,
+                    rows: hi - lo,
+                    release: shard.release,
+                }
+            })
+            .collect();
+        Features {
+            shards,
+            rows: range.len(),
+            cols: d,
+        }
+    }
+
+    fn for_each_piece<E>(
+        &self,
+        range: Range<usize>,
+        mut work: impl FnMut(usize, Rows<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let d = self.cols;
+        // The first shard ending after range.start.
+        let first = self
+            .shards
+            .partition_point(|s| s.first_row + s.rows <= range.start);
+        for shard in &self.shards[first..] {
+            if shard.first_row >= range.end {
+                break;
+            }
+            let lo = range.start.max(shard.first_row) - shard.first_row;
+            let hi = range.end.min(shard.first_row + shard.rows) - shard.first_row;
+            let rows = shard.values.rows().slice(lo * d, hi * d);
+            work(shard.first_row + lo, rows)?;
+            if let Some(map) = shard.release {
+                release(map, rows);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Rows per task of the finiteness check.
+const CHECK_CHUNK: usize = 1024;
+
+/// Drops the mapped pages of `rows` (which lie in `map`) from the process;
+/// a later read faults them in again from the file, with the same contents.
+fn release(map: &Mmap, rows: Rows<'_>) {
+    let (ptr, bytes) = match rows {
+        Rows::F32(x) => (x.as_ptr() as usize, std::mem::size_of_val(x)),
+        Rows::F16(x) | Rows::Bf16(x) => (x.as_ptr() as usize, std::mem::size_of_val(x)),
+    };
+    let offset = ptr - map.as_ptr() as usize;
+    // SAFETY: the map is read-only and its pages are clean copies of the
+    // file: MADV_DONTNEED drops them and the next access reads the file
+    // again, so no value anyone reads changes. A failure only means the
+    // pages stay resident.
+    let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, offset, bytes) };
+}
+
+impl<'a> Values<'a> {
+    fn of(rows: Rows<'a>) -> Self {
+        match rows {
+            Rows::F32(x) => Values::F32(Cow::Borrowed(x)),
+            Rows::F16(x) => Values::F16(x),
+            Rows::Bf16(x) => Values::Bf16(x),
+        }
     }
 }
 
@@ -105,7 +381,7 @@ impl<'a> TryFrom<ndarray::ArrayView2<'a, f32>> for Features<'a> {
     /// use psmi_std::Features;
     /// let a = ndarray::array![[1.0f32, 2.0], [3.0, 4.0]];
     /// let x = Features::try_from(a.view())?;
-    /// assert_eq!(x.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+    /// assert_eq!(x.as_slice(), Some(&[1.0, 2.0, 3.0, 4.0][..]));
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
     fn try_from(view: ndarray::ArrayView2<'a, f32>) -> Result<Self> {
@@ -127,7 +403,7 @@ impl TryFrom<ndarray::ArrayView2<'_, f64>> for Features<'static> {
     /// use psmi_std::Features;
     /// let a = ndarray::array![[1.0f64, 2.0], [3.0, 4.0]];
     /// let x = Features::try_from(a.view())?;
-    /// assert_eq!(x.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+    /// assert_eq!(x.as_slice(), Some(&[1.0, 2.0, 3.0, 4.0][..]));
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
     fn try_from(view: ndarray::ArrayView2<'_, f64>) -> Result<Self> {

@@ -141,10 +141,10 @@ impl PsmiFitter {
     /// [`PsmiError::NonFinite`] for a NaN or infinity (row = direction).
     pub fn with_directions(directions: &[f32], dim: usize, threads: Option<usize>) -> Result<Self> {
         let rows = directions.len().checked_div(dim).unwrap_or(0);
-        let checked = Features::new(directions, rows, dim)?;
+        // Checked as features are: shape and finiteness.
+        Features::new(directions, rows, dim)?;
         let engine = Engine::new(threads)?;
-        let blocks = checked
-            .as_slice()
+        let blocks = directions
             .chunks(MAX_BLOCK * dim)
             .enumerate()
             .map(|(b, theta)| DirectionBlock::from_theta(b * MAX_BLOCK, theta.to_vec(), dim))
@@ -294,9 +294,8 @@ impl PsmiFitter {
             .iter()
             .map(|block| {
                 let packed = block.pack(engine.kernels, &mut packed_buffer)?;
-                Ok(engine.install(|| {
-                    ClassStatistics::of_features(x.as_slice(), &packed, &class_index, classes)
-                })?)
+                Ok(engine
+                    .install(|| ClassStatistics::of_features(x, &packed, &class_index, classes))?)
             })
             .collect::<Result<Vec<_>>>()?;
         self.add_classes(&new_labels);

@@ -53,6 +53,7 @@ pub use options::{
     DEFAULT_SEED, FRAME_RATIO,
 };
 pub use psmi_core::directions::Scheme;
+pub use psmi_core::projection::Rows;
 pub use psmi_core::{Isa, Kernels};
 pub use quantiles::Quantiles;
 pub use scores::PsmiScores;

@@ -261,7 +261,7 @@ impl PsmiModel {
         let mut summaries = vec![Moments::default(); x.rows()];
         self.score_rows(
             &engine,
-            x.as_slice(),
+            x,
             &class_index,
             &mut summaries,
             full_values.as_deref_mut(),
@@ -287,13 +287,13 @@ impl PsmiModel {
         Classes::indices(&self.labels, labels)
     }
 
-    /// Scores the rows `x` (row-major, `dim` wide) of classes `class_index`
-    /// along every direction, block after block: their moments into
-    /// `summaries` and, if given, every score into `full` (rows × m).
+    /// Scores the rows `x` of classes `class_index` along every direction,
+    /// block after block: their moments into `summaries` and, if given,
+    /// every score into `full` (rows × m).
     pub(crate) fn score_rows(
         &self,
         engine: &Engine,
-        x: &[f32],
+        x: &Features<'_>,
         class_index: &[u32],
         summaries: &mut [Moments],
         mut full: Option<&mut [f32]>,

@@ -183,7 +183,7 @@ impl PsmiModel {
         Quantiles::check(levels)?;
         let class_index = self.class_index(x, labels)?;
         let engine = self.engine()?;
-        let (n, d, m, q) = (x.rows(), x.cols(), self.n_estimators(), levels.len());
+        let (n, m, q) = (x.rows(), self.n_estimators(), levels.len());
         let rows = (CHUNK_BYTES / (4 * m) / ROW_CHUNK).max(1) * ROW_CHUNK;
         let mut scores = vec![0.0f32; rows.min(n) * m];
         let mut values = vec![0.0f64; n * q];
@@ -193,7 +193,7 @@ impl PsmiModel {
             let chunk = &mut scores[..(end - start) * m];
             self.score_rows(
                 &engine,
-                &x.as_slice()[start * d..end * d],
+                &x.slice_rows(start..end),
                 &class_index[start..end],
                 &mut summaries[..end - start],
                 Some(&mut *chunk),

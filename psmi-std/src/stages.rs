@@ -10,9 +10,11 @@
 //! - class statistics are accumulated over at most [`ROW_GROUPS`] contiguous
 //!   groups of whole chunks, whose partial moments are merged in group order.
 //!
-//! Neither depends on the number of threads, so one input gives bit-identical
-//! results on any pool. Errors name classes by index (`0..classes`), as
-//! [`psmi_core::Error`] does.
+//! Neither depends on the number of threads, nor on how the features are cut
+//! into shards (the cuts follow the global row index; a chunk that spans two
+//! shards is projected piece by piece, and each row's projection is its own),
+//! so one input gives bit-identical results on any pool and in any shards.
+//! Errors name classes by index (`0..classes`), as [`psmi_core::Error`] does.
 //!
 //! ```
 //! use psmi_core::{projection, statistics::Moments, Kernels};
@@ -26,8 +28,9 @@
 //! stages::draw_directions(7, psmi_core::directions::Scheme::Iid, 0, d, &mut theta)?;
 //! let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
 //! let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+//! let features = psmi_std::Features::new(&x, n, d)?;
 //! let mut z = vec![0.0f32; n * m];
-//! stages::project(&x, &packed, &mut z)?;
+//! stages::project(&features, &packed, &mut z)?;
 //! let parameters = ClassStatistics::of_projections(&z, &labels, 2, m)?.parameters()?;
 //! let mut table_buffer = Vec::new();
 //! let table = parameters.table(&mut table_buffer)?;
@@ -37,17 +40,19 @@
 //!
 //! // The fused path of `transform` gives the same numbers.
 //! let mut fused = vec![Moments::default(); n];
-//! stages::project_and_score(&x, &packed, &table, &labels, &mut fused, None)?;
+//! stages::project_and_score(&features, &packed, &table, &labels, &mut fused, None)?;
 //! assert_eq!(fused, summaries);
-//! # Ok::<(), psmi_core::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::features::Features;
 use psmi_core::directions::{self, Scheme};
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::scoring::{self, ScoringTable};
 use psmi_core::statistics::{ClassMoments, Moments};
 use psmi_core::{Error, Kernels};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Rows handled by one task: large enough to amortise packing rows of X,
 /// small enough that a chunk's projections stay in L2.
@@ -113,23 +118,49 @@ pub fn draw_directions(
         })
 }
 
-/// Z = X Θᵀ: `x` is row-major `n × packed.dim()`, `z` row-major
+/// Z = X Θᵀ: `x` is `n × packed.dim()`, `z` row-major
 /// `n × packed.directions()`; one task per chunk of rows.
 ///
 /// # Errors
 ///
-/// [`Error::ShapeMismatch`] if `z` does not hold one row per row of `x`;
-/// otherwise as [`projection::project`].
-pub fn project(x: &[f32], packed: &PackedDirections<'_>, z: &mut [f32]) -> Result<(), Error> {
+/// [`Error::ShapeMismatch`] if `z` does not hold one row per row of `x` or
+/// the dimensions differ; otherwise as [`projection::project`].
+pub fn project(
+    x: &Features<'_>,
+    packed: &PackedDirections<'_>,
+    z: &mut [f32],
+) -> Result<(), Error> {
     let (d, m) = (packed.dim(), packed.directions());
-    ensure_rows("projections", z, x.len() / d, m)?;
+    ensure_dim(x, d)?;
+    ensure_rows("projections", z, x.rows(), m)?;
     let scratch_len = projection::scratch_len(packed.kernels(), d);
-    x.par_chunks(ROW_CHUNK * d)
+    row_chunks(x.rows(), ROW_CHUNK)
         .zip(z.par_chunks_mut(ROW_CHUNK * m))
         .try_for_each_init(
             || vec![0.0f32; scratch_len],
-            |scratch, (x, z)| projection::project(x, packed, z, scratch),
+            |scratch, (rows, z)| x.project(rows, packed, z, scratch),
         )
+}
+
+/// Rows `0..n` cut into ranges of `size` rows (the last shorter), by the
+/// global row index only: the same cuts whatever the shards.
+fn row_chunks(n: usize, size: usize) -> impl IndexedParallelIterator<Item = Range<usize>> {
+    (0..n.div_ceil(size))
+        .into_par_iter()
+        .map(move |c| c * size..n.min((c + 1) * size))
+}
+
+/// Checks that the features have the directions' dimension.
+fn ensure_dim(x: &Features<'_>, dim: usize) -> Result<(), Error> {
+    if x.cols() == dim {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            what: "feature columns",
+            expected: dim,
+            found: x.cols(),
+        })
+    }
 }
 
 /// Count, mean and M2 of every class along every direction, owned:
@@ -202,12 +233,13 @@ impl ClassStatistics {
     /// let kernels = Kernels::detect();
     /// let mut buffer = vec![0.0f32; projection::packed_len(kernels, 2, 2)];
     /// let packed = projection::pack_directions(kernels, &theta, 2, &mut buffer)?;
+    /// let x = psmi_std::Features::new(&x, 4, 2)?;
     /// let fused = ClassStatistics::of_features(&x, &packed, &[0, 0, 1, 1], 2)?;
     /// let mut z = vec![0.0f32; 4 * 2];
     /// stages::project(&x, &packed, &mut z)?;
     /// let two_passes = ClassStatistics::of_projections(&z, &[0, 0, 1, 1], 2, 2)?;
     /// assert_eq!(fused.parameters()?, two_passes.parameters()?);
-    /// # Ok::<(), psmi_core::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
     /// # Errors
@@ -215,25 +247,26 @@ impl ClassStatistics {
     /// [`Error::ShapeMismatch`] if `x` does not hold one row per label;
     /// otherwise as [`projection::project`] and [`ClassMoments::accumulate`].
     pub fn of_features(
-        x: &[f32],
+        x: &Features<'_>,
         packed: &PackedDirections<'_>,
         labels: &[u32],
         classes: usize,
     ) -> Result<Self, Error> {
         let (d, m) = (packed.dim(), packed.directions());
-        ensure_rows("features", x, labels.len(), d)?;
+        ensure_dim(x, d)?;
+        ensure_rows("labels", labels, x.rows(), 1)?;
         let rows = group_rows(labels.len());
         let scratch_len = projection::scratch_len(packed.kernels(), d);
         Self::by_groups(
             classes,
             m,
-            x.par_chunks(rows * d).zip(labels.par_chunks(rows)),
-            |(x, labels), moments| {
+            row_chunks(labels.len(), rows).zip(labels.par_chunks(rows)),
+            |(group, labels), moments| {
                 let mut scratch = vec![0.0f32; scratch_len];
                 let mut z = vec![0.0f32; labels.len().min(ROW_CHUNK) * m];
-                for (x, labels) in x.chunks(ROW_CHUNK * d).zip(labels.chunks(ROW_CHUNK)) {
+                for (start, labels) in group.step_by(ROW_CHUNK).zip(labels.chunks(ROW_CHUNK)) {
                     let z = &mut z[..labels.len() * m];
-                    projection::project(x, packed, z, &mut scratch)?;
+                    x.project(start..start + labels.len(), packed, z, &mut scratch)?;
                     moments.accumulate(z, labels)?;
                 }
                 Ok(())
@@ -432,7 +465,7 @@ impl FullMatrix<'_> {
 ///
 /// As those functions.
 pub fn project_and_score(
-    x: &[f32],
+    x: &Features<'_>,
     packed: &PackedDirections<'_>,
     table: &ScoringTable<'_>,
     labels: &[u32],
@@ -441,7 +474,8 @@ pub fn project_and_score(
 ) -> Result<(), Error> {
     let (d, m) = (packed.dim(), packed.directions());
     let n = labels.len();
-    ensure_rows("features", x, n, d)?;
+    ensure_dim(x, d)?;
+    ensure_rows("labels", labels, x.rows(), 1)?;
     ensure_rows("summaries", out, n, 1)?;
     let (width, column) = full.as_ref().map_or((0, 0), |f| (f.width, f.column));
     // One optional destination per chunk, so that chunks can be zipped with it.
@@ -457,15 +491,15 @@ pub fn project_and_score(
     };
     let kernels = packed.kernels();
     let scratch_len = projection::scratch_len(kernels, d);
-    x.par_chunks(ROW_CHUNK * d)
+    row_chunks(n, ROW_CHUNK)
         .zip(labels.par_chunks(ROW_CHUNK))
         .zip(out.par_chunks_mut(ROW_CHUNK))
         .zip(full_chunks.par_iter_mut())
         .try_for_each_init(
             || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
-            |(scratch, z), (((x, labels), out), full_rows)| {
+            |(scratch, z), (((rows, labels), out), full_rows)| {
                 let z = &mut z[..labels.len() * m];
-                projection::project(x, packed, z, scratch)?;
+                x.project(rows, packed, z, scratch)?;
                 scoring::score_in_place(kernels, table, labels, z)?;
                 scoring::summarize_rows(z, m, out)?;
                 if let Some(rows) = full_rows {
@@ -529,11 +563,20 @@ mod tests {
         pool.install(work)
     }
 
-    /// Every stage alone, then the fused paths, on `threads` threads: the
-    /// summaries, the full matrix and the class parameters of both.
-    fn run_all(threads: usize) -> (Vec<Moments>, Vec<f32>, ClassParameters) {
+    /// Every stage alone, then the fused paths, on `threads` threads, the
+    /// rows cut into shards of `shards` rows: the summaries, the full matrix
+    /// and the class parameters of both.
+    fn run_all(threads: usize, shards: &[usize]) -> (Vec<Moments>, Vec<f32>, ClassParameters) {
         let (n, d, m, k) = (700, 37, 29, 3);
         let (x, labels) = data(n, d, k);
+        let mut rest = &x[..];
+        let parts = shards.iter().map(|&rows| {
+            let (shard, tail) = rest.split_at(rows * d);
+            rest = tail;
+            Features::new(shard, rows, d).unwrap()
+        });
+        let features = Features::concat(parts.collect::<Vec<_>>()).unwrap();
+        assert_eq!((features.rows(), features.shards()), (n, shards.len()));
         let kernels = Kernels::detect();
         on_threads(threads, || {
             let mut theta = vec![0.0f32; m * d];
@@ -546,7 +589,7 @@ mod tests {
             let packed =
                 projection::pack_directions(kernels, &theta, d, &mut packed_buffer).unwrap();
             let mut z = vec![0.0f32; n * m];
-            project(&x, &packed, &mut z).unwrap();
+            project(&features, &packed, &mut z).unwrap();
             let mut serial = vec![0.0f32; n * m];
             let mut scratch = vec![0.0f32; projection::scratch_len(kernels, d)];
             for (x, z) in x
@@ -561,7 +604,7 @@ mod tests {
                 .unwrap()
                 .parameters()
                 .unwrap();
-            let fused = ClassStatistics::of_features(&x, &packed, &labels, k)
+            let fused = ClassStatistics::of_features(&features, &packed, &labels, k)
                 .unwrap()
                 .parameters()
                 .unwrap();
@@ -589,7 +632,7 @@ mod tests {
                 column: 1,
             };
             project_and_score(
-                &x,
+                &features,
                 &packed,
                 &table,
                 &labels,
@@ -605,8 +648,16 @@ mod tests {
 
     #[test]
     fn stages_and_fused_paths_agree_bit_for_bit_on_any_number_of_threads() {
-        let one = run_all(1);
-        assert!(run_all(3) == one);
+        let one = run_all(1, &[700]);
+        assert!(run_all(3, &[700]) == one);
+    }
+
+    /// Shards that cut row chunks and row groups anywhere, one of a single row.
+    #[test]
+    fn shards_give_the_same_bits_as_one_matrix() {
+        let one = run_all(2, &[700]);
+        assert!(run_all(2, &[1, 300, 99, 300]) == one);
+        assert!(run_all(3, &[257, 1, 442]) == one);
     }
 
     #[test]
@@ -615,6 +666,7 @@ mod tests {
         let mut buffer = vec![0.0f32; projection::packed_len(kernels, 1, 1)];
         let packed = projection::pack_directions(kernels, &[1.0], 1, &mut buffer).unwrap();
         let x = vec![1.0f32; 2 * ROW_CHUNK];
+        let x = Features::new(&x, 2 * ROW_CHUNK, 1).unwrap();
         let mut z = vec![0.0f32; ROW_CHUNK];
         assert!(matches!(
             project(&x, &packed, &mut z),

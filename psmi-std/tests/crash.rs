@@ -61,6 +61,9 @@ impl Data {
 
     /// A run into `out` that would go on for hours: auto mode with blocks of
     /// 8 directions, a target it cannot reach and no practical upper bound.
+    /// Reaching that bound would take more memory than any machine has, so
+    /// the run declares a budget that allows it (the default, the memory
+    /// available, would refuse it at the start).
     fn endless(&self, command: &str, target: &[&str]) -> Child {
         let mut args = target.to_vec();
         args.extend([
@@ -68,6 +71,8 @@ impl Data {
             "8",
             "--max-n-estimators",
             "1000000000",
+            "--max-memory",
+            "1000000TiB",
             "--max-variation-of-the-lowest",
             "1e-300",
             "--quiet",

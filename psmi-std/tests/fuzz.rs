@@ -597,7 +597,7 @@ fn check_features(m: &Mutant, input: &Input, file: usize, unchanged: Option<&Fea
     match result {
         Ok(x) => {
             let values = x.rows() * x.cols();
-            assert_eq!(x.as_slice().len(), values);
+            assert_eq!(x.values().len(), values);
             assert!(values * 2 <= file, "{values} values in {file} bytes");
             assert!(
                 largest <= file.max(values * 4) + SLACK,
@@ -605,7 +605,8 @@ fn check_features(m: &Mutant, input: &Input, file: usize, unchanged: Option<&Fea
             );
             if let Some(original) = unchanged {
                 assert_eq!((x.rows(), x.cols()), (original.rows(), original.cols()));
-                let same = x.as_slice().iter().zip(original.as_slice());
+                let (x, original) = (x.to_vec(), original.to_vec());
+                let same = x.iter().zip(&original);
                 assert!(same.into_iter().all(|(a, b)| a.to_bits() == b.to_bits()));
             }
         }

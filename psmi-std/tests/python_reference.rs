@@ -3,7 +3,7 @@
 //! mode's accuracy on real data.
 
 use psmi_std::io::{read_labels, FeatureMatrix, Input};
-use psmi_std::{Features, NEstimators, Psmi, PsmiFitter, PsmiModel};
+use psmi_std::{NEstimators, Psmi, PsmiFitter, PsmiModel};
 use std::path::PathBuf;
 
 fn fixture(case: &str, name: &str) -> PathBuf {
@@ -54,9 +54,9 @@ fn fit_reference_directions(case: &str) -> Case {
     let labels = read_labels(&Input::parse(fixture(case, "labels.npy"))).unwrap();
     let directions = FeatureMatrix::open(&Input::parse(fixture(case, "directions.npy"))).unwrap();
     assert_eq!(directions.cols(), features.cols());
-    let x = Features::new(features.as_slice(), features.rows(), features.cols()).unwrap();
+    let x = features.features().unwrap();
     let mut fitter =
-        PsmiFitter::with_directions(directions.as_slice(), directions.cols(), None).unwrap();
+        PsmiFitter::with_directions(&directions.to_vec(), directions.cols(), None).unwrap();
     fitter.update(&x, &labels).unwrap();
     let model = fitter.finish().unwrap();
     Case {
@@ -88,7 +88,7 @@ fn check_case(case: &str) {
         labels,
         model,
     } = fit_reference_directions(case);
-    let x = Features::new(features.as_slice(), features.rows(), features.cols()).unwrap();
+    let x = features.features().unwrap();
 
     // Class statistics: f32 projections against the package's float64 ones.
     let (frequency, _) = read_f64(case, "frequency.npy");
@@ -147,7 +147,7 @@ fn arbitrary_label_values_agree_with_the_python_package() {
 fn auto_mode_meets_the_python_packages_accuracy_bar_on_digits() {
     let features = FeatureMatrix::open(&Input::parse(fixture("digits", "features.npy"))).unwrap();
     let labels = read_labels(&Input::parse(fixture("digits", "labels.npy"))).unwrap();
-    let x = Features::new(features.as_slice(), features.rows(), features.cols()).unwrap();
+    let x = features.features().unwrap();
     let truth = Psmi::builder()
         .n_estimators(NEstimators::Fixed(20_000))
         .seed(1)

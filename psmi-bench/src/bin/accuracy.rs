@@ -95,7 +95,7 @@ fn load(name: &str, cli: &Cli) -> Result<Set, Error> {
             Set {
                 name: "digits",
                 d: x.cols(),
-                x: x.as_slice().to_vec(),
+                x: x.to_vec(),
                 labels,
             }
         }

@@ -191,6 +191,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::usage(format!("--threads: {e}")))?;
     let x = gaussian_features(n, d, cli.seed);
+    let x = psmi_std::Features::new(&x, n, d).map_err(|e| Failure {
+        message: e.to_string(),
+        status: 1,
+    })?;
     let labels = balanced_labels(n, k, cli.seed.wrapping_add(1));
     let timings = pool.install(|| time_stages(cli, kernels, &x, &labels))?;
 
@@ -249,7 +253,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
 
 /// Runs each stage once to warm up, then `cli.runs` times, in order, each
 /// stage feeding the next.
-fn time_stages(cli: &Cli, kernels: Kernels, x: &[f32], labels: &[u32]) -> Result<Timings, Failure> {
+fn time_stages(
+    cli: &Cli,
+    kernels: Kernels,
+    x: &psmi_std::Features<'_>,
+    labels: &[u32],
+) -> Result<Timings, Failure> {
     let (n, d, m, k) = (cli.n, cli.d, cli.m, cli.classes);
     let repeat = cli.runs + 1;
     let mut timings = Timings::default();

@@ -26,6 +26,71 @@ impl MicroKernel for Kernel {
         // SAFETY: the caller's promise covers the CPU features and pointers.
         unsafe { tile_avx2(tile) }
     }
+
+    unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features.
+        unsafe { widen_f16c(src, out) }
+    }
+
+    unsafe fn widen_bf16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features.
+        unsafe { widen_bf16_avx2(src, out) }
+    }
+}
+
+/// bf16 to f32, eight at a time: zero-extend, quiet the NaNs (magnitude
+/// above 0x7F80: set bit 6), shift into the upper half; the tail one by one.
+///
+/// # Safety
+///
+/// The CPU supports AVX2.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn widen_bf16_avx2(src: &[u16], out: &mut [f32]) {
+    let mut src_chunks = src.chunks_exact(8);
+    let mut out_chunks = out.chunks_exact_mut(8);
+    let (magnitude, infinity, quiet) = (
+        _mm256_set1_epi32(0x7FFF),
+        _mm256_set1_epi32(0x7F80),
+        _mm256_set1_epi32(0x0040),
+    );
+    for (s, o) in (&mut src_chunks).zip(&mut out_chunks) {
+        // SAFETY: both chunks hold eight elements; unaligned loads and stores.
+        unsafe {
+            let wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(s.as_ptr().cast()));
+            // Below 0x8000, so the signed comparison is the unsigned one.
+            let nan = _mm256_cmpgt_epi32(_mm256_and_si256(wide, magnitude), infinity);
+            let wide = _mm256_or_si256(wide, _mm256_and_si256(nan, quiet));
+            let bits = _mm256_slli_epi32::<16>(wide);
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_castsi256_ps(bits));
+        }
+    }
+    let (src, out) = (src_chunks.remainder(), out_chunks.into_remainder());
+    out.iter_mut()
+        .zip(src)
+        .for_each(|(o, &h)| *o = super::bf16_to_f32(h));
+}
+
+/// F16C conversion, eight halves at a time; the tail one by one.
+///
+/// # Safety
+///
+/// The CPU supports F16C and AVX.
+#[target_feature(enable = "avx2,f16c")]
+pub(super) unsafe fn widen_f16c(src: &[u16], out: &mut [f32]) {
+    let mut src_chunks = src.chunks_exact(8);
+    let mut out_chunks = out.chunks_exact_mut(8);
+    for (s, o) in (&mut src_chunks).zip(&mut out_chunks) {
+        // SAFETY: both chunks hold eight elements; unaligned loads and stores.
+        unsafe {
+            let halves = _mm_loadu_si128(s.as_ptr().cast());
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_cvtph_ps(halves));
+        }
+    }
+    let (src, out) = (src_chunks.remainder(), out_chunks.into_remainder());
+    for (o, &h) in out.iter_mut().zip(src) {
+        // SAFETY: as above, one half in the low lane.
+        *o = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h))));
+    }
 }
 
 /// # Safety

@@ -24,6 +24,16 @@ impl MicroKernel for Kernel {
     const KC: usize = KC;
     const NC: usize = 768;
 
+    unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features.
+        unsafe { widen_f16c(src, out) }
+    }
+
+    unsafe fn widen_bf16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features.
+        unsafe { widen_bf16_avx512(src, out) }
+    }
+
     unsafe fn tile(tile: &Tile) {
         // SAFETY: the caller's promise covers the CPU features and pointers.
         unsafe { tile_avx512(tile) }
@@ -74,4 +84,52 @@ unsafe fn tile_avx512(tile: &Tile) {
             _mm512_mask_storeu_ps(c.add(16), mask1, v1);
         }
     }
+}
+
+/// F16C conversion, sixteen halves at a time; the tail as AVX2 does.
+///
+/// # Safety
+///
+/// The CPU supports AVX-512F and F16C.
+#[target_feature(enable = "avx512f,avx2,f16c")]
+unsafe fn widen_f16c(src: &[u16], out: &mut [f32]) {
+    let mut src_chunks = src.chunks_exact(16);
+    let mut out_chunks = out.chunks_exact_mut(16);
+    for (s, o) in (&mut src_chunks).zip(&mut out_chunks) {
+        // SAFETY: both chunks hold sixteen elements; unaligned loads and stores.
+        unsafe {
+            let halves = _mm256_loadu_si256(s.as_ptr().cast());
+            _mm512_storeu_ps(o.as_mut_ptr(), _mm512_cvtph_ps(halves));
+        }
+    }
+    // SAFETY: AVX2 and F16C are enabled here.
+    unsafe { super::avx2::widen_f16c(src_chunks.remainder(), out_chunks.into_remainder()) }
+}
+
+/// bf16 to f32, sixteen at a time, as the AVX2 version does; the tail by AVX2.
+///
+/// # Safety
+///
+/// The CPU supports AVX-512F and AVX2.
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn widen_bf16_avx512(src: &[u16], out: &mut [f32]) {
+    let mut src_chunks = src.chunks_exact(16);
+    let mut out_chunks = out.chunks_exact_mut(16);
+    let (magnitude, infinity, quiet) = (
+        _mm512_set1_epi32(0x7FFF),
+        _mm512_set1_epi32(0x7F80),
+        _mm512_set1_epi32(0x0040),
+    );
+    for (s, o) in (&mut src_chunks).zip(&mut out_chunks) {
+        // SAFETY: both chunks hold sixteen elements; unaligned loads and stores.
+        unsafe {
+            let wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(s.as_ptr().cast()));
+            let nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(wide, magnitude), infinity);
+            let wide = _mm512_mask_or_epi32(wide, nan, wide, quiet);
+            let bits = _mm512_slli_epi32::<16>(wide);
+            _mm512_storeu_ps(o.as_mut_ptr(), _mm512_castsi512_ps(bits));
+        }
+    }
+    // SAFETY: AVX2 is enabled here.
+    unsafe { super::avx2::widen_bf16_avx2(src_chunks.remainder(), out_chunks.into_remainder()) }
 }

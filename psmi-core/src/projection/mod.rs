@@ -15,7 +15,8 @@
 //!   direction;
 //! - [`project`] copies `MR` rows of X at a time into the scratch buffer (a
 //!   fixed row stride of `KC`, so the kernel addresses every row with a
-//!   constant offset and rows never alias in the cache), and the micro-kernel
+//!   constant offset and rows never alias in the cache), widening f16 and
+//!   bf16 features ([`Rows`]) to f32 as it copies them, and the micro-kernel
 //!   computes one `MR × NR` tile of Z in registers;
 //! - the panels of a block are visited `NC` directions at a time, a slice
 //!   (`KC × NC`) that stays in the L2 cache while every row of X streams past.
@@ -28,6 +29,181 @@ mod portable;
 
 use crate::dispatch::{Isa, Kernels};
 use crate::error::{ensure_len, ensure_shape, Error};
+
+/// Row-major features in the element type they are stored in, widened to f32
+/// only as rows are packed for the kernels: an f16 or bf16 input is never
+/// copied whole. The halves are bit patterns (`u16`), as read from a file.
+///
+/// ```
+/// use psmi_core::projection::Rows;
+/// let bf16 = [0x3F80u16, 0xC000]; // 1.0, -2.0
+/// let x = Rows::Bf16(&bf16);
+/// assert_eq!(x.len(), 2);
+/// let mut wide = [0.0f32; 2];
+/// x.widen_into(0, &mut wide);
+/// assert_eq!(wide, [1.0, -2.0]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    /// IEEE binary32.
+    F32(&'a [f32]),
+    /// IEEE binary16 (half precision), as bits.
+    F16(&'a [u16]),
+    /// bfloat16 (the upper half of a binary32), as bits.
+    Bf16(&'a [u16]),
+}
+
+impl<'a> Rows<'a> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Rows::F32(x) => x.len(),
+            Rows::F16(x) | Rows::Bf16(x) => x.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    ///
+    /// ```
+    /// assert!(psmi_core::projection::Rows::F32(&[]).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values `start .. end`, in the same type.
+    ///
+    /// # Panics
+    ///
+    /// If the range is out of bounds, as slicing does.
+    ///
+    /// ```
+    /// use psmi_core::projection::Rows;
+    /// assert_eq!(Rows::F16(&[0, 1, 2]).slice(1, 3).len(), 2);
+    /// ```
+    pub fn slice(&self, start: usize, end: usize) -> Rows<'a> {
+        match *self {
+            Rows::F32(x) => Rows::F32(&x[start..end]),
+            Rows::F16(x) => Rows::F16(&x[start..end]),
+            Rows::Bf16(x) => Rows::Bf16(&x[start..end]),
+        }
+    }
+
+    /// Widens values `start .. start + out.len()` into `out`, portably: the
+    /// same bits as the SIMD paths of [`widen`].
+    ///
+    /// # Panics
+    ///
+    /// If the values run past the end.
+    pub fn widen_into(&self, start: usize, out: &mut [f32]) {
+        let end = start + out.len();
+        match *self {
+            Rows::F32(x) => out.copy_from_slice(&x[start..end]),
+            Rows::F16(x) => widen_each(&x[start..end], out, f16_to_f32),
+            Rows::Bf16(x) => widen_each(&x[start..end], out, bf16_to_f32),
+        }
+    }
+
+    /// Widens values `start .. start + out.len()` into `out` with the
+    /// conversion of kernel set `K`.
+    fn widen_with<K: MicroKernel>(&self, start: usize, out: &mut [f32]) {
+        match *self {
+            // SAFETY: a kernel set `K` runs only on a CPU that supports it
+            // (the promise of `blocked` and `widen`).
+            Rows::F16(x) => unsafe { K::widen_f16(&x[start..start + out.len()], out) },
+            // SAFETY: as above.
+            Rows::Bf16(x) => unsafe { K::widen_bf16(&x[start..start + out.len()], out) },
+            Rows::F32(_) => self.widen_into(start, out),
+        }
+    }
+}
+
+impl<'a> From<&'a [f32]> for Rows<'a> {
+    fn from(x: &'a [f32]) -> Self {
+        Rows::F32(x)
+    }
+}
+
+fn widen_each(src: &[u16], out: &mut [f32], widen: impl Fn(u16) -> f32) {
+    out.iter_mut().zip(src).for_each(|(o, &h)| *o = widen(h));
+}
+
+/// The f32 of an IEEE binary16 value given as bits: exact for every finite
+/// value (subnormals included) and infinities; a NaN stays a NaN of the same
+/// sign and payload, made quiet, as F16C's `vcvtph2ps` does.
+///
+/// ```
+/// use psmi_core::projection::f16_to_f32;
+/// assert_eq!(f16_to_f32(0x3C00), 1.0);
+/// assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24)); // smallest subnormal
+/// assert_eq!(f16_to_f32(0xFC00), f32::NEG_INFINITY);
+/// assert!(f16_to_f32(0x7C01).is_nan());
+/// ```
+pub fn f16_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits & 0x8000) << 16;
+    let exponent = u32::from(bits >> 10) & 0x1F;
+    let mantissa = u32::from(bits & 0x03FF);
+    let magnitude = match (exponent, mantissa) {
+        (0, 0) => 0,
+        // Subnormal: m · 2⁻²⁴, normalised by moving its leading one to bit 10.
+        (0, m) => {
+            let shift = m.leading_zeros() - 21;
+            ((113 - shift) << 23) | ((m << shift) & 0x03FF) << 13
+        }
+        (0x1F, 0) => 0x7F80_0000,
+        (0x1F, m) => 0x7FC0_0000 | (m << 13),
+        (e, m) => ((e + 112) << 23) | (m << 13),
+    };
+    f32::from_bits(sign | magnitude)
+}
+
+/// The f32 of a bfloat16 value given as bits: the upper half of its binary32
+/// (a NaN made quiet, as for [`f16_to_f32`]).
+///
+/// ```
+/// use psmi_core::projection::bf16_to_f32;
+/// assert_eq!(bf16_to_f32(0x3F80), 1.0);
+/// assert_eq!(bf16_to_f32(0xFF80), f32::NEG_INFINITY);
+/// ```
+pub fn bf16_to_f32(bits: u16) -> f32 {
+    let quiet = if bits & 0x7FFF > 0x7F80 { 0x0040 } else { 0 };
+    f32::from_bits(u32::from(bits | quiet) << 16)
+}
+
+/// Widens `src` into `out` (of the same length) with `kernels`: F16C for f16
+/// and vector shifts for bf16 on the x86-64 sets, bit for bit the values of
+/// [`f16_to_f32`] and [`bf16_to_f32`]. The projection widens with the same code as it packs rows.
+///
+/// ```
+/// use psmi_core::{Kernels, projection::{widen, Rows}};
+/// let mut out = [0.0f32; 3];
+/// widen(Kernels::detect(), Rows::F16(&[0x3C00, 0xC000, 0x0000]), &mut out)?;
+/// assert_eq!(out, [1.0, -2.0, 0.0]);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::ShapeMismatch`] if `out` is not as long as `src`.
+pub fn widen(kernels: Kernels, src: Rows<'_>, out: &mut [f32]) -> Result<(), Error> {
+    if out.len() != src.len() {
+        return Err(Error::ShapeMismatch {
+            what: "widened values",
+            expected: src.len(),
+            found: out.len(),
+        });
+    }
+    match kernels.isa() {
+        Isa::Portable => src.widen_with::<portable::Kernel>(0, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => src.widen_with::<avx2::Kernel>(0, out),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => src.widen_with::<avx512::Kernel>(0, out),
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2Fma | Isa::Avx512 => src.widen_with::<portable::Kernel>(0, out),
+    }
+    Ok(())
+}
 
 /// Directions packed for the projection kernels of one instruction set.
 ///
@@ -104,6 +280,26 @@ trait MicroKernel {
     /// `k < tile.kc`, `j < NR`; `tile.c` is writable at `r·ldc + j` for every
     /// `r < rows`, `j < cols`.
     unsafe fn tile(tile: &Tile);
+
+    /// Widens f16 bits to f32 (`src` and `out` of one length), bit for bit
+    /// as [`f16_to_f32`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports the kernel's instruction set.
+    unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
+        widen_each(src, out, f16_to_f32);
+    }
+
+    /// Widens bf16 bits to f32 (`src` and `out` of one length), bit for bit
+    /// as [`bf16_to_f32`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports the kernel's instruction set.
+    unsafe fn widen_bf16(src: &[u16], out: &mut [f32]) {
+        widen_each(src, out, bf16_to_f32);
+    }
 }
 
 /// The layout parameters of one kernel set.
@@ -255,9 +451,45 @@ pub fn project(
     z: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<(), Error> {
+    project_rows(Rows::F32(x), packed, z, scratch)
+}
+
+/// Z = X Θᵀ for features of any [`Rows`] type, widened as rows are packed:
+/// the same bits as [`project`] on the widened values.
+///
+/// ```
+/// use psmi_core::{Kernels, projection::{pack_directions, packed_len, project, project_rows, scratch_len, Rows}};
+/// let kernels = Kernels::detect();
+/// let theta = [1.0f32, 0.5, -0.25, 2.0];
+/// let mut packed_buf = vec![0.0f32; packed_len(kernels, 2, 2)];
+/// let packed = pack_directions(kernels, &theta, 2, &mut packed_buf).unwrap();
+/// let mut scratch = vec![0.0f32; scratch_len(kernels, 2)];
+/// let (mut wide, mut half) = ([0.0f32; 4], [0.0f32; 4]);
+/// project(&[1.5, -3.0, 0.125, 4.0], &packed, &mut wide, &mut scratch)?;
+/// // The same values in bfloat16.
+/// project_rows(Rows::Bf16(&[0x3FC0, 0xC040, 0x3E00, 0x4080]), &packed, &mut half, &mut scratch)?;
+/// assert_eq!(wide, half);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`project`].
+pub fn project_rows(
+    x: Rows<'_>,
+    packed: &PackedDirections<'_>,
+    z: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(), Error> {
     let (dim, m) = (packed.dim, packed.directions);
     let n = x.len() / dim;
-    ensure_shape("features", x, n * dim)?;
+    if x.len() != n * dim {
+        return Err(Error::ShapeMismatch {
+            what: "features",
+            expected: n * dim,
+            found: x.len(),
+        });
+    }
     ensure_shape("projections", z, n * m)?;
     ensure_len(
         "projection scratch",
@@ -295,7 +527,7 @@ pub fn project(
 /// `x` is `n × dim`, `z` is `n × m` and `scratch` holds at least
 /// [`scratch_len`] floats.
 unsafe fn blocked<K: MicroKernel>(
-    x: &[f32],
+    x: Rows<'_>,
     packed: &PackedDirections<'_>,
     z: &mut [f32],
     scratch: &mut [f32],
@@ -317,7 +549,7 @@ unsafe fn blocked<K: MicroKernel>(
             let block = &packed.data[k0 * padded..];
             for i0 in (0..n).step_by(K::MR) {
                 let rows = K::MR.min(n - i0);
-                pack_rows(x, dim, i0, rows, k0, kc, K::MR, K::KC, scratch);
+                pack_rows::<K>(x, dim, i0, rows, k0, kc, scratch);
                 for p in p0..p1 {
                     let j0 = p * K::NR;
                     let tile = Tile {
@@ -343,25 +575,25 @@ unsafe fn blocked<K: MicroKernel>(
     }
 }
 
-/// Copies rows `i0..i0 + rows`, columns `k0..k0 + kc` of `x` into `out`, row
-/// `r` at `r·stride`, and zeroes the rows up to `mr` that X lacks.
-#[allow(clippy::too_many_arguments)]
-fn pack_rows(
-    x: &[f32],
+/// Copies rows `i0..i0 + rows`, columns `k0..k0 + kc` of `x` into `out`,
+/// widened to f32, row `r` at `r·KC`, and zeroes the rows up to `MR` that X lacks.
+///
+/// # Safety
+///
+/// The CPU supports `K`'s instruction set.
+unsafe fn pack_rows<K: MicroKernel>(
+    x: Rows<'_>,
     dim: usize,
     i0: usize,
     rows: usize,
     k0: usize,
     kc: usize,
-    mr: usize,
-    stride: usize,
     out: &mut [f32],
 ) {
-    for r in 0..mr {
-        let dst = &mut out[r * stride..r * stride + kc];
+    for r in 0..K::MR {
+        let dst = &mut out[r * K::KC..r * K::KC + kc];
         if r < rows {
-            let start = (i0 + r) * dim + k0;
-            dst.copy_from_slice(&x[start..start + kc]);
+            x.widen_with::<K>((i0 + r) * dim + k0, dst);
         } else {
             dst.fill(0.0);
         }
@@ -380,10 +612,33 @@ fn pack_rows(
 /// [`Error::NonFinite`] naming the first such value's row and column,
 /// [`Error::EmptyInput`] for `dim` 0.
 pub fn check_finite(x: &[f32], dim: usize) -> Result<(), Error> {
+    check_finite_rows(Rows::F32(x), dim)
+}
+
+/// Finds the first NaN or infinity in row-major features of any [`Rows`] type.
+///
+/// ```
+/// use psmi_core::{Error, projection::{check_finite_rows, Rows}};
+/// // 1.0, 2.0, 3.0, +inf in f16.
+/// let x = Rows::F16(&[0x3C00, 0x4000, 0x4200, 0x7C00]);
+/// assert_eq!(check_finite_rows(x, 2), Err(Error::NonFinite { row: 1, column: 1 }));
+/// ```
+///
+/// # Errors
+///
+/// As [`check_finite`].
+pub fn check_finite_rows(x: Rows<'_>, dim: usize) -> Result<(), Error> {
     if dim == 0 {
         return Err(Error::EmptyInput { what: "dim" });
     }
-    match x.iter().position(|v| !v.is_finite()) {
+    // A half is infinite or NaN when its exponent bits are all set.
+    let half = |x: &[u16], exponent: u16| x.iter().position(|&h| h & exponent == exponent);
+    let bad = match x {
+        Rows::F32(x) => x.iter().position(|v| !v.is_finite()),
+        Rows::F16(x) => half(x, 0x7C00),
+        Rows::Bf16(x) => half(x, 0x7F80),
+    };
+    match bad {
         Some(index) => Err(Error::NonFinite {
             row: index / dim,
             column: index % dim,

@@ -77,23 +77,25 @@ impl RawArray {
     }
 }
 
-/// Maps `path` read-only; `populate` fills the page tables at once, for inputs read whole.
+/// Maps `path` read-only, its pages filled in at once when `populate` is set.
 pub(crate) fn map_file(path: &Path, populate: bool) -> std::io::Result<Mmap> {
     let file = File::open(path)?;
-    // SAFETY: the map is read-only and private to this process. Another process
-    // truncating or rewriting the file while it is mapped would change what we read
-    // (or raise SIGBUS); inputs are treated as immutable for the run, as with any mmap.
-    // An input read whole has its page tables filled in one call (MAP_POPULATE)
-    // rather than by one fault per page on first touch; layers are read one at a time.
     let mut options = memmap2::MmapOptions::new();
+    // Inputs that fit in memory are read whole, so the page tables are filled
+    // in one call (MAP_POPULATE) rather than by one fault per page on first
+    // touch; a streamed input, or a layer of a stack, is faulted in chunk by
+    // chunk (layer by layer) and released.
     if populate {
         options.populate();
     }
+    // SAFETY: the map is read-only and private to this process. Another process
+    // truncating or rewriting the file while it is mapped would change what we read
+    // (or raise SIGBUS); inputs are treated as immutable for the run, as with any mmap.
     unsafe { options.map(&file) }
 }
 
 pub(crate) const FEATURE_DTYPES: &str =
-    "f32, f64, f16 (npy: <f4 >f4 <f8 >f8 <f2 >f2; safetensors: F32 F64 F16 BF16)";
+    "f32, f64, f16, bf16 (npy: <f4 >f4 <f8 >f8 <f2 >f2; safetensors: F32 F64 F16 BF16)";
 pub(crate) const LABEL_DTYPES: &str =
     "integers (npy: i1 i2 i4 i8 u1 u2 u4 u8, either byte order; safetensors: I8 I16 I32 I64 U8 U16 U32 U64)";
 

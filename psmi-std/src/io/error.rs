@@ -212,6 +212,48 @@ pub enum IoErrorKind {
         /// Columns asked for.
         cols: usize,
     },
+    /// A glob of shards that matches no file.
+    #[error("no file matches this pattern")]
+    NoMatch,
+    /// A shard whose dimension differs from the first shard's.
+    #[error("shard has {cols} columns, the first shard ({first}) has {expected}")]
+    ShardDimension {
+        /// Its columns.
+        cols: usize,
+        /// The first shard's columns.
+        expected: usize,
+        /// The first shard.
+        first: String,
+    },
+    /// Label shards that are not as many as the feature shards.
+    #[error("{labels} label shards for {features} feature shards")]
+    ShardCount {
+        /// Label shards found.
+        labels: usize,
+        /// Feature shards found.
+        features: usize,
+    },
+    /// A label shard whose length differs from its feature shard's rows.
+    #[error("{labels} labels for the {rows} rows of {features}")]
+    ShardRows {
+        /// Labels in the shard.
+        labels: usize,
+        /// Rows of the feature shard.
+        rows: usize,
+        /// The feature shard.
+        features: String,
+    },
+    /// A NaN or infinity in the features.
+    #[error("non-finite feature value at row {row}, column {column} (NaN, infinity, or beyond the f32 range)")]
+    NonFinite {
+        /// Row among the rows of all shards.
+        row: usize,
+        /// Column of the value.
+        column: usize,
+    },
+    /// Features the estimator refuses.
+    #[error("{0}")]
+    Features(String),
     /// Writing an output file failed.
     #[error("cannot write: {0}")]
     Write(std::io::Error),

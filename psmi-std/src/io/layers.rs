@@ -3,10 +3,10 @@
 
 use super::array::{map_file, to_f32, Elem, RawArray, FEATURE_DTYPES};
 use super::error::{IoError, IoErrorKind};
+use super::names::{matches, natural_order};
 use super::{npy, tensors, Input};
 use memmap2::Mmap;
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -52,8 +52,9 @@ pub struct FeatureLayers {
 }
 
 impl FeatureLayers {
-    /// The layers of `input`, or `None` when it names one 2-D matrix (read
-    /// that with [`FeatureMatrix::open`](super::FeatureMatrix::open)).
+    /// The layers of `input`, or `None` when it names one 2-D matrix or a
+    /// pattern of files (read those with
+    /// [`FeatureShards::open`](super::FeatureShards::open)).
     ///
     /// The file is mapped without reading it ahead, so only the layer being
     /// used need be resident.
@@ -67,6 +68,14 @@ impl FeatureLayers {
     /// first layer's.
     pub fn open(input: &Input) -> Result<Option<FeatureLayers>, IoError> {
         let path = input.path().to_path_buf();
+        // A pattern over file names is shards of rows, not layers.
+        if path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.contains(['*', '?']))
+        {
+            return Ok(None);
+        }
         let map = map_file(&path, false).map_err(|e| input.error(IoErrorKind::Open(e)))?;
         let named = match input.tensor() {
             Some(pattern) if pattern.contains(['*', '?']) => {
@@ -258,90 +267,5 @@ impl fmt::Debug for FeatureLayers {
             .field("layers", &names)
             .field("rows", &self.rows)
             .finish_non_exhaustive()
-    }
-}
-
-/// Whether `name` matches the glob `pattern` (`*` any run, `?` one byte).
-fn matches(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|skip| matches(rest, &name[skip..])),
-        Some((&p, rest)) => match name.split_first() {
-            Some((&c, tail)) => (p == b'?' || p == c) && matches(rest, tail),
-            None => false,
-        },
-    }
-}
-
-/// Natural order: runs of digits compare as numbers, the rest as text.
-fn natural_order(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let (da, ra) = split_digits(a);
-                let (db, rb) = split_digits(b);
-                let (ta, tb) = (trim_zeros(da), trim_zeros(db));
-                let order = ta.len().cmp(&tb.len()).then(ta.cmp(tb)).then(da.cmp(db));
-                if order != Ordering::Equal {
-                    return order;
-                }
-                (a, b) = (ra, rb);
-            }
-            (Some(x), Some(y)) if x != y => return x.cmp(y),
-            _ => (a, b) = (&a[1..], &b[1..]),
-        }
-    }
-}
-
-fn split_digits(s: &[u8]) -> (&[u8], &[u8]) {
-    s.split_at(s.iter().take_while(|c| c.is_ascii_digit()).count())
-}
-
-fn trim_zeros(digits: &[u8]) -> &[u8] {
-    let zeros = digits.iter().take_while(|&&c| c == b'0').count();
-    &digits[zeros..]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn glob_patterns() {
-        assert!(matches(b"layers.*", b"layers.0"));
-        assert!(matches(b"layers.*", b"layers."));
-        assert!(!matches(b"layers.*", b"layer.0"));
-        assert!(matches(b"*.h?", b"model.h1"));
-        assert!(!matches(b"*.h?", b"model.h12"));
-        assert!(matches(b"a*b*c", b"abxbc"));
-        assert!(!matches(b"a*b*c", b"abxbd"));
-    }
-
-    #[test]
-    fn natural_order_compares_numbers_as_numbers() {
-        let mut names = [
-            "layers.10",
-            "layers.2",
-            "layers.1",
-            "head",
-            "layers.02",
-            "layers.x",
-        ];
-        names.sort_by(|a, b| natural_order(a, b));
-        assert_eq!(
-            names,
-            [
-                "head",
-                "layers.1",
-                "layers.02",
-                "layers.2",
-                "layers.10",
-                "layers.x"
-            ]
-        );
     }
 }

@@ -3,12 +3,19 @@
 use super::array::{map_file, to_f32, to_i64, Elem, RawArray, FEATURE_DTYPES, LABEL_DTYPES};
 use super::error::{IoError, IoErrorKind};
 use super::{npy, tensors, Input};
+use crate::error::PsmiError;
+use crate::features::Features;
 use memmap2::Mmap;
+use psmi_core::projection::Rows;
 use std::fmt;
 
 /// Maps the input's file and finds its array, with errors naming file and tensor.
-fn open(input: &Input, supported: &'static str) -> Result<(Mmap, RawArray), IoError> {
-    let map = map_file(input.path(), true).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+fn open(
+    input: &Input,
+    supported: &'static str,
+    populate: bool,
+) -> Result<(Mmap, RawArray), IoError> {
+    let map = map_file(input.path(), populate).map_err(|e| input.error(IoErrorKind::Open(e)))?;
     let raw = match input {
         Input::Npy(_) => npy::parse(&map, supported),
         Input::Safetensors { tensor, .. } => tensors::locate(&map, tensor.as_deref(), supported),
@@ -16,10 +23,12 @@ fn open(input: &Input, supported: &'static str) -> Result<(Mmap, RawArray), IoEr
     raw.map(|raw| (map, raw)).map_err(|kind| input.error(kind))
 }
 
-/// A row-major `rows × cols` matrix of f32 features read from a file.
+/// A row-major `rows × cols` matrix of features read from a file.
 ///
-/// Little-endian f32 data aligned to 4 bytes is used in place, straight from the
-/// memory-mapped file; any other type or byte order is converted once into a `Vec<f32>`.
+/// Little-endian f32, f16 and bf16 data aligned to its element size is used in
+/// place, straight from the memory-mapped file (f16 and bf16 are widened to f32
+/// only as the projection packs rows); any other type or byte order is
+/// converted once into a `Vec<f32>`.
 ///
 /// ```
 /// use psmi_std::io::{write_npy_f32_2d, FeatureMatrix, Input};
@@ -27,7 +36,7 @@ fn open(input: &Input, supported: &'static str) -> Result<(Mmap, RawArray), IoEr
 /// write_npy_f32_2d(&path, 3, 2, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
 /// let x = FeatureMatrix::open(&Input::parse(&path))?;
 /// assert_eq!((x.rows(), x.cols()), (3, 2));
-/// assert_eq!(x.row(1), &[3.0, 4.0]);
+/// assert_eq!(x.to_vec()[2..4], [3.0, 4.0]);
 /// assert!(x.is_mapped());
 /// # std::fs::remove_file(&path)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -36,12 +45,16 @@ pub struct FeatureMatrix {
     rows: usize,
     cols: usize,
     storage: Storage,
+    /// Pages are dropped after use, chunk by chunk (an input larger than memory).
+    streamed: bool,
 }
 
 enum Storage {
-    /// `len` f32 values at byte `offset` of the map, checked aligned at construction.
+    /// `len` values of type `elem` (F32, F16 or Bf16) at byte `offset` of the
+    /// map, checked aligned at construction.
     Mapped {
         map: Mmap,
+        elem: Elem,
         offset: usize,
         len: usize,
     },
@@ -68,7 +81,34 @@ impl FeatureMatrix {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(input: &Input) -> Result<Self, IoError> {
-        let (map, raw) = open(input, FEATURE_DTYPES)?;
+        Self::open_with(input, false)
+    }
+
+    /// As [`FeatureMatrix::open`], for an input larger than the memory to
+    /// spare: the file's pages are read as rows are used, and dropped from
+    /// the process once a chunk of rows has been used, so the resident
+    /// memory of the input stays a few chunks whatever its size. The numbers
+    /// are the same.
+    ///
+    /// ```
+    /// use psmi_std::io::{write_npy_f32_2d, FeatureMatrix, Input};
+    /// let path = std::env::temp_dir().join("psmi-doc-streamed.npy");
+    /// write_npy_f32_2d(&path, 2, 2, &[1.0, 2.0, 3.0, 4.0])?;
+    /// let x = FeatureMatrix::open_streamed(&Input::parse(&path))?;
+    /// assert_eq!(x.features()?.rows(), 2);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`FeatureMatrix::open`].
+    pub fn open_streamed(input: &Input) -> Result<Self, IoError> {
+        Self::open_with(input, true)
+    }
+
+    fn open_with(input: &Input, streamed: bool) -> Result<Self, IoError> {
+        let (map, raw) = open(input, FEATURE_DTYPES, !streamed)?;
         if !matches!(raw.elem, Elem::F16 | Elem::Bf16 | Elem::F32 | Elem::F64) {
             return Err(input.error(IoErrorKind::UnsupportedDtype {
                 found: raw.dtype_name,
@@ -82,8 +122,15 @@ impl FeatureMatrix {
         if rows == 0 || cols == 0 {
             return Err(input.error(IoErrorKind::Empty { rows, cols }));
         }
-        let storage = if raw.f32_in_place(&map).is_some() {
+        let bytes = raw.bytes(&map);
+        let aligned = match raw.elem {
+            Elem::F32 => bytemuck::try_cast_slice::<u8, f32>(bytes).is_ok(),
+            Elem::F16 | Elem::Bf16 => bytemuck::try_cast_slice::<u8, u16>(bytes).is_ok(),
+            _ => false,
+        };
+        let storage = if aligned && raw.big_endian == cfg!(target_endian = "big") {
             Storage::Mapped {
+                elem: raw.elem,
                 offset: raw.offset,
                 len: raw.len(),
                 map,
@@ -95,6 +142,7 @@ impl FeatureMatrix {
             rows,
             cols,
             storage,
+            streamed,
         })
     }
 
@@ -126,44 +174,79 @@ impl FeatureMatrix {
         self.cols
     }
 
-    /// All values, row after row (`rows × cols` of them).
+    /// All values, row after row (`rows × cols` of them), in their stored
+    /// type.
+    ///
+    /// ```
+    /// # use psmi_std::io::{write_npy_f32_2d, FeatureMatrix, Input};
+    /// # let path = std::env::temp_dir().join("psmi-doc-values.npy");
+    /// # write_npy_f32_2d(&path, 2, 2, &[1.0, 2.0, 3.0, 4.0])?;
+    /// let x = FeatureMatrix::open(&Input::parse(&path))?;
+    /// assert!(matches!(x.values(), psmi_std::Rows::F32(&[1.0, 2.0, 3.0, 4.0])));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn values(&self) -> Rows<'_> {
+        match &self.storage {
+            // Alignment was checked when the map was made, and a map never moves.
+            Storage::Mapped {
+                map,
+                elem,
+                offset,
+                len,
+            } => {
+                let bytes = &map[*offset..*offset + len * elem.size()];
+                match elem {
+                    Elem::F16 => Rows::F16(bytemuck::cast_slice(bytes)),
+                    Elem::Bf16 => Rows::Bf16(bytemuck::cast_slice(bytes)),
+                    _ => Rows::F32(bytemuck::cast_slice(bytes)),
+                }
+            }
+            Storage::Owned(values) => Rows::F32(values),
+        }
+    }
+
+    /// All values widened to f32, row after row (a copy).
     ///
     /// ```
     /// # use psmi_std::io::{write_npy_f32_2d, FeatureMatrix, Input};
     /// # let path = std::env::temp_dir().join("psmi-doc-slice.npy");
     /// # write_npy_f32_2d(&path, 2, 2, &[1.0, 2.0, 3.0, 4.0])?;
     /// let x = FeatureMatrix::open(&Input::parse(&path))?;
-    /// assert_eq!(x.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
+    /// assert_eq!(x.to_vec(), [1.0, 2.0, 3.0, 4.0]);
     /// # std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn as_slice(&self) -> &[f32] {
-        match &self.storage {
-            // Alignment was checked when the map was made, and a map never moves.
-            Storage::Mapped { map, offset, len } => {
-                bytemuck::cast_slice(&map[*offset..*offset + len * 4])
-            }
-            Storage::Owned(values) => values,
-        }
+    pub fn to_vec(&self) -> Vec<f32> {
+        let values = self.values();
+        let mut out = vec![0.0f32; values.len()];
+        values.widen_into(0, &mut out);
+        out
     }
 
-    /// Row `i` (`cols` values); an empty slice past the last row.
+    /// The matrix as [`Features`] (checked finite), borrowing the map: no
+    /// copy. Rows of a streamed matrix are released once used.
     ///
     /// ```
     /// # use psmi_std::io::{write_npy_f32_2d, FeatureMatrix, Input};
-    /// # let path = std::env::temp_dir().join("psmi-doc-row.npy");
-    /// # write_npy_f32_2d(&path, 2, 2, &[1.0, 2.0, 3.0, 4.0])?;
+    /// # let path = std::env::temp_dir().join("psmi-doc-features.npy");
+    /// write_npy_f32_2d(&path, 1, 2, &[1.0, f32::INFINITY])?;
     /// let x = FeatureMatrix::open(&Input::parse(&path))?;
-    /// assert_eq!(x.row(1), &[3.0, 4.0]);
-    /// assert!(x.row(2).is_empty());
+    /// assert!(x.features().is_err());
     /// # std::fs::remove_file(&path)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn row(&self, i: usize) -> &[f32] {
-        let start = i.saturating_mul(self.cols);
-        self.as_slice()
-            .get(start..start.saturating_add(self.cols))
-            .unwrap_or(&[])
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::NonFinite`] naming the first NaN or infinity.
+    pub fn features(&self) -> Result<Features<'_>, PsmiError> {
+        match &self.storage {
+            Storage::Mapped { map, .. } => {
+                Features::mapped(self.values(), self.rows, self.cols, map, self.streamed)
+            }
+            Storage::Owned(_) => Features::from_rows(self.values(), self.rows, self.cols),
+        }
     }
 
     /// Whether the values are read in place from the mapped file (no copy was made).
@@ -209,7 +292,7 @@ impl fmt::Debug for FeatureMatrix {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_labels(input: &Input) -> Result<Vec<i64>, IoError> {
-    let (map, raw) = open(input, LABEL_DTYPES)?;
+    let (map, raw) = open(input, LABEL_DTYPES, true)?;
     if matches!(raw.elem, Elem::F16 | Elem::Bf16 | Elem::F32 | Elem::F64) {
         return Err(input.error(IoErrorKind::UnsupportedDtype {
             found: raw.dtype_name,

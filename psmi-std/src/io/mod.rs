@@ -32,8 +32,10 @@ mod array;
 mod error;
 mod layers;
 mod matrix;
+mod names;
 mod npy;
 mod output;
+mod shards;
 mod tensors;
 
 pub use error::{IoError, IoErrorKind};
@@ -41,6 +43,7 @@ pub use layers::FeatureLayers;
 pub use matrix::{read_labels, FeatureMatrix};
 pub use npy::{write_npy_f32_2d, write_npy_f64, write_npy_f64_2d};
 pub use output::{write_whole, OutputDir};
+pub use shards::{input_bytes, shard_inputs, FeatureShards};
 
 use std::ffi::OsStr;
 use std::fmt;

@@ -381,7 +381,7 @@ pub fn write_npy_f64(path: impl AsRef<Path>, data: &[f64]) -> Result<(), IoError
 /// write_npy_f32_2d(&path, 2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
 /// let back = FeatureMatrix::open(&Input::parse(&path))?;
 /// assert_eq!((back.rows(), back.cols()), (2, 3));
-/// assert_eq!(back.as_slice(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// assert_eq!(back.to_vec(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
 /// assert!(write_npy_f32_2d(&path, 4, 4, &[1.0]).is_err());
 /// # std::fs::remove_file(&path)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

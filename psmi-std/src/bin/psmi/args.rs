@@ -97,14 +97,55 @@ that fit-transform --model wrote, holding <layer>.safetensors for every layer.")
 /// Features and labels.
 #[derive(Debug, Args)]
 pub struct DataArgs {
-    /// Features, n × d: FILE.npy (f32, f64 or f16) or FILE.safetensors:TENSOR (F32, F64, F16, BF16).
+    /// Features, n × d: FILE.npy (f32, f64 or f16) or FILE.safetensors:TENSOR (F32, F64, F16, BF16),
+    /// or a quoted glob of shards ('DIR/part-*.npy', 'shard-*.safetensors:hidden') taken in
+    /// natural order (part-2 before part-10) and concatenated by rows.
     /// Layers: FILE.safetensors:'PATTERN' (tensors matching * and ?, in natural order) or a
     /// 3-D array [L, n, d], one run per layer (fit-transform and transform).
     #[arg(long, value_name = "F")]
     pub features: PathBuf,
-    /// Labels, n integers: FILE.npy or FILE.safetensors:TENSOR (any integer type).
+    /// Labels, n integers: FILE.npy or FILE.safetensors:TENSOR (any integer type), or a glob
+    /// of as many shards as the features', each as long as its feature shard.
     #[arg(long, value_name = "L")]
     pub labels: PathBuf,
+    /// Peak memory of the whole run, mapped input included (4GiB, 512MiB, 1.5GB, or bytes).
+    /// Features larger than what is left are streamed in chunks of rows, with the same
+    /// results. Default: the memory available at start.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+}
+
+/// Bytes from `4GiB`, `512MiB`, `1.5GB`, `100kB` or a plain number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?}; use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
+            ))
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 4GiB, 512MiB or 1000000"))?;
+    let bytes = value * scale as f64;
+    if bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64 {
+        Ok(bytes as u64)
+    } else {
+        Err(format!("{text:?} is not a size of at least one byte"))
+    }
 }
 
 /// The estimator's options, with the names and defaults of the Python package `psmi`.
@@ -213,4 +254,22 @@ pub struct ReportArgs {
     /// No progress bar, no summary on stdout.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_in_binary_and_decimal_units() {
+        assert_eq!(parse_size("4GiB"), Ok(4 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("512 mib"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(parse_size("100kB"), Ok(100_000));
+        assert_eq!(parse_size("123456"), Ok(123_456));
+        for bad in ["", "GiB", "4 parsecs", "0", "1.2.3MiB", "-1"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

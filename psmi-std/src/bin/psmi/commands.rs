@@ -3,11 +3,11 @@
 use crate::args::{Command, DataArgs, EstimatorArgs, ReportArgs};
 use crate::failure::{self, Blame, Failure};
 use crate::progress::ProgressReport;
-use crate::{demo, interrupt, layers, plot, report};
+use crate::{demo, interrupt, layers, memory, plot, report};
 use psmi_std::io::{
-    read_labels, write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, FeatureMatrix, Input, OutputDir,
+    write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, FeatureShards, Input, OutputDir,
 };
-use psmi_std::{Features, NEstimators, PsmiError, PsmiModel, PsmiScores, Quantiles};
+use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiModel, PsmiScores, Quantiles};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,16 +47,20 @@ pub fn run(command: Command) -> Result<(), Failure> {
 struct Inputs {
     features_input: Input,
     labels_input: Input,
-    matrix: FeatureMatrix,
+    matrix: FeatureShards,
     labels: Vec<i64>,
 }
 
 impl Inputs {
-    fn read(data: &DataArgs) -> Result<Self, Failure> {
+    /// Opens the features within `--max-memory`, sized for the work of
+    /// `psmi` (the largest of fit-transform's), and reads the labels.
+    fn read(data: &DataArgs, psmi: &Psmi, full: bool) -> Result<Self, Failure> {
         let features_input = Input::parse(&data.features);
         let labels_input = Input::parse(&data.labels);
-        let matrix = FeatureMatrix::open(&features_input)?;
-        let labels = read_labels(&labels_input)?;
+        let matrix = memory::open_features(&features_input, data.max_memory, |n, d| {
+            psmi.working_memory(n, d, full)
+        })?;
+        let labels = matrix.labels(&labels_input)?;
         Ok(Inputs {
             features_input,
             labels_input,
@@ -73,12 +77,7 @@ impl Inputs {
     }
 
     fn features(&self) -> Result<Features<'_>, Failure> {
-        Features::new(
-            self.matrix.as_slice(),
-            self.matrix.rows(),
-            self.matrix.cols(),
-        )
-        .map_err(|e| self.blame().failure(e))
+        Ok(self.matrix.features()?)
     }
 }
 
@@ -95,11 +94,11 @@ fn fit_transform(
         return layers::fit_transform(&layers, data, out, model_path, &psmi, options);
     }
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
-    let inputs = Inputs::read(data)?;
+    let inputs = Inputs::read(data, &psmi, options.full)?;
     let features = inputs.features()?;
     interrupt::check()?;
     let started = Instant::now();
-    let progress = ProgressReport::new(!options.quiet, psmi.n_estimators());
+    let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
     let fitted = psmi.fit_transform_with(&features, &inputs.labels, options.full, |p| {
         progress.update(p)
     });
@@ -153,7 +152,7 @@ fn fit(
             data.features.display()
         )));
     }
-    let inputs = Inputs::read(data)?;
+    let inputs = Inputs::read(data, &psmi, false)?;
     let features = inputs.features()?;
     interrupt::check()?;
     let started = Instant::now();
@@ -161,7 +160,7 @@ fn fit(
         NEstimators::Fixed(_) => psmi.fit(&features, &inputs.labels),
         // Auto mode scores the samples to decide when to stop; show its progress.
         NEstimators::Auto => {
-            let progress = ProgressReport::new(!quiet, psmi.n_estimators());
+            let progress = ProgressReport::new(!quiet, psmi.n_estimators(), features.rows());
             let fitted =
                 psmi.fit_transform_with(&features, &inputs.labels, false, |p| progress.update(p));
             progress.finish();
@@ -199,7 +198,12 @@ fn transform(
     }
     let model = load_model(model_path, threads)?;
     let staging = OutputDir::begin(out).map_err(Failure::input)?;
-    let inputs = Inputs::read(data)?;
+    // Transform holds less than fit-transform with as many directions.
+    let like = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(model.n_estimators()))
+        .build()
+        .map_err(failure::options)?;
+    let inputs = Inputs::read(data, &like, options.full)?;
     let features = inputs.features()?;
     interrupt::check()?;
     let started = Instant::now();

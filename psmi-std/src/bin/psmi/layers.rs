@@ -155,7 +155,7 @@ pub fn fit_transform(
         let layer_started = Instant::now();
         let (features, source) = plan.features(layers, i, &data.features)?;
         let blame = plan.blame(&source);
-        let progress = ProgressReport::new(!options.quiet, psmi.n_estimators());
+        let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
         let (model, scores) = psmi
             .fit_transform_with(&features, &plan.labels, options.full, |p| {
                 progress.update(p)

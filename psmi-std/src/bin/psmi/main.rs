@@ -17,6 +17,7 @@ mod demo;
 mod failure;
 mod interrupt;
 mod layers;
+mod memory;
 mod plot;
 mod progress;
 mod report;

@@ -1,0 +1,229 @@
+//! Inputs in shards: a glob over file names (`DIR/part-*.npy`,
+//! `shard-*.safetensors:hidden`), taken in natural order and concatenated by rows.
+
+use super::error::{IoError, IoErrorKind};
+use super::matrix::{read_labels, FeatureMatrix};
+use super::names::{matches, natural_order};
+use super::Input;
+use crate::error::PsmiError;
+use crate::features::Features;
+use std::path::{Path, PathBuf};
+
+/// The files an input names: itself when its file name holds no `*` or `?`,
+/// otherwise the files of its directory whose names match, in natural order
+/// (`part-2` before `part-10`), each with the input's tensor.
+///
+/// ```
+/// use psmi_std::io::{shard_inputs, write_npy_f64, Input};
+/// let dir = std::env::temp_dir().join("psmi-doc-shard-inputs");
+/// std::fs::create_dir_all(&dir)?;
+/// for name in ["part-10.npy", "part-2.npy", "other.npy"] {
+///     write_npy_f64(dir.join(name), &[0.0])?;
+/// }
+/// let found = shard_inputs(&Input::parse(dir.join("part-*.npy")))?;
+/// let names: Vec<_> = found.iter().map(|i| i.path().file_name().unwrap().to_owned()).collect();
+/// assert_eq!(names, ["part-2.npy", "part-10.npy"]);
+/// assert!(shard_inputs(&Input::parse(dir.join("none-*.npy"))).is_err());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// An [`IoError`] naming the pattern: its directory cannot be read, or no
+/// file matches.
+pub fn shard_inputs(input: &Input) -> Result<Vec<Input>, IoError> {
+    let path = input.path();
+    let Some(pattern) = path.file_name().and_then(|n| n.to_str()) else {
+        return Ok(vec![input.clone()]);
+    };
+    if !pattern.contains(['*', '?']) {
+        return Ok(vec![input.clone()]);
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let entries = std::fs::read_dir(&dir).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| matches(pattern.as_bytes(), name.as_bytes()))
+        .collect();
+    if names.is_empty() {
+        return Err(input.error(IoErrorKind::NoMatch));
+    }
+    names.sort_by(|a, b| natural_order(a, b));
+    Ok(names
+        .into_iter()
+        .map(|name| input.with_path(path.with_file_name(name)))
+        .collect())
+}
+
+/// Features read from one file or from shards of rows, each mapped in place.
+///
+/// ```
+/// use psmi_std::io::{write_npy_f32_2d, FeatureShards, Input};
+/// let dir = std::env::temp_dir().join("psmi-doc-feature-shards");
+/// std::fs::create_dir_all(&dir)?;
+/// write_npy_f32_2d(dir.join("x-1.npy"), 1, 2, &[1.0, 2.0])?;
+/// write_npy_f32_2d(dir.join("x-2.npy"), 2, 2, &[3.0, 4.0, 5.0, 6.0])?;
+/// let shards = FeatureShards::open(&Input::parse(dir.join("x-*.npy")), false)?;
+/// let x = shards.features()?;
+/// assert_eq!((x.rows(), x.cols(), x.shards()), (3, 2, 2));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FeatureShards {
+    shards: Vec<(Input, FeatureMatrix)>,
+}
+
+impl FeatureShards {
+    /// Opens every file `input` names ([`shard_inputs`]), streamed
+    /// ([`FeatureMatrix::open_streamed`]) when `streamed` is set.
+    ///
+    /// # Errors
+    ///
+    /// As [`shard_inputs`] and [`FeatureMatrix::open`], and a shard whose
+    /// dimension differs from the first's, naming it.
+    pub fn open(input: &Input, streamed: bool) -> Result<Self, IoError> {
+        let mut shards: Vec<(Input, FeatureMatrix)> = Vec::new();
+        for input in shard_inputs(input)? {
+            let matrix = if streamed {
+                FeatureMatrix::open_streamed(&input)?
+            } else {
+                FeatureMatrix::open(&input)?
+            };
+            if let Some((first, head)) = shards.first() {
+                if matrix.cols() != head.cols() {
+                    return Err(input.error(IoErrorKind::ShardDimension {
+                        cols: matrix.cols(),
+                        expected: head.cols(),
+                        first: first.to_string(),
+                    }));
+                }
+            }
+            shards.push((input, matrix));
+        }
+        Ok(FeatureShards { shards })
+    }
+
+    /// The files, in order.
+    pub fn inputs(&self) -> impl Iterator<Item = &Input> {
+        self.shards.iter().map(|(input, _)| input)
+    }
+
+    /// Rows of each shard, in order.
+    pub fn shard_rows(&self) -> impl Iterator<Item = usize> + '_ {
+        self.shards.iter().map(|(_, matrix)| matrix.rows())
+    }
+
+    /// The first shard that is not read in place but converted into memory
+    /// (f64, big-endian or misaligned data), and the bytes of its f32 copy.
+    pub fn converted(&self) -> Option<(&Input, u64)> {
+        self.shards
+            .iter()
+            .find(|(_, matrix)| !matrix.is_mapped())
+            .map(|(input, m)| (input, (m.rows() * m.cols() * 4) as u64))
+    }
+
+    /// Rows of all shards.
+    pub fn rows(&self) -> usize {
+        self.shard_rows().sum()
+    }
+
+    /// The dimension.
+    pub fn cols(&self) -> usize {
+        self.shards[0].1.cols()
+    }
+
+    /// All shards as one [`Features`], without copying.
+    ///
+    /// # Errors
+    ///
+    /// An [`IoError`] naming the shard holding the first NaN or infinity, with
+    /// its row among all rows.
+    pub fn features(&self) -> Result<Features<'_>, IoError> {
+        let mut parts = Vec::with_capacity(self.shards.len());
+        let mut first_row = 0;
+        for (input, matrix) in &self.shards {
+            let part = matrix.features().map_err(|e| match e {
+                PsmiError::NonFinite { row, column } => input.error(IoErrorKind::NonFinite {
+                    row: first_row + row,
+                    column,
+                }),
+                other => input.error(IoErrorKind::Features(other.to_string())),
+            })?;
+            parts.push(part);
+            first_row += matrix.rows();
+        }
+        // The dimensions were checked as the shards were opened.
+        Features::concat(parts)
+            .map_err(|e| self.shards[0].0.error(IoErrorKind::Features(e.to_string())))
+    }
+
+    /// Labels for these features from one file (one per row of all shards)
+    /// or from as many label shards, each as long as its feature shard.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_labels`]; label shards that do not line up with the feature
+    /// shards, naming both files.
+    pub fn labels(&self, labels: &Input) -> Result<Vec<i64>, IoError> {
+        let inputs = shard_inputs(labels)?;
+        if inputs.len() == 1 {
+            return read_labels(&inputs[0]);
+        }
+        if inputs.len() != self.shards.len() {
+            return Err(labels.error(IoErrorKind::ShardCount {
+                labels: inputs.len(),
+                features: self.shards.len(),
+            }));
+        }
+        let mut all = Vec::with_capacity(self.rows());
+        for (input, (features, matrix)) in inputs.iter().zip(&self.shards) {
+            let part = read_labels(input)?;
+            if part.len() != matrix.rows() {
+                return Err(input.error(IoErrorKind::ShardRows {
+                    labels: part.len(),
+                    rows: matrix.rows(),
+                    features: features.to_string(),
+                }));
+            }
+            all.extend(part);
+        }
+        Ok(all)
+    }
+}
+
+/// The total size of the files `input` names, in bytes.
+///
+/// # Errors
+///
+/// As [`shard_inputs`], and a file whose size cannot be read.
+pub fn input_bytes(input: &Input) -> Result<u64, IoError> {
+    shard_inputs(input)?
+        .iter()
+        .map(|input| {
+            std::fs::metadata(input.path())
+                .map(|m| m.len())
+                .map_err(|e| input.error(IoErrorKind::Open(e)))
+        })
+        .sum()
+}
+
+impl Input {
+    /// The same input (tensor) in another file.
+    fn with_path(&self, path: impl AsRef<Path>) -> Input {
+        let path = path.as_ref().to_path_buf();
+        match self {
+            Input::Npy(_) => Input::Npy(path),
+            Input::Safetensors { tensor, .. } => Input::Safetensors {
+                path,
+                tensor: tensor.clone(),
+            },
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! Hidden states at scale: f16 / bf16 features read in place, shards of rows,
+//! and inputs streamed within `--max-memory`, each against the same values
+//! given once as f32 — bit for bit.
+
+mod common;
+
+use common::mixture;
+use psmi_core::projection::{bf16_to_f32, f16_to_f32};
+use psmi_std::io::{write_npy_f32_2d, FeatureShards, Input};
+use psmi_std::{Features, NEstimators, Psmi, PsmiModel, PsmiScores, Rows};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A mixture rounded so that f16, bf16 and f32 hold exactly the same values
+/// (multiples of 1/8 below 16 in magnitude: 7 significant bits at most).
+fn dataset(seed: u64, n: usize, d: usize) -> (Vec<f32>, Vec<i64>) {
+    let (x, labels) = mixture(seed, n, d, 4, 3.0);
+    let x = x
+        .iter()
+        .map(|v| ((v * 8.0).round() / 8.0).clamp(-15.875, 15.875))
+        .collect();
+    (x, labels)
+}
+
+fn f16_of(v: f32) -> u16 {
+    // Exact by construction of the data: checked against the widening.
+    let bits = half_bits(v, 10, 15);
+    assert_eq!(f16_to_f32(bits), v);
+    bits
+}
+
+fn bf16_of(v: f32) -> u16 {
+    let bits = (v.to_bits() >> 16) as u16;
+    assert_eq!(bf16_to_f32(bits), v);
+    bits
+}
+
+/// The half-precision bits of `v` with `mantissa` bits and exponent `bias`
+/// (normal values and zero only, which is all the data holds).
+fn half_bits(v: f32, mantissa: u32, bias: i32) -> u16 {
+    if v == 0.0 {
+        return ((v.to_bits() >> 16) & 0x8000) as u16;
+    }
+    let bits = v.to_bits();
+    let sign = (bits >> 31) << 15;
+    let exponent = ((bits >> 23) & 0xFF) as i32 - 127 + bias;
+    let fraction = (bits & 0x7F_FFFF) >> (23 - mantissa);
+    (sign | ((exponent as u32) << mantissa) | fraction) as u16
+}
+
+fn psmi(m: usize) -> Psmi {
+    Psmi::builder()
+        .n_estimators(NEstimators::Fixed(m))
+        .seed(5)
+        .build()
+        .unwrap()
+}
+
+fn same_scores(a: &PsmiScores, b: &PsmiScores) -> bool {
+    let bits = |s: &[f64]| s.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    bits(a.mean()) == bits(b.mean()) && bits(a.std()) == bits(b.std()) && a.full() == b.full()
+}
+
+/// Cuts `n` rows into shards of the given sizes (the last takes the rest).
+fn cuts(n: usize, sizes: &[usize]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &size in sizes {
+        out.push((start, start + size));
+        start += size;
+    }
+    out.push((start, n));
+    out
+}
+
+#[test]
+fn f16_bf16_and_f32_give_the_same_bits_with_and_without_shards() {
+    // Odd sizes: a partial row chunk, several row groups (n > 64 chunks of
+    // 256 rows would be slow here; groups still differ from shards).
+    let (n, d) = (1237, 45);
+    let (x, labels) = dataset(3, n, d);
+    let f16: Vec<u16> = x.iter().map(|&v| f16_of(v)).collect();
+    let bf16: Vec<u16> = x.iter().map(|&v| bf16_of(v)).collect();
+    let psmi = psmi(70);
+    let run = |features: &Features<'_>| -> (PsmiModel, PsmiScores) {
+        let (model, _) = psmi.fit_transform(features, &labels).unwrap();
+        let (_, scores) = psmi
+            .fit_transform_with(features, &labels, true, |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .unwrap();
+        (model, scores)
+    };
+    let (model, reference) = run(&Features::new(&x, n, d).unwrap());
+    let transformed = model
+        .transform(&Features::new(&x, n, d).unwrap(), &labels)
+        .unwrap();
+
+    let whole = [
+        Features::from_rows(Rows::F16(&f16), n, d).unwrap(),
+        Features::from_rows(Rows::Bf16(&bf16), n, d).unwrap(),
+    ];
+    // Uneven shards, one of a single row, cutting row chunks anywhere, in
+    // every type in turn.
+    let sharded = |sizes: &[usize], offset: usize| {
+        let parts = cuts(n, sizes)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (a, b))| {
+                let rows = b - a;
+                match (i + offset) % 3 {
+                    0 => Features::new(&x[a * d..b * d], rows, d),
+                    1 => Features::from_rows(Rows::F16(&f16[a * d..b * d]), rows, d),
+                    _ => Features::from_rows(Rows::Bf16(&bf16[a * d..b * d]), rows, d),
+                }
+                .unwrap()
+            })
+            .collect::<Vec<_>>();
+        Features::concat(parts).unwrap()
+    };
+    let shards = [
+        sharded(&[1, 300, 299], 0),
+        sharded(&[256, 1, 511], 1),
+        sharded(&[700], 2),
+    ];
+    for (i, features) in whole.iter().chain(&shards).enumerate() {
+        let (got_model, scores) = run(features);
+        assert!(got_model == model, "model of input {i}");
+        assert!(same_scores(&scores, &reference), "scores of input {i}");
+        let t = model.transform(features, &labels).unwrap();
+        assert!(same_scores(&t, &transformed), "transform of input {i}");
+    }
+}
+
+#[test]
+fn non_finite_halves_are_named_by_their_row_among_all_shards() {
+    let f32s = [1.0f32; 6];
+    let bf16 = [0x3F80u16, 0x3F80, 0x3F80, 0x7F80]; // 1, 1, 1, +inf
+    let err = Features::from_rows(Rows::Bf16(&bf16), 2, 2).unwrap_err();
+    assert!(matches!(
+        err,
+        psmi_std::PsmiError::NonFinite { row: 1, column: 1 }
+    ));
+    let good = Features::new(&f32s, 3, 2).unwrap();
+    let mixed = Features::concat([good.clone(), Features::new(&f32s[..3], 1, 3).unwrap()]);
+    assert!(matches!(
+        mixed,
+        Err(psmi_std::PsmiError::ShardDimension {
+            shard: 1,
+            cols: 3,
+            expected: 2
+        })
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// The program.
+
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let shape = match shape {
+        [n] => format!("({n},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}").into_bytes();
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(b' ');
+    }
+    dict.push(b'\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(&dict);
+    out
+}
+
+fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+    let mut bytes = npy_header(descr, shape);
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn halves(values: &[u16]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn write_labels(path: &Path, labels: &[i64]) {
+    let bytes: Vec<u8> = labels.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_npy(path, "<i8", &[labels.len()], &bytes);
+}
+
+/// A safetensors file holding one tensor `hidden` of dtype BF16.
+fn write_bf16_safetensors(path: &Path, rows: usize, cols: usize, bits: &[u16]) {
+    let mut header = format!(
+        r#"{{"hidden":{{"dtype":"BF16","shape":[{rows},{cols}],"data_offsets":[0,{}]}}}}"#,
+        bits.len() * 2
+    )
+    .into_bytes();
+    while header.len() % 8 != 0 {
+        header.push(b' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&halves(bits));
+    std::fs::write(path, out).unwrap();
+}
+
+fn psmi_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_psmi"))
+}
+
+fn s(path: &Path) -> String {
+    path.to_str().unwrap().to_owned()
+}
+
+/// `fit-transform` quietly into `out`; the output and psmi_mean / psmi_std bytes.
+fn fit_transform(features: &str, labels: &str, out: &Path, extra: &[&str]) -> Output {
+    psmi_cmd()
+        .args(["fit-transform", "--features", features, "--labels", labels])
+        .args([
+            "--out",
+            &s(out),
+            "--n-estimators",
+            "40",
+            "--seed",
+            "3",
+            "--quiet",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn results(out: &Path) -> (Vec<u8>, Vec<u8>) {
+    let read = |name: &str| std::fs::read(out.join(name)).unwrap();
+    (read("psmi_mean.npy"), read("psmi_std.npy"))
+}
+
+fn assert_ok(output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// Status 2 and one `error:` line naming every needle.
+fn assert_error(output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    let line = stderr.trim_end_matches('\n');
+    assert!(
+        !line.contains('\n') && line.starts_with("error: "),
+        "{stderr:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for needle in needles {
+        assert!(line.contains(needle), "{needle:?} not in {line:?}");
+    }
+}
+
+/// One f32 file of the data, and shards named so that natural order differs
+/// from the byte order of their names (part-2 before part-10), in npy f16,
+/// npy f32 and safetensors bf16, of uneven sizes, one of a single row.
+struct Sharded {
+    dir: tempfile::TempDir,
+    x: Vec<f32>,
+    labels: Vec<i64>,
+    n: usize,
+    d: usize,
+}
+
+const SHARDS: [(&str, usize); 4] = [("1", 1), ("2", 120), ("10", 37), ("11", 0)];
+
+impl Sharded {
+    fn new() -> Sharded {
+        let (n, d) = (301, 19);
+        let (x, labels) = dataset(7, n, d);
+        let dir = tempfile::tempdir().unwrap();
+        write_npy_f32_2d(dir.path().join("whole.npy"), n, d, &x).unwrap();
+        write_labels(&dir.path().join("labels.npy"), &labels);
+        let case = Sharded {
+            dir,
+            x,
+            labels,
+            n,
+            d,
+        };
+        let sizes: Vec<usize> = SHARDS[..3].iter().map(|s| s.1).collect();
+        for (i, (a, b)) in cuts(n, &sizes).into_iter().enumerate() {
+            let (tag, rows) = (SHARDS[i].0, b - a);
+            let values = &case.x[a * d..b * d];
+            match i % 3 {
+                0 => write_npy(
+                    &case.path(&format!("part-{tag}.npy")),
+                    "<f2",
+                    &[rows, d],
+                    &halves(&values.iter().map(|&v| f16_of(v)).collect::<Vec<_>>()),
+                ),
+                1 => write_npy_f32_2d(case.path(&format!("part-{tag}.npy")), rows, d, values)
+                    .unwrap(),
+                _ => write_bf16_safetensors(
+                    &case.path(&format!("part-{tag}.safetensors")),
+                    rows,
+                    d,
+                    &values.iter().map(|&v| bf16_of(v)).collect::<Vec<_>>(),
+                ),
+            }
+            write_labels(&case.path(&format!("labels-{tag}.npy")), &case.labels[a..b]);
+        }
+        case
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Every part-* file, whatever its format: npy and safetensors shards are
+/// named by two globs, so the test uses one format per glob and a mixed
+/// directory through the library.
+#[test]
+fn shards_in_natural_order_give_the_results_of_one_file() {
+    let case = Sharded::new();
+    let reference_out = case.path("ref");
+    assert_ok(&fit_transform(
+        &s(&case.path("whole.npy")),
+        &s(&case.path("labels.npy")),
+        &reference_out,
+        &[],
+    ));
+    let reference = results(&reference_out);
+
+    // The library over the mixed-format shards, in natural order.
+    let mut parts = Vec::new();
+    let opened: Vec<FeatureShards> = [
+        "part-1.npy",
+        "part-2.npy",
+        "part-10.safetensors:hidden",
+        "part-11.npy",
+    ]
+    .iter()
+    .map(|name| FeatureShards::open(&Input::parse(case.path(name)), false).unwrap())
+    .collect();
+    for shards in &opened {
+        parts.push(shards.features().unwrap());
+    }
+    let x = Features::concat(parts).unwrap();
+    assert_eq!((x.rows(), x.shards()), (case.n, 4));
+    let (_, scores) = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(40))
+        .seed(3)
+        .build()
+        .unwrap()
+        .fit_transform(&x, &case.labels)
+        .unwrap();
+    let whole = Features::new(&case.x, case.n, case.d).unwrap();
+    let (_, expected) = psmi_std::Psmi::builder()
+        .n_estimators(NEstimators::Fixed(40))
+        .seed(3)
+        .build()
+        .unwrap()
+        .fit_transform(&whole, &case.labels)
+        .unwrap();
+    assert!(same_scores(&scores, &expected));
+
+    // The program: an npy glob of f16 and f32 shards (the safetensors shard
+    // moved to npy f32 for the glob), labels as one file and as shards.
+    let converted = case.path("part-10.npy");
+    let (a, b) = (1 + 120, 1 + 120 + 37);
+    write_npy_f32_2d(&converted, b - a, case.d, &case.x[a * case.d..b * case.d]).unwrap();
+    let glob = s(&case.path("part-*.npy"));
+    for (i, labels) in [s(&case.path("labels.npy")), s(&case.path("labels-*.npy"))]
+        .iter()
+        .enumerate()
+    {
+        let out = case.path(&format!("out{i}"));
+        assert_ok(&fit_transform(&glob, labels, &out, &[]));
+        assert!(results(&out) == reference, "{labels}");
+    }
+    // All bf16 safetensors shards.
+    for (i, (a, b)) in cuts(case.n, &[1, 120, 37]).into_iter().enumerate() {
+        let bits: Vec<u16> = case.x[a * case.d..b * case.d]
+            .iter()
+            .map(|&v| bf16_of(v))
+            .collect();
+        write_bf16_safetensors(
+            &case.path(&format!("st-{}.safetensors", SHARDS[i].0)),
+            b - a,
+            case.d,
+            &bits,
+        );
+    }
+    let out = case.path("out_st");
+    let glob = format!("{}:hidden", s(&case.path("st-*.safetensors")));
+    assert_ok(&fit_transform(
+        &glob,
+        &s(&case.path("labels-*.npy")),
+        &out,
+        &[],
+    ));
+    assert!(results(&out) == reference);
+}
+
+/// A child's output and its peak resident memory (VmHWM), read while it runs.
+/// Not wait4's ru_maxrss: a child spawned by a large test process (vfork)
+/// inherits the parent's high-water mark across exec.
+fn run_measured(cmd: &mut Command) -> (Output, u64) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    // The mark only grows, so the last reading before exit is the peak of
+    // all the work (only the exit itself comes after).
+    while child.try_wait().unwrap().is_none() {
+        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+        peak = peak.max(hwm.unwrap_or(0) * 1024);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    (child.wait_with_output().unwrap(), peak)
+}
+
+/// The smallest budget the program names, in bytes.
+fn smallest_budget(features: &str, labels: &str, out: &Path) -> u64 {
+    let output = fit_transform(features, labels, out, &["--max-memory", "1"]);
+    assert_error(&output, &["--max-memory", "needs at least"]);
+    let line = String::from_utf8_lossy(&output.stderr).into_owned();
+    let mib = line
+        .split("needs at least ")
+        .nth(1)
+        .and_then(|rest| rest.split("MiB").next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no size in {line:?}"));
+    mib << 20
+}
+
+#[test]
+fn a_small_max_memory_streams_the_input_with_the_same_results() {
+    // 128 MB of f32 and 64 MB of bf16, above what the run needs beside them.
+    let (n, d) = (40_000, 800);
+    let (x, labels) = dataset(11, n, d);
+    let dir = tempfile::tempdir().unwrap();
+    let f32_path = dir.path().join("x.npy");
+    write_npy_f32_2d(&f32_path, n, d, &x).unwrap();
+    let bf16_path = dir.path().join("x.safetensors");
+    let bits: Vec<u16> = x.iter().map(|&v| bf16_of(v)).collect();
+    write_bf16_safetensors(&bf16_path, n, d, &bits);
+    drop((x, bits));
+    let labels_path = dir.path().join("y.npy");
+    write_labels(&labels_path, &labels);
+    let labels = s(&labels_path);
+
+    let reference_out = dir.path().join("ref");
+    assert_ok(&fit_transform(&s(&f32_path), &labels, &reference_out, &[]));
+    let reference = results(&reference_out);
+    for (i, features) in [s(&f32_path), format!("{}:hidden", s(&bf16_path))]
+        .iter()
+        .enumerate()
+    {
+        let out = dir.path().join(format!("out{i}"));
+        let budget = smallest_budget(features, &labels, &out) + (1 << 20);
+        let input = std::fs::metadata(features.trim_end_matches(":hidden"))
+            .unwrap()
+            .len();
+        assert!(
+            budget < input,
+            "the budget {budget} would hold the input {input}"
+        );
+        let (output, peak) = run_measured(
+            psmi_cmd()
+                .args(["fit-transform", "--features", features, "--labels", &labels])
+                .args([
+                    "--out",
+                    &s(&out),
+                    "--n-estimators",
+                    "40",
+                    "--seed",
+                    "3",
+                    "--quiet",
+                ])
+                .args(["--max-memory", &budget.to_string()]),
+        );
+        assert_ok(&output);
+        assert!(results(&out) == reference, "{features}");
+        assert!(
+            peak <= budget,
+            "{features}: peak RSS {peak} above --max-memory {budget}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Bad shards: one `error:` line naming the file, status 2, earlier results kept.
+
+#[test]
+fn bad_shards_are_named_and_leave_earlier_results_intact() {
+    let case = Sharded::new();
+    let out = case.path("out");
+    let labels = s(&case.path("labels.npy"));
+    assert_ok(&fit_transform(
+        &s(&case.path("whole.npy")),
+        &labels,
+        &out,
+        &[],
+    ));
+    let before = results(&out);
+    let check = |features: &str, labels: &str, needles: &[&str]| {
+        assert_error(&fit_transform(features, labels, &out, &[]), needles);
+        assert!(results(&out) == before, "results changed by {needles:?}");
+    };
+
+    let empty = s(&case.path("nothing-*.npy"));
+    check(&empty, &labels, &[&empty, "no file matches"]);
+
+    let d = case.d;
+    write_npy_f32_2d(case.path("mixed-1.npy"), 2, d, &case.x[..2 * d]).unwrap();
+    write_npy_f32_2d(case.path("mixed-2.npy"), 1, d - 1, &case.x[..d - 1]).unwrap();
+    let mixed = s(&case.path("mixed-2.npy"));
+    check(
+        &s(&case.path("mixed-*.npy")),
+        &labels,
+        &[&mixed, "columns", "mixed-1.npy"],
+    );
+
+    // Labels cut where the features are not: 1 + 120 + 37 + rest rows,
+    // labels 2 + 119 + 37 + rest.
+    for (tag, (a, b)) in SHARDS.iter().zip(cuts(case.n, &[2, 119, 37])) {
+        write_labels(
+            &case.path(&format!("bad-labels-{}.npy", tag.0)),
+            &case.labels[a..b],
+        );
+    }
+    let glob = s(&case.path("part-*.npy"));
+    std::fs::remove_file(case.path("part-10.safetensors")).unwrap();
+    let (a, b) = (121, 158);
+    write_npy_f32_2d(case.path("part-10.npy"), b - a, d, &case.x[a * d..b * d]).unwrap();
+    check(
+        &glob,
+        &s(&case.path("bad-labels-*.npy")),
+        &[
+            &s(&case.path("bad-labels-1.npy")),
+            &s(&case.path("part-1.npy")),
+        ],
+    );
+    check(
+        &glob,
+        &s(&case.path("labels-1*.npy")),
+        &["label shards", "feature shards"],
+    );
+
+    // f64 features are converted into memory: they cannot be streamed.
+    let f64s = case.path("f64.npy");
+    let bytes: Vec<u8> = case
+        .x
+        .iter()
+        .flat_map(|&v| f64::from(v).to_le_bytes())
+        .collect();
+    write_npy(&f64s, "<f8", &[case.n, d], &bytes);
+    let output = fit_transform(&s(&f64s), &labels, &out, &["--max-memory", "1"]);
+    assert_error(&output, &[&s(&f64s), "cannot be streamed"]);
+    assert!(results(&out) == before);
+
+    let truncated = case.path("part-2.npy");
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
+    check(&glob, &labels, &[&s(&truncated), "truncated"]);
+}
