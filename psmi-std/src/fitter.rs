@@ -109,6 +109,34 @@ impl PsmiFitter {
         Ok(Self::over(engine, blocks, dim, None, threads))
     }
 
+    /// A fitter over directions `first .. first + count` of the estimator's
+    /// seed, held as given directions: one block of auto mode fitted on its
+    /// own, as a distributed run does before it decides whether to go on.
+    /// Its models join into one with [`PsmiModel::concat`].
+    ///
+    /// ```
+    /// use psmi_std::{Features, Psmi, PsmiFitter};
+    /// let psmi = Psmi::builder().seed(5).build()?; // auto mode
+    /// let mut fitter = PsmiFitter::for_block(&psmi, 2, 100, 50)?;
+    /// fitter.update(&Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?, &[0, 0, 1, 1])?;
+    /// assert_eq!((fitter.n_estimators(), fitter.seed()), (50, None));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Empty`] for `dim` or `count` 0.
+    pub fn for_block(psmi: &Psmi, dim: usize, first: usize, count: usize) -> Result<Self> {
+        if dim == 0 || count == 0 {
+            return Err(PsmiError::Empty {
+                what: "block of directions (no columns or no directions)",
+            });
+        }
+        let engine = Engine::new(psmi.threads)?;
+        let block = DirectionBlock::draw(&engine, psmi.seed, first, count, dim)?;
+        Self::with_directions(&block.theta, dim, psmi.threads)
+    }
+
     fn over(
         engine: Engine,
         blocks: Vec<DirectionBlock>,
