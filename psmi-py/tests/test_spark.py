@@ -112,7 +112,8 @@ def test_fixed_mode_equals_one_machine(spark, rng, parts):
 def test_auto_mode_equals_one_machine(spark, rng, parts):
     x, y = sorted_mixture(rng, 457, 9, 3)
     options = dict(min_n_estimators=41, max_n_estimators=41 * 12, random_state=int(rng.integers(2**63)))
-    df = frame(spark, x, y, chunked(rng, len(x), parts))
+    # And an empty partition.
+    df = frame(spark, x, y, chunked(rng, len(x), parts) + (0,))
     model, scored = psmi_rs.spark.fit_transform(df, **options)
     assert model.auto_report["blocks"] >= 2
     assert_same(model, scored, x, y, **options)

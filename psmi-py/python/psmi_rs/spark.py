@@ -184,20 +184,23 @@ def fit_transform(
         raise ValueError(f"{label}: {df.schema[label].dataType.simpleString()}; expected integers")
     data = df.withColumn(_X, F.col(features).cast("array<float>")).withColumn(_Y, F.col(label))
 
-    # Rows per partition (labels only), for the global row of an error, and the dimension.
+    # Rows per partition, for the global row of an error (a pass over the
+    # labels only), and the dimension (from one row; each batch checks its rows).
     counts = (
-        data.select(F.spark_partition_id().alias("part"), F.size(_X).alias("dim"))
+        data.select(F.spark_partition_id().alias("part"))
         .groupBy("part")
-        .agg(F.count("*").alias("rows"), F.min("dim").alias("dim"))
+        .count()
         .collect()
     )
-    rows = {r["part"]: r["rows"] for r in counts}
+    rows = {r["part"]: r["count"] for r in counts}
     if not rows:
         raise ValueError("X: no rows")
     offsets, total = {}, 0
     for part in sorted(rows):
         offsets[part], total = total, total + rows[part]
-    dim = min(r["dim"] for r in counts)
+    dim = data.select(F.size(_X)).first()[0]
+    if dim is None or dim < 1:
+        raise ValueError(f"{features}: the first row has no values")
 
     def fit(state: DataFrame, template: PsmiFitter) -> PsmiModel:
         fitted = state.mapInArrow(_fit_partitions(pickle.dumps(template), offsets), _FIT_DDL)
@@ -223,8 +226,9 @@ def fit_transform(
 
         def candidates(blocks: int, half_blocks: int, watched: int):
             def lowest(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-                table = pa.Table.from_batches(list(batches))
-                if table.num_rows == 0:
+                batches = list(batches)
+                table = pa.Table.from_batches(batches) if batches else None
+                if table is None or table.num_rows == 0:
                     return
                 full, half = _distributed.lowest(
                     table.column(sums[blocks - 1]).to_numpy(),
