@@ -8,7 +8,7 @@ give the same ones.
 
 Numbers: the directions, labels and frequencies are those of the
 one-machine run bit for bit. The class means and stds are within 1e-12
-(relative) of them, not equal: partition statistics merge exactly in real
+(relative) of them, and equal only with one partition: partition statistics merge exactly in real
 arithmetic (Chan et al.) but a different grouping of rows than one machine's
 (chunks of 256 rows in at most 64 groups of the whole data set, which no
 partitioning can reproduce unless it falls on those groups) changes the last
