@@ -32,8 +32,30 @@ fn inputs<'a>(
     x: &'a PyReadonlyArray2<'_, f32>,
     y: &'a PyReadonlyArray1<'_, i64>,
 ) -> PyResult<(Features<'a>, &'a [i64])> {
+    inputs_at(x, y, 0)
+}
+
+/// Names a bad feature by its row in the whole data set when `x` is the
+/// part of it that starts at row `first_row` (a partition of a distributed run).
+fn at_row(error: psmi_std::PsmiError, first_row: usize) -> psmi_std::PsmiError {
+    match error {
+        psmi_std::PsmiError::NonFinite { row, column } => psmi_std::PsmiError::NonFinite {
+            row: first_row + row,
+            column,
+        },
+        other => other,
+    }
+}
+
+/// Features and labels of the rows from `first_row` on, bad features named by their global row.
+fn inputs_at<'a>(
+    x: &'a PyReadonlyArray2<'_, f32>,
+    y: &'a PyReadonlyArray1<'_, i64>,
+    first_row: usize,
+) -> PyResult<(Features<'a>, &'a [i64])> {
     let (rows, cols) = (x.shape()[0], x.shape()[1]);
-    let features = Features::new(contiguous(x, "X")?, rows, cols).map_err(to_py)?;
+    let features =
+        Features::new(contiguous(x, "X")?, rows, cols).map_err(|e| to_py(at_row(e, first_row)))?;
     Ok((features, contiguous(y, "y")?))
 }
 
@@ -164,6 +186,74 @@ impl Estimator {
         Ok(Model { model })
     }
 
+    /// An empty streaming fitter over the estimator's directions (fixed
+    /// mode), frames sized for `n` samples in all.
+    fn fitter(&self, dim: usize, n: usize) -> PyResult<Fitter> {
+        let fitter = PsmiFitter::for_samples(&self.psmi, dim, Some(n)).map_err(to_py)?;
+        Ok(Fitter { fitter })
+    }
+
+    /// An empty fitter over directions `first .. first + count` of the seed:
+    /// one block of auto mode over `n` samples in all.
+    fn block_fitter(&self, dim: usize, n: usize, first: usize, count: usize) -> PyResult<Fitter> {
+        let fitter =
+            PsmiFitter::for_block(&self.psmi, dim, Some(n), first, count).map_err(to_py)?;
+        Ok(Fitter { fitter })
+    }
+
+    /// Joins the models of auto mode's blocks over `n` samples, with the
+    /// run's report `(blocks, variation or None, converged)`.
+    fn join(
+        &self,
+        py: Python<'_>,
+        blocks: Vec<PyRef<'_, Model>>,
+        n: usize,
+        report: (usize, Option<f64>, bool),
+    ) -> PyResult<Model> {
+        let parts: Vec<PsmiModel> = blocks.iter().map(|b| b.model.clone()).collect();
+        let (blocks, variation, converged) = report;
+        let auto = psmi_std::AutoReport {
+            blocks,
+            variation,
+            converged,
+        };
+        let seed = self.psmi.seed();
+        let dim = parts.first().map_or(0, PsmiModel::dim);
+        let scheme = self.psmi.scheme(Some(n), dim).map_err(to_py)?;
+        let model = py
+            .detach(|| PsmiModel::concat(&parts, seed, scheme, Some(auto)))
+            .map_err(to_py)?;
+        Ok(Model { model })
+    }
+
+    /// After `blocks` blocks, how many first blocks auto mode compares against.
+    fn milestone_blocks(&self, blocks: usize) -> usize {
+        self.psmi.milestone_blocks(blocks)
+    }
+
+    /// How many of `n` samples auto mode watches.
+    fn watched_samples(&self, n: usize) -> usize {
+        self.psmi.watched_samples(n)
+    }
+
+    /// Auto mode's variation over the `watched` lowest of candidate samples.
+    fn variation_of_the_lowest(
+        &self,
+        full: PyReadonlyArray1<'_, f64>,
+        half: PyReadonlyArray1<'_, f64>,
+        watched: usize,
+    ) -> PyResult<f64> {
+        let (full, half) = (contiguous(&full, "full")?, contiguous(&half, "half")?);
+        if full.len() != half.len() || watched == 0 || full.len() < watched {
+            return Err(PyValueError::new_err(format!(
+                "variation_of_the_lowest: {} full and {} half means for {watched} watched samples",
+                full.len(),
+                half.len()
+            )));
+        }
+        Ok(self.psmi.variation_of_the_lowest(full, half, watched))
+    }
+
     /// Fits a model and scores the samples: `(model, mean, std, full, smi)`.
     fn fit_transform<'py>(
         &self,
@@ -188,15 +278,18 @@ struct Model {
 
 #[pymethods]
 impl Model {
-    /// Scores samples: `(mean, std, full or None, smi)`.
+    /// Scores samples: `(mean, std, full or None, smi)`; a bad feature is
+    /// named by its row plus `first_row`.
+    #[pyo3(signature = (x, y, full, first_row=0))]
     fn transform<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f32>,
         y: PyReadonlyArray1<'py, i64>,
         full: bool,
+        first_row: usize,
     ) -> PyResult<Scores<'py>> {
-        let (x, y) = inputs(&x, &y)?;
+        let (x, y) = inputs_at(&x, &y, first_row)?;
         let model = &self.model;
         let scores = py
             .detach(|| model.transform_with(&x, y, full))
@@ -336,13 +429,16 @@ impl Fitter {
         Ok(Fitter { fitter })
     }
 
+    /// Adds samples; a bad feature is named by its row plus `first_row`.
+    #[pyo3(signature = (x, y, first_row=0))]
     fn update(
         &mut self,
         py: Python<'_>,
         x: PyReadonlyArray2<'_, f32>,
         y: PyReadonlyArray1<'_, i64>,
+        first_row: usize,
     ) -> PyResult<()> {
-        let (x, y) = inputs(&x, &y)?;
+        let (x, y) = inputs_at(&x, &y, first_row)?;
         let fitter = &mut self.fitter;
         py.detach(|| fitter.update(&x, y)).map_err(to_py)
     }

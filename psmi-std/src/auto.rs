@@ -1,5 +1,7 @@
 //! Auto mode's stopping rule, as in the Python package `psmi` 0.2.0, bounded.
 
+use crate::options::Psmi;
+
 /// How auto mode ended.
 ///
 /// ```
@@ -54,22 +56,90 @@ impl BlockMeans {
     /// samples with the lowest full_i, the mean of |half_i − full_i| / |full_i|.
     pub fn variation_of_the_lowest(&self, quantile: f64, milestone: f64) -> Option<f64> {
         let blocks = self.sums.len();
-        let half_blocks = (milestone * blocks as f64) as usize;
+        let half_blocks = milestone_blocks(milestone, blocks);
         if half_blocks == 0 {
             return None;
         }
         let mean_over = |count: usize, i: usize| self.sums[count - 1][i] / count as f64;
         let n = self.sums[0].len();
         let full: Vec<f64> = (0..n).map(|i| mean_over(blocks, i)).collect();
-        // The Python package watches floor(q · n) samples and loops forever at 0.
-        let watched = ((quantile * n as f64) as usize).clamp(1, n);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
-        let total: f64 = order[..watched]
-            .iter()
-            .map(|&i| ((mean_over(half_blocks, i) - full[i]) / full[i]).abs())
-            .sum();
-        Some(total / watched as f64)
+        let half: Vec<f64> = (0..n).map(|i| mean_over(half_blocks, i)).collect();
+        Some(variation_of_candidates(
+            &full,
+            &half,
+            watched_samples(quantile, n),
+        ))
+    }
+}
+
+/// floor(milestone · B): the blocks the running mean is compared against.
+fn milestone_blocks(milestone: f64, blocks: usize) -> usize {
+    (milestone * blocks as f64) as usize
+}
+
+/// max(1, floor(q · n)) samples watched out of n (at most n).
+fn watched_samples(quantile: f64, n: usize) -> usize {
+    // The Python package watches floor(q · n) samples and loops forever at 0.
+    ((quantile * n as f64) as usize).clamp(1, n.max(1))
+}
+
+/// Over the `watched` candidates with the lowest `full` (ties to the earlier
+/// candidate), the mean of |half − full| / |full|. Candidates are any subset
+/// holding the watched samples, in sample order.
+fn variation_of_candidates(full: &[f64], half: &[f64], watched: usize) -> f64 {
+    let watched = watched.min(full.len());
+    let mut order: Vec<usize> = (0..full.len()).collect();
+    order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
+    let total: f64 = order[..watched]
+        .iter()
+        .map(|&i| ((half[i] - full[i]) / full[i]).abs())
+        .sum();
+    total / watched as f64
+}
+
+impl Psmi {
+    /// Auto mode's stopping rule, for a driver that keeps the block means
+    /// itself (a distributed run): after `blocks` blocks, the number of first
+    /// blocks whose running mean (`half`) is compared with the mean over all
+    /// of them (`full`); 0 means no check yet.
+    ///
+    /// ```
+    /// let psmi = psmi_std::Psmi::builder().milestone(0.5).build()?;
+    /// assert_eq!((psmi.milestone_blocks(1), psmi.milestone_blocks(5)), (0, 2));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn milestone_blocks(&self, blocks: usize) -> usize {
+        milestone_blocks(self.milestone, blocks)
+    }
+
+    /// The number of samples, out of `n`, whose PSMI auto mode watches: those
+    /// with the lowest running mean.
+    ///
+    /// ```
+    /// let psmi = psmi_std::Psmi::builder().lowest_psmi_quantile(0.05).build()?;
+    /// assert_eq!((psmi.watched_samples(1000), psmi.watched_samples(3)), (50, 1));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn watched_samples(&self, n: usize) -> usize {
+        watched_samples(self.lowest_psmi_quantile, n)
+    }
+
+    /// The variation auto mode compares with `max_variation_of_the_lowest`:
+    /// over the `watched` samples with the lowest `full` mean, the mean of
+    /// |half − full| / |full|. `full` and `half` may hold only candidates
+    /// (any subset, in sample order, that contains the watched samples, such
+    /// as each partition's own lowest `watched`): the result is the same as
+    /// over all samples. Ties go to the earlier sample.
+    ///
+    /// ```
+    /// let psmi = psmi_std::Psmi::builder().build()?;
+    /// // The lowest full mean is -3 (half -1): |(-1 + 3) / -3| = 2/3.
+    /// let v = psmi.variation_of_the_lowest(&[2.0, -3.0, 4.0], &[1.0, -1.0, 4.0], 1);
+    /// assert!((v - 2.0 / 3.0).abs() < 1e-15);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn variation_of_the_lowest(&self, full: &[f64], half: &[f64], watched: usize) -> f64 {
+        variation_of_candidates(full, half, watched)
     }
 }
 

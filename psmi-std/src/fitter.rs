@@ -158,6 +158,45 @@ impl PsmiFitter {
         ))
     }
 
+    /// A fitter over directions `first .. first + count` of the estimator's
+    /// seed and scheme (frames sized for `n` samples when known, as
+    /// [`PsmiFitter::for_samples`] sizes them), held as given directions: one
+    /// block of auto mode fitted on its own, as a distributed run does before
+    /// it decides whether to go on. Its models join into one with
+    /// [`PsmiModel::concat`].
+    ///
+    /// ```
+    /// use psmi_std::{Features, Psmi, PsmiFitter};
+    /// let psmi = Psmi::builder().seed(5).build()?; // auto mode
+    /// let mut fitter = PsmiFitter::for_block(&psmi, 2, Some(4), 100, 50)?;
+    /// fitter.update(&Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?, &[0, 0, 1, 1])?;
+    /// assert_eq!((fitter.n_estimators(), fitter.seed()), (50, None));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Empty`] for `dim` or `count` 0, [`PsmiError::InvalidOption`]
+    /// for a builder's frame size larger than `dim`.
+    pub fn for_block(
+        psmi: &Psmi,
+        dim: usize,
+        n: Option<usize>,
+        first: usize,
+        count: usize,
+    ) -> Result<Self> {
+        if dim == 0 || count == 0 {
+            return Err(PsmiError::Empty {
+                what: "block of directions (no columns or no directions)",
+            });
+        }
+        let engine = Engine::new(psmi.threads)?;
+        let scheme = psmi.scheme(n, dim)?;
+        let block = DirectionSource::new(psmi.seed, scheme, dim, first + count)
+            .draw(&engine, first, count)?;
+        Self::with_directions(&block.theta, dim, psmi.threads)
+    }
+
     fn over(
         engine: Engine,
         blocks: Vec<DirectionBlock>,

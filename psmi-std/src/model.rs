@@ -110,6 +110,88 @@ impl PsmiModel {
         }
     }
 
+    /// Joins models fitted over consecutive blocks of the directions of
+    /// `seed` and `scheme` (directions 0..m₁, m₁..m₁+m₂, …, as from
+    /// [`PsmiFitter::for_block`](crate::PsmiFitter::for_block)) into the
+    /// model over all of them, with auto mode's report if there was one.
+    ///
+    /// ```
+    /// use psmi_std::{Features, Psmi, PsmiFitter, PsmiModel};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let psmi = Psmi::builder().seed(9).build()?;
+    /// let block = |first| -> psmi_std::Result<PsmiModel> {
+    ///     let mut fitter = PsmiFitter::for_block(&psmi, 2, Some(4), first, 10)?;
+    ///     fitter.update(&x, &[0, 0, 1, 1])?;
+    ///     fitter.finish()
+    /// };
+    /// let scheme = psmi.scheme(Some(4), 2)?;
+    /// let model = PsmiModel::concat(&[block(0)?, block(10)?], 9, scheme, None)?;
+    /// assert_eq!((model.n_estimators(), model.seed()), (20, Some(9)));
+    /// assert_eq!(model.mean_per_label(1).unwrap()[10..], block(10)?.mean_per_label(1).unwrap()[..]);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Empty`] for no models; [`PsmiError::Incompatible`] if
+    /// their dimensions, labels or frequencies differ, or if a block's first
+    /// direction is not the seed's direction of that index.
+    pub fn concat(
+        parts: &[PsmiModel],
+        seed: u64,
+        scheme: Scheme,
+        auto: Option<AutoReport>,
+    ) -> Result<PsmiModel> {
+        let Some(head) = parts.first() else {
+            return Err(PsmiError::Empty {
+                what: "models to join",
+            });
+        };
+        let (dim, classes) = (head.dim, head.labels.len());
+        let m: usize = parts.iter().map(PsmiModel::n_estimators).sum();
+        let mut directions = Vec::with_capacity(m * dim);
+        let (mut mean, mut std) = (vec![0.0; classes * m], vec![0.0; classes * m]);
+        let mut expected = vec![0.0f32; dim];
+        let mut first = 0;
+        for (b, part) in parts.iter().enumerate() {
+            if part.dim != dim || part.labels != head.labels || part.frequency != head.frequency {
+                return Err(PsmiError::Incompatible(format!(
+                    "model {b} has other dimensions, labels or frequencies than model 0"
+                )));
+            }
+            stages::draw_directions(seed, scheme, first, dim, &mut expected)?;
+            if part.directions()[..dim] != expected[..] {
+                return Err(PsmiError::Incompatible(format!(
+                    "model {b} is not over directions {first}.. of seed {seed}"
+                )));
+            }
+            directions.extend_from_slice(part.directions());
+            let width = part.n_estimators;
+            for c in 0..classes {
+                let (dst, src) = (
+                    c * m + first..c * m + first + width,
+                    c * width..(c + 1) * width,
+                );
+                mean[dst.clone()].copy_from_slice(&part.mean[src.clone()]);
+                std[dst].copy_from_slice(&part.std[src]);
+            }
+            first += width;
+        }
+        Ok(PsmiModel {
+            dim,
+            n_estimators: m,
+            directions: OnceLock::from(directions),
+            labels: head.labels.clone(),
+            frequency: head.frequency.clone(),
+            mean,
+            std,
+            seed: Some(seed),
+            scheme,
+            threads: head.threads,
+            auto,
+        })
+    }
+
     /// Number of directions m.
     pub fn n_estimators(&self) -> usize {
         self.n_estimators

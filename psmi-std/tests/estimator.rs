@@ -4,7 +4,7 @@
 mod common;
 
 use common::{mixture, TestRng};
-use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel};
+use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel};
 use std::ops::ControlFlow;
 
 fn fixed(m: usize) -> Psmi {
@@ -488,4 +488,119 @@ fn options_out_of_range_are_named() {
     }
     assert!("many".parse::<NEstimators>().is_err());
     assert!("0".parse::<NEstimators>().is_err());
+}
+
+/// Auto mode driven from outside, block by block, as a distributed run does
+/// it: a fitter per block, the block's scores, the stopping rule on
+/// candidates only, the blocks joined. One machine's run is the reference.
+#[test]
+fn auto_mode_block_by_block_equals_fit_transform() {
+    auto_mode_block_by_block(Directions::Iid);
+}
+
+/// Blocks of 23 directions start and end inside frames of 9.
+#[test]
+fn auto_mode_block_by_block_equals_fit_transform_with_frames() {
+    auto_mode_block_by_block(Directions::Orthogonal);
+}
+
+fn auto_mode_block_by_block(directions: Directions) {
+    let (n, d, k, size) = (613, 9, 3, 23);
+    let (x, labels) = mixture(41, n, d, k, 1.5);
+    let x = Features::new(&x, n, d).unwrap();
+    let psmi = Psmi::builder()
+        .min_n_estimators(size)
+        .max_n_estimators(size * 30)
+        .max_variation_of_the_lowest(0.02)
+        .directions(directions)
+        .seed(17)
+        .build()
+        .unwrap();
+    let scheme = psmi.scheme(Some(n), d).unwrap();
+    let (reference, _) = psmi.fit_transform(&x, &labels).unwrap();
+    let expected = reference.auto_report().unwrap();
+
+    let (mut blocks, mut sums): (Vec<PsmiModel>, Vec<Vec<f64>>) = (Vec::new(), Vec::new());
+    let (mut variation, mut converged) = (None, false);
+    while !converged && blocks.len() * size < psmi.max_n_estimators() {
+        let mut fitter =
+            PsmiFitter::for_block(&psmi, d, Some(n), blocks.len() * size, size).unwrap();
+        fitter.update(&x, &labels).unwrap();
+        let block = fitter.finish().unwrap();
+        let means = block.transform(&x, &labels).unwrap().mean().to_vec();
+        sums.push(match sums.last() {
+            Some(previous) => previous.iter().zip(&means).map(|(s, m)| s + m).collect(),
+            None => means,
+        });
+        blocks.push(block);
+        let half_blocks = psmi.milestone_blocks(blocks.len());
+        if half_blocks > 0 {
+            let full: Vec<f64> = sums[blocks.len() - 1]
+                .iter()
+                .map(|s| s / blocks.len() as f64)
+                .collect();
+            let half: Vec<f64> = sums[half_blocks - 1]
+                .iter()
+                .map(|s| s / half_blocks as f64)
+                .collect();
+            let watched = psmi.watched_samples(n);
+            let v = psmi.variation_of_the_lowest(&full, &half, watched);
+            // Two "partitions", each giving only its own lowest `watched`, decide alike.
+            let mut candidates = Vec::new();
+            for part in [0..200, 200..n] {
+                let mut order: Vec<usize> = part.collect();
+                order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
+                order.truncate(watched);
+                order.sort_unstable();
+                candidates.extend(order);
+            }
+            let pick = |values: &[f64]| candidates.iter().map(|&i| values[i]).collect::<Vec<_>>();
+            assert_eq!(
+                psmi.variation_of_the_lowest(&pick(&full), &pick(&half), watched),
+                v
+            );
+            variation = Some(v);
+            converged = v <= psmi.max_variation_of_the_lowest();
+        }
+    }
+    let report = psmi_std::AutoReport {
+        blocks: blocks.len(),
+        variation,
+        converged,
+    };
+    let joined = PsmiModel::concat(&blocks, 17, scheme, Some(report)).unwrap();
+    assert_eq!(
+        (report.blocks, report.converged),
+        (expected.blocks, expected.converged)
+    );
+    assert_close(
+        &[variation.unwrap()],
+        &[expected.variation.unwrap()],
+        1e-12,
+        "variation",
+    );
+    // One update over all rows groups them as one machine does: bit for bit.
+    assert_eq!(joined.mean(), reference.mean());
+    assert_eq!(joined.std(), reference.std());
+    assert_eq!(joined.directions(), reference.directions());
+    assert_eq!(joined.scheme(), reference.scheme());
+    assert_eq!(
+        (joined.labels(), joined.frequency()),
+        (reference.labels(), reference.frequency())
+    );
+
+    // Blocks out of order, or of another seed, are refused.
+    let swapped = [blocks[1].clone(), blocks[0].clone()];
+    assert!(matches!(
+        PsmiModel::concat(&swapped, 17, scheme, None),
+        Err(PsmiError::Incompatible(_))
+    ));
+    assert!(matches!(
+        PsmiModel::concat(&blocks, 18, scheme, None),
+        Err(PsmiError::Incompatible(_))
+    ));
+    assert!(matches!(
+        PsmiModel::concat(&[], 17, scheme, None),
+        Err(PsmiError::Empty { .. })
+    ));
 }

@@ -251,15 +251,11 @@ class PSMI:
         assert self.model_ is not None
         return self.model_.transform(features, labels, full=self.full)
 
-    def _check_unfitted(self) -> None:
-        if self._fitted:
-            raise RuntimeError("You are trying to fit a PSMI estimator which is already fitted.")
-
-    def _fit(self, features: Any, labels: Any, transform: bool) -> Any:
-        auto = self.n_estimators is None
-        seed = _inputs.seed(self.random_state)
-        estimator = _native.Estimator(
-            None if auto else _whole("n_estimators", self.n_estimators, 1),
+    def _native_estimator(self, seed: int) -> "_native.Estimator":
+        """The validated options, with the seed drawn for this fit (shared
+        with the distributed drivers ``psmi_rs.dask`` and ``psmi_rs.spark``)."""
+        return _native.Estimator(
+            None if self.n_estimators is None else _whole("n_estimators", self.n_estimators, 1),
             _whole("min_n_estimators", self.min_n_estimators, 1),
             self.lowest_psmi_quantile,
             self.max_variation_of_the_lowest,
@@ -270,6 +266,15 @@ class PSMI:
             self.directions,
             None if self.frame_size is None else _whole("frame_size", self.frame_size, 1),
         )
+
+    def _check_unfitted(self) -> None:
+        if self._fitted:
+            raise RuntimeError("You are trying to fit a PSMI estimator which is already fitted.")
+
+    def _fit(self, features: Any, labels: Any, transform: bool) -> Any:
+        auto = self.n_estimators is None
+        seed = _inputs.seed(self.random_state)
+        estimator = self._native_estimator(seed)
         x = _inputs.features(features)
         y, label_type = _inputs.labels(labels, x.shape[0])
         if transform:

@@ -62,8 +62,10 @@ def features(x: Any, name: str = "X") -> np.ndarray:
         )
     # Values beyond the float32 range become infinities, which the library
     # reports with their row and column.
+    # Aligned too: arrays received over a network (Dask, Spark) may not be,
+    # and the native layer reads them in place.
     with np.errstate(over="ignore"):
-        return np.ascontiguousarray(a, dtype=np.float32)
+        return np.require(a, dtype=np.float32, requirements=["C", "A"])
 
 
 def labels(y: Any, n_samples: Optional[int], name: str = "y") -> Tuple[np.ndarray, type]:
@@ -84,7 +86,7 @@ def labels(y: Any, n_samples: Optional[int], name: str = "y") -> Tuple[np.ndarra
         )
     kind = a.dtype.kind
     if kind in "ib":
-        return np.ascontiguousarray(a, dtype=np.int64), a.dtype.type
+        return np.require(a, dtype=np.int64, requirements=["C", "A"]), a.dtype.type
     if kind == "u":
         too_big = np.flatnonzero(a > _INT64.max)
         if too_big.size:

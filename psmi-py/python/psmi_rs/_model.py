@@ -407,6 +407,14 @@ class PsmiFitter:
         )
         self._n_jobs = n_jobs
 
+    @classmethod
+    def _wrap(cls, native: "_native.Fitter", n_jobs: Optional[int]) -> "PsmiFitter":
+        """A fitter around a native one made elsewhere (the distributed drivers)."""
+        fitter = cls.__new__(cls)
+        fitter._native = native
+        fitter._n_jobs = n_jobs
+        return fitter
+
     def update(self, X: Any, y: Any) -> "PsmiFitter":
         """Adds a chunk of samples; on error the fitter is unchanged.
 

@@ -1,0 +1,160 @@
+"""Wall time of psmi_rs on one machine through Dask and Spark, next to the
+plain Python call, on the same data and options.
+
+    python psmi-bench/compare/engines.py --n 10000 --d 512 --classes 10 \\
+        --n-estimators auto --partitions 8            # W1-auto
+    python psmi-bench/compare/engines.py --n 1000000 --d 1024 --classes 10 \\
+        --n-estimators 500 --partitions 32            # 1M × 1024
+
+Needs psmi_rs with the dask and spark extras, and Java 17. The data (a
+Gaussian mixture, float32) is written once under --work as .npy (for the
+plain call and Dask, memory-mapped) and as Parquet (for Spark), in chunks.
+Dask runs a LocalCluster of 2 single-threaded worker processes, Spark
+local[2]; each task then uses one thread (n_jobs=1), the plain call all cores.
+Prints one line per engine: wall seconds (fit and scores of every sample),
+and the largest difference of the means from the plain call's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def write_data(work: Path, n: int, d: int, classes: int, seed: int = 0) -> tuple:
+    """The mixture as X.npy, y.npy and data.parquet, written in chunks of rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    stem = work / f"mixture_{n}x{d}_{classes}"
+    x_path, y_path, parquet = (stem.with_suffix(s) for s in (".X.npy", ".y.npy", ".parquet"))
+    if x_path.exists() and y_path.exists() and parquet.exists():
+        return x_path, y_path, parquet
+    work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 1.0, (classes, d)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    x = np.lib.format.open_memmap(x_path, mode="w+", dtype=np.float32, shape=(n, d))
+    schema = pa.schema([("features", pa.list_(pa.float32())), ("label", pa.int64())])
+    step = 50_000
+    with pq.ParquetWriter(parquet, schema) as writer:
+        for first in range(0, n, step):
+            rows = slice(first, min(first + step, n))
+            chunk = centres[y[rows]] + rng.normal(size=(rows.stop - first, d)).astype(np.float32)
+            x[rows] = chunk
+            features = pa.ListArray.from_arrays(
+                pa.array(np.arange(0, chunk.size + 1, d, dtype=np.int32)), pa.array(chunk.ravel())
+            )
+            writer.write_batch(pa.record_batch([features, pa.array(y[rows])], schema=schema))
+    x.flush()
+    np.save(y_path, y)
+    return x_path, y_path, parquet
+
+
+def options(args) -> dict:
+    m = args.n_estimators
+    return dict(n_estimators="auto" if m == "auto" else int(m), random_state=7)
+
+
+def run_plain(args, x_path, y_path, parquet):
+    from psmi_rs import PSMI
+
+    x, y = np.load(x_path, mmap_mode="r"), np.load(y_path)
+    start = time.perf_counter()
+    est = PSMI(**options(args), full=False)
+    mean = est.fit_transform(x, y).mean
+    return time.perf_counter() - start, mean, est.n_estimators
+
+
+def _rows(path: str, first: int, stop: int) -> np.ndarray:
+    return np.load(path, mmap_mode="r")[first:stop]
+
+
+def run_dask(args, x_path, y_path, parquet):
+    import dask.array as da
+    import distributed
+
+    import psmi_rs.dask
+
+    import dask
+
+    y = np.load(y_path)
+    n, d = np.load(x_path, mmap_mode="r").shape
+    rows = -(-n // args.partitions)
+    # Each chunk read by its worker from the file, not shipped in the graph.
+    pieces = [
+        da.from_delayed(
+            dask.delayed(_rows)(str(x_path), first, min(first + rows, n)),
+            shape=(min(first + rows, n) - first, d),
+            dtype=np.float32,
+        )
+        for first in range(0, n, rows)
+    ]
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        start = time.perf_counter()
+        X = da.concatenate(pieces)
+        model, mean, _ = psmi_rs.dask.fit_transform(X, y, n_jobs=1, **options(args))
+        mean = mean.compute()
+        return time.perf_counter() - start, mean, model.n_estimators
+
+
+def run_spark(args, x_path, y_path, parquet):
+    from pyspark.sql import SparkSession
+
+    import psmi_rs.spark
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", "4g")
+        .config("spark.sql.files.maxPartitionBytes", str(max(1, os.path.getsize(parquet) // args.partitions)))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        start = time.perf_counter()
+        df = spark.read.parquet(str(parquet))
+        model, scored = psmi_rs.spark.fit_transform(df, n_jobs=1, **options(args))
+        mean = scored.select("psmi_mean").toPandas()["psmi_mean"].to_numpy()
+        return time.perf_counter() - start, mean, model.n_estimators
+    finally:
+        spark.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10000)
+    parser.add_argument("--d", type=int, default=512)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--n-estimators", default="auto")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--engines", default="plain,dask,spark")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/psmi-dist-bench"))
+    args = parser.parse_args()
+    paths = write_data(args.work, args.n, args.d, args.classes)
+    runners = {"plain": run_plain, "dask": run_dask, "spark": run_spark}
+    reference = None
+    for engine in args.engines.split(","):
+        seconds, mean, m = runners[engine](args, *paths)
+        if reference is None:
+            reference = mean
+        diff = float(np.max(np.abs(mean - reference)))
+        print(
+            f"{engine:6s} n={args.n} d={args.d} m={m} partitions={args.partitions}: "
+            f"{seconds:8.2f} s, max |mean - first engine's| = {diff:.2e}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

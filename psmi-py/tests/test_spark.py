@@ -1,0 +1,168 @@
+"""psmi_rs.spark on a local[2] session: the same numbers as PSMI on one
+machine, whatever the partitions, with the same errors."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from conftest import mixture
+
+pyspark = pytest.importorskip("pyspark")
+pytest.importorskip("pyarrow")
+
+from pyspark.sql import SparkSession  # noqa: E402
+
+import psmi_rs.spark  # noqa: E402
+from psmi_rs import PSMI, TooFewSamplesError  # noqa: E402
+
+# Class statistics merged over other groups of rows than one machine's differ
+# in their last float64 bits. Scores are float32, from a float32 table of those
+# statistics: where one rounds to the neighbouring float32, that direction's
+# scores move by a float32 ulp or so (about 1e-7 relative), and a sample's mean
+# by as much at most (seen: up to 2e-8).
+TOLERANCE = 1e-12
+SCORES = 1e-6
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # The executors' Python must have psmi_rs: this one.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("psmi_rs tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def frame(spark, x, y, chunks, vector=False):
+    """A DataFrame whose partitions are the row ranges of ``chunks``, in order."""
+    pieces, first = [], 0
+    for rows in chunks:
+        part = [(x[i].tolist(), int(y[i])) for i in range(first, first + rows)]
+        rdd = spark.sparkContext.parallelize(part, 1)
+        if vector:
+            from pyspark.ml.linalg import Vectors
+
+            rdd = rdd.map(lambda r: (Vectors.dense(r[0]), r[1]))
+            pieces.append(spark.createDataFrame(rdd, ["features", "label"]))
+        else:
+            pieces.append(spark.createDataFrame(rdd, "features array<float>, label long"))
+        first += rows
+    df = pieces[0]
+    for piece in pieces[1:]:
+        df = df.union(piece)
+    assert df.rdd.getNumPartitions() == len(chunks)
+    return df
+
+
+def close(a, b, tolerance=TOLERANCE):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    assert float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0))) < tolerance
+
+
+def assert_same(model, scored, x, y, **options):
+    one = PSMI(**options, full=False)
+    scores = one.fit_transform(x, y)
+    assert model.n_estimators == one.model_.n_estimators
+    assert np.array_equal(model.labels, one.model_.labels)
+    assert np.array_equal(model.frequency, one.model_.frequency)
+    assert np.array_equal(model.directions, one.model_.directions)
+    assert model.directions_scheme == one.model_.directions_scheme
+    close(model.mean, one.model_.mean)
+    close(model.std, one.model_.std)
+    if one.model_.auto_report is not None:
+        assert model.auto_report["blocks"] == one.model_.auto_report["blocks"]
+    rows = scored.collect()
+    assert [r["label"] for r in rows] == y.tolist()
+    close([r["psmi_mean"] for r in rows], scores.mean, SCORES)
+    close([r["psmi_std"] for r in rows], scores.std, SCORES)
+
+
+def chunked(rng, n, parts):
+    if parts == 1:
+        return (n,)
+    cuts = np.sort(rng.choice(np.arange(1, n), parts - 1, replace=False))
+    return tuple(np.diff(np.concatenate([[0], cuts, [n]])).tolist())
+
+
+def sorted_mixture(rng, n, d, k):
+    x, y = mixture(rng, n, d, k)
+    order = np.argsort(y, kind="stable")
+    return x[order], y[order]
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_fixed_mode_equals_one_machine(spark, rng, parts):
+    x, y = sorted_mixture(rng, 613, 17, 4)
+    options = dict(n_estimators=301, random_state=int(rng.integers(2**63)))
+    df = frame(spark, x, y, chunked(rng, len(x), parts))
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    assert scored.columns == ["features", "label", "psmi_mean", "psmi_std"]
+    assert_same(model, scored, x, y, **options)
+
+
+@pytest.mark.parametrize("parts, directions", [(1, "iid"), (3, "iid"), (7, "iid"), (3, "orthogonal")])
+def test_auto_mode_equals_one_machine(spark, rng, parts, directions):
+    x, y = sorted_mixture(rng, 457, 9, 3)
+    options = dict(
+        min_n_estimators=41,
+        max_n_estimators=41 * 12,
+        random_state=int(rng.integers(2**63)),
+        directions=directions,
+    )
+    # And an empty partition.
+    df = frame(spark, x, y, chunked(rng, len(x), parts) + (0,))
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    assert model.auto_report["blocks"] >= 2
+    assert_same(model, scored, x, y, **options)
+
+
+def test_a_label_in_one_partition_a_one_row_partition_and_vectors(spark, rng):
+    x, y = mixture(rng, 400, 7, 3)
+    y[150:155] = 9
+    options = dict(n_estimators=77, random_state=int(rng.integers(2**63)))
+    df = frame(spark, x, y, (1, 99, 100, 200), vector=True)
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    assert 9 in model.labels.tolist()
+    assert_same(model, scored, x, y, **options)
+
+
+def same_error(spark, x, y, chunks, error=ValueError, **options):
+    with pytest.raises(error) as one:
+        PSMI(**options).fit_transform(x, y)
+    with pytest.raises(error) as ours:
+        psmi_rs.spark.fit_transform(frame(spark, x, y, chunks), **options)
+    assert str(ours.value) == str(one.value)
+    return str(ours.value)
+
+
+def test_nan_in_one_partition_names_the_global_row(spark, rng):
+    x, y = mixture(rng, 300, 6, 2)
+    row = int(rng.integers(201, 300))
+    x[row, 2] = np.nan
+    message = same_error(spark, x, y, (120, 80, 100), n_estimators=16, random_state=3)
+    assert f"row {row}" in message
+
+
+def test_a_label_with_one_sample_overall_is_named(spark, rng):
+    x, y = mixture(rng, 200, 4, 2)
+    y[77] = 5
+    message = same_error(spark, x, y, (100, 100), TooFewSamplesError, n_estimators=16, random_state=4)
+    assert "label 5" in message
+
+
+def test_bad_columns_are_named(spark, rng):
+    x, y = mixture(rng, 20, 3, 2)
+    df = frame(spark, x, y, (20,))
+    with pytest.raises(ValueError, match="'feats'"):
+        psmi_rs.spark.fit_transform(df, features="feats")
+    with pytest.raises(ValueError, match="label"):
+        psmi_rs.spark.fit_transform(df.withColumn("label", df["label"].cast("double")))
