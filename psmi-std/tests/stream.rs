@@ -5,10 +5,10 @@
 mod common;
 
 use common::{mixture, TestRng};
-use psmi_core::reference;
 use psmi_core::scoring::{table_len, ScoringTable};
 use psmi_core::stream::{rows_len, scratch_len, StreamScorer};
-use psmi_std::{Directions, Features, Kernels, NEstimators, Psmi, PsmiModel, Scheme};
+use psmi_core::{projection, reference};
+use psmi_std::{Directions, Features, Kernels, NEstimators, Psmi, PsmiModel, PsmiScores, Scheme};
 
 /// f32's unit roundoff, 2⁻²⁴.
 const U: f64 = f32::EPSILON as f64 / 2.0;
@@ -114,7 +114,8 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 /// Streams every sample of `x` through the core scorer of `model` (drawing
-/// its directions again), with `kernels`, and checks each against the batch
+/// its directions again, reading them as rows, and packed for the projection
+/// kernel), with `kernels`, and checks each against the batch
 /// transform and the f64 reference. Two evaluations each within b_j of the
 /// exact score along direction j differ by at most 2b_j there, so their means
 /// by at most the mean of 2b_j, and their population stds by at most max 2b_j
@@ -135,11 +136,43 @@ fn check_stream(model: &PsmiModel, x: &[f32], labels: &[i64], kernels: Kernels) 
         &mut table_buf,
     )
     .unwrap();
-    let mut rows = vec![0.0f32; rows_len(scheme, dim)];
-    let mut scratch = vec![0.0f64; scratch_len(scheme, dim)];
+    let (mut rows, mut scratch) = (
+        vec![0.0f32; rows_len(scheme, dim)],
+        vec![0.0f64; scratch_len(scheme, dim)],
+    );
     let seed = model.seed().unwrap();
-    let mut scorer =
+    let drawn =
         StreamScorer::new(kernels, table, seed, scheme, dim, &mut rows, &mut scratch).unwrap();
+    check_scorer(drawn, "drawn", model, x, labels, kernels, &batch);
+    let cached = StreamScorer::cached(kernels, table, dim, model.directions()).unwrap();
+    check_scorer(cached, "cached", model, x, labels, kernels, &batch);
+    let mut packed_buf = vec![0.0f32; projection::packed_len(kernels, m, dim)];
+    let packed =
+        projection::pack_directions(kernels, model.directions(), dim, &mut packed_buf).unwrap();
+    let mut projections = vec![0.0f32; m];
+    let mut projection_scratch = vec![0.0f32; projection::scratch_len(kernels, dim)];
+    let packed = StreamScorer::packed(
+        kernels,
+        table,
+        packed,
+        &mut projections,
+        &mut projection_scratch,
+    )
+    .unwrap();
+    check_scorer(packed, "packed", model, x, labels, kernels, &batch);
+}
+
+/// Checks every sample's score by `scorer` against the reference and `batch`.
+fn check_scorer(
+    mut scorer: StreamScorer<'_>,
+    source: &str,
+    model: &PsmiModel,
+    x: &[f32],
+    labels: &[i64],
+    kernels: Kernels,
+    batch: &PsmiScores,
+) {
+    let (dim, m, scheme) = (model.dim(), model.n_estimators(), model.scheme());
     for (i, (sample, label)) in x.chunks_exact(dim).zip(labels).enumerate() {
         let class = model.labels().binary_search(label).unwrap();
         let got = scorer.score(sample, class as u32).unwrap();
@@ -156,7 +189,7 @@ fn check_stream(model: &PsmiModel, x: &[f32], labels: &[i64], kernels: Kernels) 
         let mean_tol = bound.iter().sum::<f64>() / m as f64;
         let std_tol = bound.iter().cloned().fold(0.0, f64::max);
         let what = format!(
-            "{scheme:?} {} d {dim} m {m}, sample {i}",
+            "{scheme:?} {source} {} d {dim} m {m}, sample {i}",
             kernels.isa().name()
         );
         // Against the reference: one evaluation's distance, plus the f64
