@@ -385,6 +385,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A sample kept by [`LowestScores`]: the caller's index and its mean PSMI.
+///
+/// ```
+/// use psmi_core::stream::{LowestScores, Suspect};
+/// let mut lowest = LowestScores::<1>::new();
+/// lowest.push(7, -0.25);
+/// assert_eq!(lowest.sorted()[0], Suspect { index: 7, mean: -0.25 });
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Suspect {
     /// The index the caller gave the sample.
@@ -449,6 +456,16 @@ impl<const K: usize> LowestScores<K> {
 
     /// Offers sample `index` of mean PSMI `mean`; it is kept if it ranks
     /// among the `K` lowest so far. Returns whether it was kept.
+    ///
+    /// ```
+    /// use psmi_core::stream::LowestScores;
+    /// let mut lowest = LowestScores::<2>::new();
+    /// assert!(lowest.push(0, 0.3) && lowest.push(1, 0.1));
+    /// assert!(!lowest.push(2, 0.5)); // full, and above both
+    /// assert!(lowest.push(3, 0.1)); // ties 1 and evicts 0
+    /// assert!(!lowest.push(4, 0.1)); // ties 1 and 3, but a higher index
+    /// assert_eq!(lowest.len(), 2);
+    /// ```
     pub fn push(&mut self, index: u64, mean: f64) -> bool {
         let entry = Ranked(Suspect { index, mean });
         match self.heap.push(entry) {
