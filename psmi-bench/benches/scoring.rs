@@ -5,13 +5,15 @@
 //! - `score_in_place`: `Elements(n·m·k)`, one *evaluation* per sample ×
 //!   direction × class (the Gaussian log term of one class at one projection);
 //! - `accumulate` and `summarize_rows`: `Elements(n·m)`, projections read;
-//! - `fill_directions`: `Elements(m·d)`, direction coordinates generated.
+//! - `fill_directions`: `Elements(m·d)`, direction coordinates generated;
+//! - `stream`: `Elements(m)`, directions one sample is scored along.
 //!
 //! Run with `cargo bench -p psmi-bench --bench scoring`; about two minutes.
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use psmi_core::scoring::{score_in_place, summarize_rows, table_len, ScoringTable};
 use psmi_core::statistics::{ClassMoments, Moments};
-use psmi_core::{directions, Isa, Kernels};
+use psmi_core::stream::{rows_len, scratch_len, StreamScorer};
+use psmi_core::{directions, projection, Isa, Kernels};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -173,11 +175,59 @@ fn frame_sampling(c: &mut Criterion) {
     group.finish();
 }
 
+/// One sample scored alone (`psmi_core::stream`): its directions drawn
+/// again (i.i.d., or frames of 64), or read from a cache of all m × d, as
+/// rows or packed for the projection kernel.
+fn stream_scoring(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stream");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    let kernels = Kernels::detect();
+    let (d, m, k) = (512, 500, 10);
+    let p = Problem::new(1, m, k);
+    let mut table_buf = vec![0.0f32; table_len(k, m)];
+    let table = ScoringTable::new(k, m, &p.frequency, &p.mean, &p.std, &mut table_buf).unwrap();
+    let mut rng = Uniform(3);
+    let sample: Vec<f32> = (0..d).map(|_| (4.0 * rng.next() - 2.0) as f32).collect();
+    group.throughput(Throughput::Elements(m as u64));
+    for (name, scheme) in [
+        ("iid", directions::Scheme::Iid),
+        ("frames64", directions::Scheme::Orthogonal { frame: 64 }),
+    ] {
+        let mut rows = vec![0.0f32; rows_len(scheme, d)];
+        let mut scratch = vec![0.0f64; scratch_len(scheme, d)];
+        let mut theta = vec![0.0f32; m * d];
+        directions::fill(kernels, 7, scheme, 0, d, &mut theta, &mut scratch).unwrap();
+        let mut drawn =
+            StreamScorer::new(kernels, table, 7, scheme, d, &mut rows, &mut scratch).unwrap();
+        group.bench_function(format!("{name}_drawn_d{d}_m{m}_k{k}"), |b| {
+            b.iter(|| drawn.score(black_box(&sample), 1).unwrap())
+        });
+        let mut cached = StreamScorer::cached(kernels, table, d, &theta).unwrap();
+        group.bench_function(format!("{name}_cached_d{d}_m{m}_k{k}"), |b| {
+            b.iter(|| cached.score(black_box(&sample), 1).unwrap())
+        });
+        let mut packed_buf = vec![0.0f32; projection::packed_len(kernels, m, d)];
+        let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buf).unwrap();
+        let mut z = vec![0.0f32; m];
+        let mut z_scratch = vec![0.0f32; projection::scratch_len(kernels, d)];
+        let mut packed =
+            StreamScorer::packed(kernels, table, packed, &mut z, &mut z_scratch).unwrap();
+        group.bench_function(format!("{name}_packed_d{d}_m{m}_k{k}"), |b| {
+            b.iter(|| packed.score(black_box(&sample), 1).unwrap())
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     scoring,
     statistics,
     direction_sampling,
-    frame_sampling
+    frame_sampling,
+    stream_scoring
 );
 criterion_main!(benches);

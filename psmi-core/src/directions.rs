@@ -58,7 +58,7 @@ impl Scheme {
     }
 
     /// Checks the frame size against `dim`.
-    fn check(self, dim: usize) -> Result<(), Error> {
+    pub(crate) fn check(self, dim: usize) -> Result<(), Error> {
         if dim == 0 {
             return Err(Error::EmptyInput { what: "dim" });
         }

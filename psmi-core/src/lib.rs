@@ -10,6 +10,9 @@
 //! 3. [`statistics`]: per-class mean and variance along each direction, in f64, mergeable;
 //! 4. [`scoring`]: psmi_ij in log space, and per-sample mean and spread over directions.
 //!
+//! [`stream`] scores one sample at a time, drawing each direction again from
+//! the seed, and keeps the K lowest-scoring samples, in fixed memory.
+//!
 //! [`reference`](mod@reference) holds scalar float64 versions of each stage, the yardstick of
 //! the tests. Kernels are chosen once, through a [`Kernels`] token: at compile
 //! time under `no_std`, or at run time with the `std` feature.
@@ -70,6 +73,7 @@ pub mod projection;
 pub mod reference;
 pub mod scoring;
 pub mod statistics;
+pub mod stream;
 
 pub use dispatch::{Isa, Kernels};
 pub use error::Error;

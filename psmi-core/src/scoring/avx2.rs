@@ -112,3 +112,16 @@ impl Lanes for __m256 {
 pub(super) unsafe fn score_rows(table: &ScoringTable<'_>, labels: &[u32], values: &mut [f32]) {
     kernel::score_rows::<Pair<__m256>>(table, labels, values);
 }
+
+/// # Safety
+///
+/// The CPU must support AVX2 and FMA. `label` < k and `first + span.len()` ≤ m.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn score_span(
+    table: &ScoringTable<'_>,
+    label: usize,
+    first: usize,
+    span: &mut [f32],
+) {
+    kernel::score_span::<Pair<__m256>>(table, label, first, span);
+}

@@ -107,3 +107,16 @@ impl Lanes for __m512 {
 pub(super) unsafe fn score_rows(table: &ScoringTable<'_>, labels: &[u32], values: &mut [f32]) {
     kernel::score_rows::<Pair<__m512>>(table, labels, values);
 }
+
+/// # Safety
+///
+/// The CPU must support AVX-512 F, VL, DQ and BW, and FMA. `label` < k and `first + span.len()` ≤ m.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx512bw,fma")]
+pub(super) unsafe fn score_span(
+    table: &ScoringTable<'_>,
+    label: usize,
+    first: usize,
+    span: &mut [f32],
+) {
+    kernel::score_span::<Pair<__m512>>(table, label, first, span);
+}

@@ -35,9 +35,15 @@ pub(super) fn score_rows<V: Lanes>(table: &ScoringTable<'_>, labels: &[u32], val
     }
 }
 
-/// Scores `span`, the directions `first..first + span.len()` of one sample of class `label`.
+/// Scores `span`, the directions `first..first + span.len()` of one sample
+/// of class `label` (`label` < k and `first + span.len()` ≤ m).
 #[inline(always)]
-fn score_span<V: Lanes>(table: &ScoringTable<'_>, label: usize, first: usize, span: &mut [f32]) {
+pub(super) fn score_span<V: Lanes>(
+    table: &ScoringTable<'_>,
+    label: usize,
+    first: usize,
+    span: &mut [f32],
+) {
     let whole = span.len() / V::LANES * V::LANES;
     let out = span.as_mut_ptr();
     let mut terms = [V::splat(0.0); GROUP];

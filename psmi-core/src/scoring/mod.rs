@@ -169,6 +169,46 @@ pub fn score_in_place(
     Ok(())
 }
 
+/// Scores `span` in place: projections, on entry, of one sample of class
+/// `class` along directions `first .. first + span.len()`; their PSMI on
+/// return, by the same kernel as [`score_in_place`], so a direction's score
+/// does not depend on how the directions are split.
+///
+/// # Errors
+///
+/// [`Error::LabelOutOfRange`] (row 0) for a class ≥ `table.classes()`,
+/// [`Error::ShapeMismatch`] if the span runs past the last direction.
+pub(crate) fn score_span(
+    kernels: Kernels,
+    table: &ScoringTable<'_>,
+    class: u32,
+    first: usize,
+    span: &mut [f32],
+) -> Result<(), Error> {
+    check_labels(&[class], table.classes())?;
+    if first + span.len() > table.directions() {
+        return Err(Error::ShapeMismatch {
+            what: "directions scored",
+            expected: table.directions(),
+            found: first + span.len(),
+        });
+    }
+    let class = class as usize;
+    match kernels.isa() {
+        Isa::Portable => portable::score_span(table, class, first, span),
+        // SAFETY: `kernels` proves the CPU supports the instruction set, and
+        // the class and directions were checked above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { avx2::score_span(table, class, first, span) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::score_span(table, class, first, span) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Isa::Avx2Fma | Isa::Avx512 => portable::score_span(table, class, first, span),
+    }
+    Ok(())
+}
+
 /// The moments (over directions) of each row of `values` (row-major
 /// `out.len() × directions`), by two passes in f64.
 ///

@@ -93,3 +93,7 @@ impl Lanes for f32x8 {
 pub(super) fn score_rows(table: &ScoringTable<'_>, labels: &[u32], values: &mut [f32]) {
     kernel::score_rows::<Pair<f32x8>>(table, labels, values);
 }
+
+pub(super) fn score_span(table: &ScoringTable<'_>, label: usize, first: usize, span: &mut [f32]) {
+    kernel::score_span::<Pair<f32x8>>(table, label, first, span);
+}
