@@ -21,6 +21,7 @@
 //! a frame computes that frame whole).
 
 use crate::dispatch::{Isa, Kernels};
+use crate::dot::dot;
 use crate::error::{ensure_len, ensure_shape, Error};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -347,26 +348,6 @@ fn reflect(v: &[f64], tau: f64, x: &mut [f64]) {
     for (t, vi) in tail.iter_mut().zip(v) {
         *t -= s * vi;
     }
-}
-
-/// A dot product with eight independent partial sums, combined in a fixed
-/// order: the compiler may vectorise it, and the result does not depend on
-/// how wide the vectors are.
-#[inline(always)]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 8];
-    let (a8, a_rest) = a.as_chunks::<8>();
-    let (b8, b_rest) = b.as_chunks::<8>();
-    for (x, y) in a8.iter().zip(b8) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut sum = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum += x * y;
-    }
-    sum
 }
 
 /// Fills `out` (row-major, `count × dim`) with directions `first .. first + count`.

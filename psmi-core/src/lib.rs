@@ -68,6 +68,7 @@ extern crate std;
 
 pub mod directions;
 mod dispatch;
+mod dot;
 mod error;
 pub mod projection;
 pub mod reference;

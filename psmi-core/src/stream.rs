@@ -57,6 +57,7 @@
 
 use crate::directions::{self, Scheme};
 use crate::dispatch::Kernels;
+use crate::dot::dot;
 use crate::error::{ensure_len, ensure_shape, Error};
 use crate::projection::{self, check_finite, PackedDirections};
 use crate::scoring::{self, ScoringTable};
@@ -365,23 +366,6 @@ impl Rows<'_> {
             }
         }
     }
-}
-
-/// Σ a_t b_t in f32, with eight partial sums so that it vectorises.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (a8, a_rest) = a.as_chunks::<8>();
-    let (b8, b_rest) = b.as_chunks::<8>();
-    for (x, y) in a8.iter().zip(b8) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut sum = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-    for (x, y) in a_rest.iter().zip(b_rest) {
-        sum += x * y;
-    }
-    sum
 }
 
 /// A sample kept by [`LowestScores`]: the caller's index and its mean PSMI.

@@ -74,3 +74,35 @@ def max_abs_diff(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     assert a.shape == b.shape, (a.shape, b.shape)
     return float(np.max(np.abs(a - b)))
+
+
+# The distributed engines against one machine.
+# Class statistics merged over other groups of rows than one machine's differ
+# in their last float64 bits. Scores are float32, from a float32 table of those
+# statistics: where one rounds to the neighbouring float32, that direction's
+# scores move by a float32 ulp or so (about 1e-7 relative), and a sample's mean
+# by as much at most (seen: up to 2e-8).
+TOLERANCE = 1e-12
+SCORES = 1e-6
+
+
+def close(a, b, tolerance=TOLERANCE):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape
+    scale = np.maximum(np.abs(b), 1.0)
+    assert float(np.max(np.abs(a - b) / scale)) < tolerance
+
+
+def chunked(rng, n, parts):
+    """Uneven row chunks: ``parts`` of them, summing to n."""
+    if parts == 1:
+        return (n,)
+    cuts = np.sort(rng.choice(np.arange(1, n), parts - 1, replace=False))
+    return tuple(np.diff(np.concatenate([[0], cuts, [n]])).tolist())
+
+
+def sorted_mixture(rng, n, d, k):
+    """Rows sorted by label, so that most chunks lack some labels."""
+    x, y = mixture(rng, n, d, k)
+    order = np.argsort(y, kind="stable")
+    return x[order], y[order]

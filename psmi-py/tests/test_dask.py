@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import mixture
+from conftest import SCORES, chunked, close, mixture, sorted_mixture
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -15,14 +15,6 @@ import dask  # noqa: E402
 import psmi_rs.dask  # noqa: E402
 from psmi_rs import PSMI, TooFewSamplesError  # noqa: E402
 
-# Class statistics merged over other groups of rows than one machine's differ
-# in their last float64 bits. Scores are float32, from a float32 table of those
-# statistics: where one rounds to the neighbouring float32, that direction's
-# scores move by a float32 ulp or so (about 1e-7 relative), and a sample's mean
-# by as much at most (seen: up to 2e-8).
-TOLERANCE = 1e-12
-SCORES = 1e-6
-
 
 @pytest.fixture(scope="module")
 def client():
@@ -30,13 +22,6 @@ def client():
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster, distributed.Client(cluster) as client:
         yield client
-
-
-def close(a, b, tolerance=TOLERANCE):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape
-    scale = np.maximum(np.abs(b), 1.0)
-    assert float(np.max(np.abs(a - b) / scale)) < tolerance
 
 
 def assert_same(model, mean, std, x, y, **options):
@@ -59,21 +44,6 @@ def assert_same(model, mean, std, x, y, **options):
     computed_mean, computed_std = dask.compute(mean, std)
     close(computed_mean, scores.mean, SCORES)
     close(computed_std, scores.std, SCORES)
-
-
-def chunked(rng, n, parts):
-    """Uneven row chunks: ``parts`` of them, summing to n."""
-    if parts == 1:
-        return (n,)
-    cuts = np.sort(rng.choice(np.arange(1, n), parts - 1, replace=False))
-    return tuple(np.diff(np.concatenate([[0], cuts, [n]])).tolist())
-
-
-def sorted_mixture(rng, n, d, k):
-    """Rows sorted by label, so that most chunks lack some labels."""
-    x, y = mixture(rng, n, d, k)
-    order = np.argsort(y, kind="stable")
-    return x[order], y[order]
 
 
 @pytest.mark.parametrize("directions", ["iid", "orthogonal"])

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import mixture
+from conftest import SCORES, chunked, close, mixture, sorted_mixture
 
 pyspark = pytest.importorskip("pyspark")
 pytest.importorskip("pyarrow")
@@ -15,14 +15,6 @@ from pyspark.sql import SparkSession  # noqa: E402
 
 import psmi_rs.spark  # noqa: E402
 from psmi_rs import PSMI, TooFewSamplesError  # noqa: E402
-
-# Class statistics merged over other groups of rows than one machine's differ
-# in their last float64 bits. Scores are float32, from a float32 table of those
-# statistics: where one rounds to the neighbouring float32, that direction's
-# scores move by a float32 ulp or so (about 1e-7 relative), and a sample's mean
-# by as much at most (seen: up to 2e-8).
-TOLERANCE = 1e-12
-SCORES = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +54,6 @@ def frame(spark, x, y, chunks, vector=False):
     return df
 
 
-def close(a, b, tolerance=TOLERANCE):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    assert a.shape == b.shape
-    assert float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1.0))) < tolerance
-
-
 def assert_same(model, scored, x, y, **options):
     one = PSMI(**options, full=False)
     scores = one.fit_transform(x, y)
@@ -84,19 +70,6 @@ def assert_same(model, scored, x, y, **options):
     assert [r["label"] for r in rows] == y.tolist()
     close([r["psmi_mean"] for r in rows], scores.mean, SCORES)
     close([r["psmi_std"] for r in rows], scores.std, SCORES)
-
-
-def chunked(rng, n, parts):
-    if parts == 1:
-        return (n,)
-    cuts = np.sort(rng.choice(np.arange(1, n), parts - 1, replace=False))
-    return tuple(np.diff(np.concatenate([[0], cuts, [n]])).tolist())
-
-
-def sorted_mixture(rng, n, d, k):
-    x, y = mixture(rng, n, d, k)
-    order = np.argsort(y, kind="stable")
-    return x[order], y[order]
 
 
 @pytest.mark.parametrize("parts", [1, 3, 7])
