@@ -6,11 +6,15 @@
 mod common;
 
 use assert_cmd::Command;
-use common::mixture;
+use common::files::{
+    encode, label_bytes, npy_bytes, read_json, read_npy, write_labels, write_npy, write_safetensors,
+};
+use common::program::{assert_error, assert_success, path_str, psmi, run, text};
+use common::{listing, mixture};
 use predicates::prelude::*;
 use psmi_std::io::write_npy_f32_2d;
 use psmi_std::{Features, NEstimators, Psmi, PsmiScores};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -98,88 +102,8 @@ impl Case {
     }
 }
 
-fn psmi() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_psmi"));
-    // A hang is a failure, not a stuck test suite.
-    cmd.timeout(Duration::from_secs(600));
-    cmd
-}
-
-fn path_str(path: &Path) -> String {
-    path.to_str().unwrap().to_owned()
-}
-
 // ---------------------------------------------------------------------------
-// Files in: hand-made .npy and .safetensors bytes, for dtypes the library does
-// not write and for broken files.
-
-fn npy_bytes(descr: &str, fortran: bool, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims = match shape {
-        [n] => format!("({n},)"),
-        _ => {
-            let parts: Vec<String> = shape.iter().map(usize::to_string).collect();
-            format!("({})", parts.join(", "))
-        }
-    };
-    let order = if fortran { "True" } else { "False" };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {dims}, }}").into_bytes();
-    // np.save pads so that the data starts on a 64-byte boundary.
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(b' ');
-    }
-    header.push(b'\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&u16::try_from(header.len()).unwrap().to_le_bytes());
-    out.extend_from_slice(&header);
-    out.extend_from_slice(data);
-    out
-}
-
-fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
-    std::fs::write(path, npy_bytes(descr, false, shape, data)).unwrap();
-}
-
-fn encode<T: Copy, const W: usize>(values: &[T], to_bytes: impl Fn(T) -> [u8; W]) -> Vec<u8> {
-    values.iter().flat_map(|&v| to_bytes(v)).collect()
-}
-
-/// Labels as the integer dtype `descr` (`<i1`, `<u2`, `>i8`, …).
-fn label_bytes(descr: &str, labels: &[i64]) -> Vec<u8> {
-    let big = descr.starts_with('>');
-    macro_rules! as_type {
-        ($t:ty) => {
-            encode(labels, |l| {
-                let v = <$t>::try_from(l).unwrap();
-                if big {
-                    v.to_be_bytes()
-                } else {
-                    v.to_le_bytes()
-                }
-            })
-        };
-    }
-    match &descr[1..] {
-        "i1" => as_type!(i8),
-        "u1" => as_type!(u8),
-        "i2" => as_type!(i16),
-        "u2" => as_type!(u16),
-        "i4" => as_type!(i32),
-        "u4" => as_type!(u32),
-        "i8" => as_type!(i64),
-        "u8" => as_type!(u64),
-        other => panic!("no integer dtype {other}"),
-    }
-}
-
-fn write_labels(path: &Path, descr: &str, labels: &[i64]) {
-    let descr = if descr.ends_with('1') {
-        format!("|{}", &descr[1..])
-    } else {
-        descr.to_owned()
-    };
-    write_npy(path, &descr, &[labels.len()], &label_bytes(&descr, labels));
-}
+// Files in: half-precision values for hand-made .npy and .safetensors files.
 
 /// IEEE half precision of a value it holds exactly.
 fn f16_bits(v: f32) -> u16 {
@@ -204,62 +128,8 @@ fn bf16_bits(v: f32) -> u16 {
     (bits >> 16) as u16
 }
 
-/// A safetensors file: 8-byte header length, JSON header, the tensors' bytes.
-fn write_safetensors(path: &Path, tensors: &[(&str, &str, Vec<usize>, Vec<u8>)]) {
-    let mut header = serde_json::Map::new();
-    let mut data = Vec::new();
-    for (name, dtype, shape, bytes) in tensors {
-        let start = data.len();
-        data.extend_from_slice(bytes);
-        header.insert(
-            (*name).to_owned(),
-            json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}),
-        );
-    }
-    let mut header = serde_json::to_vec(&Value::Object(header)).unwrap();
-    while !header.len().is_multiple_of(8) {
-        header.push(b' ');
-    }
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&data);
-    std::fs::write(path, out).unwrap();
-}
-
 // ---------------------------------------------------------------------------
 // Files out.
-
-/// An .npy file's dtype, shape and data bytes.
-fn read_npy(path: &Path) -> (String, Vec<usize>, Vec<u8>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        bytes.starts_with(b"\x93NUMPY\x01\x00"),
-        "{}",
-        path.display()
-    );
-    let len = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
-    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
-    assert_eq!(
-        (10 + len) % 64,
-        0,
-        "{}: data not 64-byte aligned",
-        path.display()
-    );
-    assert!(header.contains("'fortran_order': False"), "{header}");
-    let field = |key: &str, close: char| {
-        let start = header.find(key).unwrap_or_else(|| panic!("{header}")) + key.len();
-        let end = start + header[start..].find(close).unwrap();
-        header[start..end].to_owned()
-    };
-    let descr = field("'descr': '", '\'');
-    let shape = field("'shape': (", ')')
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (descr, shape, bytes[10 + len..].to_vec())
-}
 
 fn read_f64(path: &Path) -> Vec<f64> {
     let (descr, shape, data) = read_npy(path);
@@ -271,11 +141,6 @@ fn read_f64(path: &Path) -> Vec<f64> {
         .collect()
 }
 
-fn read_summary(dir: &Path) -> Value {
-    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
@@ -284,61 +149,6 @@ fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
             "{what}[{i}]: {g} vs {w}"
         );
     }
-}
-
-/// The sorted names in a directory, hidden (staging) entries included.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
-}
-
-// ---------------------------------------------------------------------------
-// How runs end.
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn assert_no_panic(output: &Output) {
-    let stderr = text(&output.stderr);
-    for bad in ["panicked", "backtrace", "RUST_BACKTRACE", "internal error"] {
-        assert!(!stderr.contains(bad), "panic text in stderr: {stderr}");
-    }
-}
-
-/// A successful run: status 0 and a silent stderr (no terminal, so no progress bar).
-fn assert_success(output: &Output) {
-    assert_no_panic(output);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
-    assert_eq!(text(&output.stderr), "", "stderr of a successful run");
-}
-
-/// A failed run: `status`, and stderr exactly one `error:` line naming every `needle`.
-fn assert_error(output: &Output, status: i32, needles: &[&str]) -> String {
-    assert_no_panic(output);
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(status), "stderr: {stderr}");
-    assert!(stderr.ends_with('\n'), "stderr: {stderr:?}");
-    let line = stderr.trim_end_matches('\n');
-    assert!(!line.contains('\n'), "more than one line: {stderr:?}");
-    assert!(line.starts_with("error: "), "stderr: {stderr:?}");
-    for needle in needles {
-        assert!(line.contains(needle), "{needle:?} not in {line:?}");
-    }
-    line.to_owned()
 }
 
 // ---------------------------------------------------------------------------
@@ -360,7 +170,7 @@ fn fit_transform_writes_what_the_library_computes() {
     assert_close(&mean, want.mean(), 1e-12, "psmi_mean");
     assert_close(&std, want.std(), 1e-12, "psmi_std");
 
-    let summary = read_summary(&out);
+    let summary = read_json(&out.join("summary.json"));
     assert_eq!(summary["n_samples"], N);
     assert_eq!(summary["dim"], D);
     assert_eq!(summary["n_classes"], 3);
@@ -390,7 +200,7 @@ fn fit_transform_in_auto_mode_reports_convergence() {
         .args(["--min-n-estimators", "20", "--max-n-estimators", "400"])
         .args(["--seed", &SEED.to_string(), "--quiet"]);
     assert_success(&run(&mut cmd));
-    let summary = read_summary(&case.path("out"));
+    let summary = read_json(&case.path("out").join("summary.json"));
     assert!(summary["converged"].is_boolean(), "{summary}");
     let m = summary["n_estimators"].as_u64().unwrap();
     assert!(m.is_multiple_of(20) && (20..=400).contains(&m), "{summary}");
@@ -467,7 +277,7 @@ fn model_saved_by_fit_transform_transforms_to_the_same_numbers() {
         let second = read_f64(&case.path("second").join(name));
         assert_close(&second, &first, 1e-12, name);
     }
-    let summary = read_summary(&case.path("second"));
+    let summary = read_json(&case.path("second").join("summary.json"));
     assert_eq!(summary["n_estimators"], M);
     assert_eq!(summary["seed"], SEED);
 }
@@ -480,7 +290,7 @@ fn directions_in_frames_are_chosen_recorded_and_reproduced() {
         "framed",
         &["--directions", "orthogonal", "--model", &model, "--quiet"],
     )));
-    let summary = read_summary(&case.path("framed"));
+    let summary = read_json(&case.path("framed").join("summary.json"));
     assert_eq!(summary["directions"], "orthogonal");
     let frame = psmi_std::frame_size(N, D);
     assert_eq!(summary["frame_size"], frame);
@@ -522,14 +332,14 @@ fn directions_in_frames_are_chosen_recorded_and_reproduced() {
         1e-12,
         "psmi_mean after transform",
     );
-    let summary = read_summary(&case.path("again"));
+    let summary = read_json(&case.path("again").join("summary.json"));
     assert_eq!(summary["directions"], "orthogonal");
     assert_eq!(summary["frame_size"], frame);
 
     assert_success(&run(
         &mut case.fit_transform("iid", &["--directions", "iid", "--quiet"])
     ));
-    let summary = read_summary(&case.path("iid"));
+    let summary = read_json(&case.path("iid").join("summary.json"));
     assert_eq!(summary["directions"], "iid");
     assert!(summary["frame_size"].is_null(), "{summary}");
 

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::mixture;
+use common::files::write_labels;
+use common::{mixture, staging_dirs};
 use psmi_std::io::write_npy_f32_2d;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -27,16 +28,7 @@ impl Data {
         let dir = tempfile::tempdir().unwrap();
         let (x, labels) = mixture(5, n, d, 4, 1.0);
         write_npy_f32_2d(dir.path().join("features.npy"), n, d, &x).unwrap();
-        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-        let mut dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({n},), }}");
-        while !(10 + dict.len() + 1).is_multiple_of(64) {
-            dict.push(' ');
-        }
-        dict.push('\n');
-        bytes.extend_from_slice(&u16::try_from(dict.len()).unwrap().to_le_bytes());
-        bytes.extend_from_slice(dict.as_bytes());
-        bytes.extend(labels.iter().flat_map(|l| l.to_le_bytes()));
-        std::fs::write(dir.path().join("labels.npy"), bytes).unwrap();
+        write_labels(&dir.path().join("labels.npy"), "<i8", &labels);
         Data { dir }
     }
 
@@ -125,17 +117,6 @@ fn send(child: &Child, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "kill -{signal}");
-}
-
-/// The staging directories in `dir`.
-fn staging_dirs(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(".psmi-staging-"))
-        .collect();
-    names.sort();
-    names
 }
 
 /// Waits until `child` has made its staging directory in `dir` and is well

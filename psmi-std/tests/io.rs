@@ -1,6 +1,9 @@
 //! `psmi_std::io` against files written by numpy and the `safetensors` Python package
 //! (tests/fixtures/io, made by tests/fixtures/make_fixtures.py) and crafted broken ones.
 
+mod common;
+
+use common::{listing, staging_dirs};
 use psmi_std::io::{
     read_labels, write_npy_f32_2d, write_npy_f64, FeatureMatrix, Input, IoError, IoErrorKind,
     OutputDir,
@@ -520,15 +523,6 @@ fn writer_refuses_a_wrong_length_and_names_the_file() {
     assert!(!path.exists());
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn output_appears_only_at_commit() {
     let parent = tempfile::tempdir().unwrap();
@@ -594,14 +588,6 @@ fn commit_replaces_existing_results_file_by_file() {
         "new"
     );
     assert_eq!(listing(&target), ["notes.txt", "summary.json"]);
-}
-
-/// The staging directories (hidden, `.psmi-staging-*`) in `dir`.
-fn staging_dirs(dir: &Path) -> Vec<String> {
-    listing(dir)
-        .into_iter()
-        .filter(|n| n.starts_with(".psmi-staging-"))
-        .collect()
 }
 
 /// What a run killed mid-way (SIGKILL) leaves: a staging directory with files and a

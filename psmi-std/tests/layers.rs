@@ -6,32 +6,20 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{mixture, TestRng};
+use common::files::{
+    f32_bytes, read_json, read_npy_f64, write_labels, write_npy, write_safetensors,
+};
+use common::program::{assert_error, assert_success, psmi};
+use common::{fresh_seed, listing, mixture, TestRng};
 use psmi_std::io::write_npy_f32_2d;
-use safetensors::tensor::TensorView;
-use safetensors::Dtype;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 /// Odd sizes: samples, directions.
 const N: usize = 83;
 const M: &str = "37";
 const LEVELS: [f64; 3] = [0.01, 0.5, 0.99];
-
-fn fresh_seed() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |t| t.as_nanos() as u64)
-}
-
-fn psmi() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_psmi"));
-    cmd.timeout(Duration::from_secs(600));
-    cmd
-}
 
 /// A temporary directory with labels.npy and whatever features a test writes.
 struct Case {
@@ -45,8 +33,7 @@ impl Case {
         let seed = fresh_seed();
         let (_, labels) = mixture(seed, N, 1, 3, 1.0);
         let dir = tempfile::tempdir().unwrap();
-        let bytes: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
-        write_npy(&dir.path().join("labels.npy"), "<i8", &[N], &bytes);
+        write_labels(&dir.path().join("labels.npy"), "<i8", &labels);
         Case { dir, seed, labels }
     }
 
@@ -84,82 +71,13 @@ impl Case {
     }
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// An .npy file with `descr`, `shape` and raw data, as np.save writes it.
-fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let dims = if shape.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(dict.as_bytes());
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// A safetensors file of F32 tensors `(name, shape, values)`.
-fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
-    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| f32_bytes(v)).collect();
-    let views = tensors.iter().zip(&bytes).map(|((name, shape, _), data)| {
-        (
-            name.to_string(),
-            TensorView::new(Dtype::F32, shape.clone(), data).unwrap(),
-        )
-    });
-    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
-}
-
-/// An .npy file's shape and its data as f64 (from f4 or f8).
-fn read_npy(path: &Path) -> (Vec<usize>, Vec<f64>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let len = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
-    let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
-    let after = |key: &str| &header[header.find(key).unwrap() + key.len()..];
-    let shape_text = after("'shape': (");
-    let shape = shape_text[..shape_text.find(')').unwrap()]
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
+fn write_f32_safetensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
+    let tensors: Vec<_> = tensors
+        .iter()
+        .map(|(name, shape, values)| (*name, "F32", shape.clone(), f32_bytes(values)))
         .collect();
-    let data = &bytes[10 + len..];
-    let values = match &after("'descr': '")[..3] {
-        "<f4" => data
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
-            .collect(),
-        "<f8" => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect(),
-        other => panic!("{}: dtype {other}", path.display()),
-    };
-    (shape, values)
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The sorted names in a directory, hidden (staging) entries included.
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
+    write_safetensors(path, &tensors);
 }
 
 /// Every file under `dir`, with its bytes, in sorted order.
@@ -176,27 +94,6 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
         }
     }
     files
-}
-
-fn assert_success(output: &Output) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "", "stderr of a successful run");
-}
-
-/// Status 2 and one `error:` line naming every needle.
-fn assert_error(output: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    let line = stderr.trim_end_matches('\n');
-    assert!(
-        line.starts_with("error: ") && !line.contains('\n'),
-        "{stderr:?}"
-    );
-    assert!(!line.contains("panicked"), "{line}");
-    for needle in needles {
-        assert!(line.contains(needle), "{needle:?} not in {line:?}");
-    }
 }
 
 /// The fields of a single run's summary.json that do not depend on time.
@@ -280,7 +177,7 @@ fn a_pattern_over_tensors_gives_what_separate_runs_give() {
         .map(|(&(name, d), x)| (name, vec![N, d], x.clone()))
         .collect();
     tensors.push(("head", vec![2, 2], vec![0.0; 4]));
-    write_safetensors(&case.path("states.safetensors"), &tensors);
+    write_f32_safetensors(&case.path("states.safetensors"), &tensors);
     let features = format!("{}:layers.*", case.arg("states.safetensors"));
     let levels = "0.01,0.5,0.99";
     let extra = ["--quantiles", levels, "--plot"];
@@ -314,7 +211,7 @@ fn a_pattern_over_tensors_gives_what_separate_runs_give() {
         assert_same_as_single_run(&case, &layers[l], d, &out.join(name), &extra);
         // layers.csv and summary.json against the layer's own files.
         let single = read_json(&out.join(name).join("summary.json"));
-        let (_, means) = read_npy(&out.join(name).join("psmi_mean.npy"));
+        let (_, means) = read_npy_f64(&out.join(name).join("psmi_mean.npy"));
         let fields: Vec<&str> = rows[i + 1].split(',').collect();
         assert_eq!(fields[..4], [*name, &d.to_string(), M, ""], "{csv}");
         // serde_json reads floats to within an ulp, not exactly.
@@ -344,7 +241,7 @@ fn a_pattern_over_tensors_gives_what_separate_runs_give() {
         "layer,index,label,mean,std,stderr,q0.01,q0.5,q0.99"
     );
     assert_eq!(lines.len(), 1 + 3 * N);
-    let (_, q) = read_npy(&out.join("layers.2/psmi_quantiles.npy"));
+    let (_, q) = read_npy_f64(&out.join("layers.2/psmi_quantiles.npy"));
     let row = lines[1 + N + 5];
     assert!(
         row.starts_with(&format!("layers.2,5,{},", case.labels[5])),
@@ -382,7 +279,7 @@ fn a_three_dimensional_tensor_gives_what_separate_runs_give() {
         &[layers, N, d],
         &f32_bytes(&stack),
     );
-    write_safetensors(
+    write_f32_safetensors(
         &case.path("stack.safetensors"),
         &[("hidden", vec![layers, N, d], stack.clone())],
     );
@@ -414,8 +311,8 @@ fn a_three_dimensional_tensor_gives_what_separate_runs_give() {
 
 /// `np.quantile(full, q, axis=1)` from its definition, on the sorted rows of psmi_full.npy.
 fn assert_quantiles_match_the_full_matrix(dir: &Path, levels: &[f64]) {
-    let (shape, full) = read_npy(&dir.join("psmi_full.npy"));
-    let (qshape, quantiles) = read_npy(&dir.join("psmi_quantiles.npy"));
+    let (shape, full) = read_npy_f64(&dir.join("psmi_full.npy"));
+    let (qshape, quantiles) = read_npy_f64(&dir.join("psmi_quantiles.npy"));
     let (n, m) = (shape[0], shape[1]);
     assert_eq!(qshape, [n, levels.len()]);
     for i in 0..n {
@@ -471,7 +368,7 @@ fn quantiles_match_the_full_matrix_in_fixed_and_auto_mode() {
 /// of an earlier run in `out` are untouched.
 fn assert_fails_leaving_results(case: &Case, out: &str, cmd: &mut Command, needles: &[&str]) {
     let before = tree(&case.path(out));
-    assert_error(&cmd.output().unwrap(), needles);
+    assert_error(&cmd.output().unwrap(), 2, needles);
     let after = tree(&case.path(out));
     assert!(before == after, "{out} changed");
 }
@@ -483,7 +380,7 @@ fn case_with_results() -> (Case, String) {
         ("layers.0", vec![N, 3], case.layer(0, 3)),
         ("layers.1", vec![N, 3], case.layer(1, 3)),
     ];
-    write_safetensors(&case.path("states.safetensors"), &tensors);
+    write_f32_safetensors(&case.path("states.safetensors"), &tensors);
     let features = format!("{}:layers.*", case.arg("states.safetensors"));
     assert_success(
         &case
@@ -516,7 +413,7 @@ fn layers_of_different_sample_counts_are_named() {
         ("layers.0", vec![N, 3], case.layer(0, 3)),
         ("layers.1", vec![N - 2, 3], short),
     ];
-    write_safetensors(&case.path("uneven.safetensors"), &tensors);
+    write_f32_safetensors(&case.path("uneven.safetensors"), &tensors);
     let features = format!("{}:layers.*", case.arg("uneven.safetensors"));
     let mut cmd = case.fit_transform(&features, "results", &[]);
     let rows = (N - 2).to_string();
@@ -548,7 +445,7 @@ fn a_bad_value_in_a_later_layer_leaves_earlier_results_whole() {
         ("layers.0", vec![N, 3], case.layer(0, 3)),
         ("layers.1", vec![N, 3], bad),
     ];
-    write_safetensors(&case.path("nan.safetensors"), &tensors);
+    write_f32_safetensors(&case.path("nan.safetensors"), &tensors);
     let features = format!("{}:layers.*", case.arg("nan.safetensors"));
     let mut cmd = case.fit_transform(&features, "results", &["--plot"]);
     let row = format!("row {row}");
@@ -595,6 +492,7 @@ fn fit_alone_refuses_layers_and_says_what_fits_them() {
         .args(["--model", &case.arg("model.safetensors")]);
     assert_error(
         &cmd.output().unwrap(),
+        2,
         &["layers.*", "several layers", "fit-transform --model"],
     );
     assert!(!case.path("model.safetensors").exists());
@@ -618,7 +516,7 @@ fn top_reports_the_lowest_samples_of_every_layer() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     for name in ["layers.0", "layers.1"] {
         // The lowest sample of each layer, from its own psmi_mean.npy.
-        let (_, means) = read_npy(&case.path("top").join(name).join("psmi_mean.npy"));
+        let (_, means) = read_npy_f64(&case.path("top").join(name).join("psmi_mean.npy"));
         let lowest = (0..N)
             .min_by(|&a, &b| means[a].total_cmp(&means[b]))
             .unwrap();

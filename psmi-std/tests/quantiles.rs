@@ -4,20 +4,13 @@
 
 mod common;
 
-use common::mixture;
+use common::{fresh_seed, mixture};
 use psmi_std::{Features, NEstimators, Psmi, PsmiModel};
 use std::ops::ControlFlow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Levels on both sides of the median, the median, and the extremes that
 /// fall between order statistics.
 const LEVELS: [f64; 5] = [0.01, 0.3, 0.5, 0.77, 0.99];
-
-fn fresh_seed() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |t| t.as_nanos() as u64)
-}
 
 /// The textbook definition: sort, h = (m − 1)·q, a\[⌊h⌋\] + (h − ⌊h⌋)·(a\[⌊h⌋+1\] − a\[⌊h⌋\]).
 fn reference(row: &[f32], q: f64) -> f64 {

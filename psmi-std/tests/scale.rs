@@ -4,7 +4,9 @@
 
 mod common;
 
+use common::files::{halves, write_labels, write_npy, write_safetensors};
 use common::mixture;
+use common::program::{assert_error, assert_success, path_str};
 use psmi_core::projection::{bf16_to_f32, f16_to_f32};
 use psmi_std::io::{write_npy_f32_2d, FeatureShards, Input};
 use psmi_std::{Features, NEstimators, Psmi, PsmiModel, PsmiScores, Rows};
@@ -156,66 +158,13 @@ fn non_finite_halves_are_named_by_their_row_among_all_shards() {
 // ---------------------------------------------------------------------------
 // The program.
 
-fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
-    let shape = match shape {
-        [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut dict =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}").into_bytes();
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(b' ');
-    }
-    dict.push(b'\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(&dict);
-    out
-}
-
-fn write_npy(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
-    let mut bytes = npy_header(descr, shape);
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn halves(values: &[u16]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-fn write_labels(path: &Path, labels: &[i64]) {
-    let bytes: Vec<u8> = labels.iter().flat_map(|v| v.to_le_bytes()).collect();
-    write_npy(path, "<i8", &[labels.len()], &bytes);
-}
-
 /// A safetensors file holding one tensor `hidden` of dtype BF16.
 fn write_bf16_safetensors(path: &Path, rows: usize, cols: usize, bits: &[u16]) {
-    let mut header = format!(
-        r#"{{"hidden":{{"dtype":"BF16","shape":[{rows},{cols}],"data_offsets":[0,{}]}}}}"#,
-        bits.len() * 2
-    )
-    .into_bytes();
-    while header.len() % 8 != 0 {
-        header.push(b' ');
-    }
-    let mut out = (header.len() as u64).to_le_bytes().to_vec();
-    out.extend_from_slice(&header);
-    out.extend_from_slice(&halves(bits));
-    std::fs::write(path, out).unwrap();
+    write_safetensors(path, &[("hidden", "BF16", vec![rows, cols], halves(bits))]);
 }
 
 fn psmi_cmd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_psmi"))
-}
-
-fn s(path: &Path) -> String {
-    path.to_str().unwrap().to_owned()
 }
 
 /// `fit-transform` quietly into `out`; the output and psmi_mean / psmi_std bytes.
@@ -224,7 +173,7 @@ fn fit_transform(features: &str, labels: &str, out: &Path, extra: &[&str]) -> Ou
         .args(["fit-transform", "--features", features, "--labels", labels])
         .args([
             "--out",
-            &s(out),
+            &path_str(out),
             "--n-estimators",
             "40",
             "--seed",
@@ -239,27 +188,6 @@ fn fit_transform(features: &str, labels: &str, out: &Path, extra: &[&str]) -> Ou
 fn results(out: &Path) -> (Vec<u8>, Vec<u8>) {
     let read = |name: &str| std::fs::read(out.join(name)).unwrap();
     (read("psmi_mean.npy"), read("psmi_std.npy"))
-}
-
-fn assert_ok(output: &Output) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "");
-}
-
-/// Status 2 and one `error:` line naming every needle.
-fn assert_error(output: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    let line = stderr.trim_end_matches('\n');
-    assert!(
-        !line.contains('\n') && line.starts_with("error: "),
-        "{stderr:?}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for needle in needles {
-        assert!(line.contains(needle), "{needle:?} not in {line:?}");
-    }
 }
 
 /// One f32 file of the data, and shards named so that natural order differs
@@ -281,7 +209,7 @@ impl Sharded {
         let (x, labels) = dataset(7, n, d);
         let dir = tempfile::tempdir().unwrap();
         write_npy_f32_2d(dir.path().join("whole.npy"), n, d, &x).unwrap();
-        write_labels(&dir.path().join("labels.npy"), &labels);
+        write_labels(&dir.path().join("labels.npy"), "<i8", &labels);
         let case = Sharded {
             dir,
             x,
@@ -309,7 +237,11 @@ impl Sharded {
                     &values.iter().map(|&v| bf16_of(v)).collect::<Vec<_>>(),
                 ),
             }
-            write_labels(&case.path(&format!("labels-{tag}.npy")), &case.labels[a..b]);
+            write_labels(
+                &case.path(&format!("labels-{tag}.npy")),
+                "<i8",
+                &case.labels[a..b],
+            );
         }
         case
     }
@@ -326,9 +258,9 @@ impl Sharded {
 fn shards_in_natural_order_give_the_results_of_one_file() {
     let case = Sharded::new();
     let reference_out = case.path("ref");
-    assert_ok(&fit_transform(
-        &s(&case.path("whole.npy")),
-        &s(&case.path("labels.npy")),
+    assert_success(&fit_transform(
+        &path_str(&case.path("whole.npy")),
+        &path_str(&case.path("labels.npy")),
         &reference_out,
         &[],
     ));
@@ -372,13 +304,16 @@ fn shards_in_natural_order_give_the_results_of_one_file() {
     let converted = case.path("part-10.npy");
     let (a, b) = (1 + 120, 1 + 120 + 37);
     write_npy_f32_2d(&converted, b - a, case.d, &case.x[a * case.d..b * case.d]).unwrap();
-    let glob = s(&case.path("part-*.npy"));
-    for (i, labels) in [s(&case.path("labels.npy")), s(&case.path("labels-*.npy"))]
-        .iter()
-        .enumerate()
+    let glob = path_str(&case.path("part-*.npy"));
+    for (i, labels) in [
+        path_str(&case.path("labels.npy")),
+        path_str(&case.path("labels-*.npy")),
+    ]
+    .iter()
+    .enumerate()
     {
         let out = case.path(&format!("out{i}"));
-        assert_ok(&fit_transform(&glob, labels, &out, &[]));
+        assert_success(&fit_transform(&glob, labels, &out, &[]));
         assert!(results(&out) == reference, "{labels}");
     }
     // All bf16 safetensors shards.
@@ -395,10 +330,10 @@ fn shards_in_natural_order_give_the_results_of_one_file() {
         );
     }
     let out = case.path("out_st");
-    let glob = format!("{}:hidden", s(&case.path("st-*.safetensors")));
-    assert_ok(&fit_transform(
+    let glob = format!("{}:hidden", path_str(&case.path("st-*.safetensors")));
+    assert_success(&fit_transform(
         &glob,
-        &s(&case.path("labels-*.npy")),
+        &path_str(&case.path("labels-*.npy")),
         &out,
         &[],
     ));
@@ -432,7 +367,7 @@ fn run_measured(cmd: &mut Command) -> (Output, u64) {
 /// The smallest budget the program names, in bytes.
 fn smallest_budget(features: &str, labels: &str, out: &Path) -> u64 {
     let output = fit_transform(features, labels, out, &["--max-memory", "1"]);
-    assert_error(&output, &["--max-memory", "needs at least"]);
+    assert_error(&output, 2, &["--max-memory", "needs at least"]);
     let line = String::from_utf8_lossy(&output.stderr).into_owned();
     let mib = line
         .split("needs at least ")
@@ -456,15 +391,23 @@ fn a_small_max_memory_streams_the_input_with_the_same_results() {
     write_bf16_safetensors(&bf16_path, n, d, &bits);
     drop((x, bits));
     let labels_path = dir.path().join("y.npy");
-    write_labels(&labels_path, &labels);
-    let labels = s(&labels_path);
+    write_labels(&labels_path, "<i8", &labels);
+    let labels = path_str(&labels_path);
 
     let reference_out = dir.path().join("ref");
-    assert_ok(&fit_transform(&s(&f32_path), &labels, &reference_out, &[]));
+    assert_success(&fit_transform(
+        &path_str(&f32_path),
+        &labels,
+        &reference_out,
+        &[],
+    ));
     let reference = results(&reference_out);
-    for (i, features) in [s(&f32_path), format!("{}:hidden", s(&bf16_path))]
-        .iter()
-        .enumerate()
+    for (i, features) in [
+        path_str(&f32_path),
+        format!("{}:hidden", path_str(&bf16_path)),
+    ]
+    .iter()
+    .enumerate()
     {
         let out = dir.path().join(format!("out{i}"));
         let budget = smallest_budget(features, &labels, &out) + (1 << 20);
@@ -480,7 +423,7 @@ fn a_small_max_memory_streams_the_input_with_the_same_results() {
                 .args(["fit-transform", "--features", features, "--labels", &labels])
                 .args([
                     "--out",
-                    &s(&out),
+                    &path_str(&out),
                     "--n-estimators",
                     "40",
                     "--seed",
@@ -489,7 +432,7 @@ fn a_small_max_memory_streams_the_input_with_the_same_results() {
                 ])
                 .args(["--max-memory", &budget.to_string()]),
         );
-        assert_ok(&output);
+        assert_success(&output);
         assert!(results(&out) == reference, "{features}");
         assert!(
             peak <= budget,
@@ -505,28 +448,28 @@ fn a_small_max_memory_streams_the_input_with_the_same_results() {
 fn bad_shards_are_named_and_leave_earlier_results_intact() {
     let case = Sharded::new();
     let out = case.path("out");
-    let labels = s(&case.path("labels.npy"));
-    assert_ok(&fit_transform(
-        &s(&case.path("whole.npy")),
+    let labels = path_str(&case.path("labels.npy"));
+    assert_success(&fit_transform(
+        &path_str(&case.path("whole.npy")),
         &labels,
         &out,
         &[],
     ));
     let before = results(&out);
     let check = |features: &str, labels: &str, needles: &[&str]| {
-        assert_error(&fit_transform(features, labels, &out, &[]), needles);
+        assert_error(&fit_transform(features, labels, &out, &[]), 2, needles);
         assert!(results(&out) == before, "results changed by {needles:?}");
     };
 
-    let empty = s(&case.path("nothing-*.npy"));
+    let empty = path_str(&case.path("nothing-*.npy"));
     check(&empty, &labels, &[&empty, "no file matches"]);
 
     let d = case.d;
     write_npy_f32_2d(case.path("mixed-1.npy"), 2, d, &case.x[..2 * d]).unwrap();
     write_npy_f32_2d(case.path("mixed-2.npy"), 1, d - 1, &case.x[..d - 1]).unwrap();
-    let mixed = s(&case.path("mixed-2.npy"));
+    let mixed = path_str(&case.path("mixed-2.npy"));
     check(
-        &s(&case.path("mixed-*.npy")),
+        &path_str(&case.path("mixed-*.npy")),
         &labels,
         &[&mixed, "columns", "mixed-1.npy"],
     );
@@ -536,24 +479,25 @@ fn bad_shards_are_named_and_leave_earlier_results_intact() {
     for (tag, (a, b)) in SHARDS.iter().zip(cuts(case.n, &[2, 119, 37])) {
         write_labels(
             &case.path(&format!("bad-labels-{}.npy", tag.0)),
+            "<i8",
             &case.labels[a..b],
         );
     }
-    let glob = s(&case.path("part-*.npy"));
+    let glob = path_str(&case.path("part-*.npy"));
     std::fs::remove_file(case.path("part-10.safetensors")).unwrap();
     let (a, b) = (121, 158);
     write_npy_f32_2d(case.path("part-10.npy"), b - a, d, &case.x[a * d..b * d]).unwrap();
     check(
         &glob,
-        &s(&case.path("bad-labels-*.npy")),
+        &path_str(&case.path("bad-labels-*.npy")),
         &[
-            &s(&case.path("bad-labels-1.npy")),
-            &s(&case.path("part-1.npy")),
+            &path_str(&case.path("bad-labels-1.npy")),
+            &path_str(&case.path("part-1.npy")),
         ],
     );
     check(
         &glob,
-        &s(&case.path("labels-1*.npy")),
+        &path_str(&case.path("labels-1*.npy")),
         &["label shards", "feature shards"],
     );
 
@@ -565,12 +509,12 @@ fn bad_shards_are_named_and_leave_earlier_results_intact() {
         .flat_map(|&v| f64::from(v).to_le_bytes())
         .collect();
     write_npy(&f64s, "<f8", &[case.n, d], &bytes);
-    let output = fit_transform(&s(&f64s), &labels, &out, &["--max-memory", "1"]);
-    assert_error(&output, &[&s(&f64s), "cannot be streamed"]);
+    let output = fit_transform(&path_str(&f64s), &labels, &out, &["--max-memory", "1"]);
+    assert_error(&output, 2, &[&path_str(&f64s), "cannot be streamed"]);
     assert!(results(&out) == before);
 
     let truncated = case.path("part-2.npy");
     let bytes = std::fs::read(&truncated).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
-    check(&glob, &labels, &[&s(&truncated), "truncated"]);
+    check(&glob, &labels, &[&path_str(&truncated), "truncated"]);
 }

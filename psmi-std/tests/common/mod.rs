@@ -1,5 +1,19 @@
-//! Data generators shared by the integration tests.
+//! Data generators, files and runs of the binary shared by the integration tests.
 #![allow(dead_code)]
+
+// Both need the program's dependencies (serde_json) or the program itself.
+#[cfg(feature = "cli")]
+pub mod files;
+#[cfg(feature = "cli")]
+pub mod program;
+
+/// A seed from the clock: fresh inputs on every run.
+pub fn fresh_seed() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |t| t.as_nanos() as u64)
+}
 
 /// A small deterministic generator (SplitMix64), so tests need no RNG crate.
 pub struct TestRng(u64);
@@ -51,4 +65,22 @@ pub fn mixture(seed: u64, n: usize, d: usize, k: usize, separation: f64) -> (Vec
         }
     }
     (x, labels)
+}
+
+/// The sorted names in a directory, hidden (staging) entries included.
+pub fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The staging directories (hidden, `.psmi-staging-*`) in `dir`.
+pub fn staging_dirs(dir: &std::path::Path) -> Vec<String> {
+    listing(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(".psmi-staging-"))
+        .collect()
 }
