@@ -17,7 +17,8 @@
 //! - `summaries_s`: each sample's mean and spread over the directions.
 //!
 //! It also reports the cache sizes the CPU gives (`l1d_bytes`, `l2_bytes`) and
-//! the longest coordinate block (`block_len`, KC) derived from them.
+//! the length of the coordinate blocks (`block_len`, at most the KC derived
+//! from them).
 //!
 //! With `--json`, one JSON line; otherwise a short table. Bad arguments
 //! give one `error:` line on stderr and exit status 2; a failing stage,
@@ -105,7 +106,7 @@ struct Timings {
     statistics: f64,
     scoring: f64,
     summaries: f64,
-    /// The longest coordinate block the directions were packed in.
+    /// Length of the coordinate blocks the directions were packed in.
     block_len: usize,
 }
 
@@ -232,7 +233,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         println!("{report}");
     } else {
         println!(
-            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, KC {} \
+            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, blocks of {} \
              (L1d {} KiB, L2 {} KiB); median of {} runs",
             kernels.isa().name(),
             timings.block_len,

@@ -254,19 +254,21 @@ impl PackedDirections<'_> {
         self.kernels
     }
 
-    /// The longest coordinate block (`KC`) the layout was cut into.
+    /// Length of the coordinate blocks the layout was cut into (the last
+    /// may be shorter): the dimension in equal blocks of at most `KC`.
     ///
     /// ```
     /// use psmi_core::{Kernels, projection::{pack_directions_with, packed_len, CacheSizes}};
     /// let kernels = Kernels::portable();
     /// let mut buffer = vec![0.0f32; packed_len(kernels, 1, 300)];
+    /// // KC = 64: 6 rows and 8 directions of 64 floats take 3.5 KiB of L1.
     /// let caches = CacheSizes { l1d: 4096, l2: 65536 };
     /// let packed = pack_directions_with(kernels, caches, &[1.0; 300], 300, &mut buffer)?;
-    /// assert_eq!(packed.block_len(), 64); // 6 rows and 8 directions of 64 floats: 3.5 KiB
+    /// assert_eq!(packed.block_len(), 60); // 300 coordinates in 5 blocks
     /// # Ok::<(), psmi_core::Error>(())
     /// ```
     pub fn block_len(&self) -> usize {
-        self.blocks.kc
+        block_len(self.blocks.kc, self.dim)
     }
 }
 
