@@ -32,8 +32,9 @@ GOALS = {
     "W1": {"speed": 12.0, "memory": 5.0},
     "W1-auto": {"speed": 30.0, "memory": 40.0},
     "W3": {"speed": 3.0, "memory": None},
-    "sgemm": 0.9,
-    "threads": 1.8,
+    "sgemm": 0.95,
+    # The 2-thread speed-up as a fraction of what two 1-thread processes side by side deliver.
+    "threads": 0.95,
 }
 
 
@@ -60,12 +61,13 @@ class Run:
     cpu: float = 0.0
 
 
-def run_child(command, label, cwd=None):
+def run_child(command, label, cwd=None, env=None):
     """Runs `command` to the end; its rusage is its own (os.wait4), not this script's."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(
-            [str(part) for part in command], stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd
+            [str(part) for part in command], stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
+            env=env,
         )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - start
@@ -205,14 +207,18 @@ def run_python(python, features, labels, n_estimators, out, seed):
     return run, last_json(run.stdout)["n_estimators"]
 
 
-def run_ours(psmi, features, labels, n_estimators, out, seed, threads=None):
+def ours_command(psmi, features, labels, n_estimators, out, seed, threads=None):
     command = [
         psmi, "fit-transform", "--features", features, "--labels", labels,
         "--out", fresh_dir(out), "--n-estimators", n_estimators, "--seed", seed, "--quiet",
     ]
     if threads is not None:
         command += ["--threads", threads]
-    run = run_child(command, "psmi fit-transform")
+    return command
+
+
+def run_ours(psmi, features, labels, n_estimators, out, seed, threads=None):
+    run = run_child(ours_command(psmi, features, labels, n_estimators, out, seed, threads), "psmi fit-transform")
     summary = json.loads((out / "summary.json").read_text())
     return run, summary
 
@@ -268,16 +274,20 @@ def agreement(python, result):
 
 
 def sgemm_vs_throughput(python, throughput, shapes, runs):
+    """OpenBLAS sgemm and our projection at each shape, on 1 and 2 threads."""
     rows = []
     for n, d, m, classes in shapes:
-        log(f"sgemm and throughput at {n}x{d} @ {d}x{m}")
-        blas = last_json(
-            run_child(
-                [python, RUNNER, "sgemm", "--n", n, "--d", d, "--m", m, "--runs", runs], "numpy sgemm"
-            ).stdout
-        )
-        ours = throughput_json(throughput, n, d, m, classes, runs)
-        rows.append((n, d, m, blas["gflops"], ours["projection_gflops"], ours["isa"], ours["threads"]))
+        for threads in (1, 2):
+            log(f"sgemm and throughput at {n}x{d} @ {d}x{m}, {threads} threads")
+            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+            blas = last_json(
+                run_child(
+                    [python, RUNNER, "sgemm", "--n", n, "--d", d, "--m", m, "--runs", runs], "numpy sgemm",
+                    env=env,
+                ).stdout
+            )
+            ours = throughput_json(throughput, n, d, m, classes, runs, threads)
+            rows.append((n, d, m, blas["gflops"], ours["projection_gflops"], ours["isa"], ours["threads"]))
     return rows
 
 
@@ -288,18 +298,44 @@ def throughput_json(throughput, n, d, m, classes, runs, threads=None):
     return last_json(run_child(command, "throughput").stdout)
 
 
+def side_by_side(commands):
+    """Wall seconds from starting every command at once until the last one ends."""
+    start = time.perf_counter()
+    processes = [
+        subprocess.Popen([str(part) for part in command], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for command in commands
+    ]
+    failures = [(command, process.wait(), process.stderr.read().decode(errors="replace"))
+                for command, process in zip(commands, processes)]
+    seconds = time.perf_counter() - start
+    for command, status, stderr in failures:
+        if status != 0:
+            raise ChildFailed("psmi fit-transform (side by side)", command, status, stderr)
+    return seconds
+
+
 def thread_speedup(python, psmi, workload, reps):
+    """--threads 1, --threads 2, and two --threads 1 processes side by side
+    (the machine's ceiling for two threads), in turn every repetition."""
     features, labels = data_files(python, workload)
     out = WORK / "out" / f"{workload.name}-threads"
-    times = {1: [], 2: []}
+    times = {1: [], 2: [], "pair": []}
     elapsed = {1: [], 2: []}
     for rep in range(reps):
-        for threads in (1, 2) if rep % 2 == 0 else (2, 1):
+        for threads in (1, 2, "pair") if rep % 2 == 0 else ("pair", 2, 1):
             log(f"{workload.name}: --threads {threads}, repetition {rep + 1} of {reps}")
+            if threads == "pair":
+                commands = [ours_command(psmi, features, labels, workload.n_estimators,
+                                         out.with_name(f"{out.name}-{i}"), 0, 1) for i in (0, 1)]
+                times["pair"].append(side_by_side(commands))
+                continue
             run, summary = run_ours(psmi, features, labels, workload.n_estimators, out, 0, threads)
             times[threads].append(run.seconds)
             elapsed[threads].append(summary.get("elapsed_s", float("nan")))
-    return {t: (statistics.median(times[t]), statistics.median(elapsed[t])) for t in (1, 2)}
+    result = {t: (statistics.median(times[t]), statistics.median(elapsed[t])) for t in (1, 2)}
+    result["pair"] = statistics.median(times["pair"])
+    return result
 
 
 STAGES = ("directions_s", "pack_s", "projection_s", "statistics_s", "scoring_s", "summaries_s")
@@ -380,18 +416,23 @@ def print_report(args, results, checks, sgemm_rows, threads, scale):
         print("|---|---:|---:|---:|---|")
         for n, d, m, blas, ours, isa, nthreads in sgemm_rows:
             ratio = ours / blas
-            print(f"| {n}×{d} @ {d}×{m} ({isa}, {nthreads} threads) | {blas:.1f} | {ours:.1f} | {ratio:.2f}× "
+            print(f"| {n}×{d} @ {d}×{m} ({isa}, {nthreads} thread{'s' * (nthreads > 1)}) | {blas:.1f} | {ours:.1f} | {ratio:.2f}× "
                   f"| ≥ {goal_text(ratio, GOALS['sgemm'])} |")
         print()
 
     if threads:
-        (t1, e1), (t2, e2) = threads[1], threads[2]
+        (t1, e1), (t2, e2), pair = threads[1], threads[2], threads["pair"]
         print("| W1, ours | wall s | elapsed_s (summary.json) |")
         print("|---|---:|---:|")
         print(f"| --threads 1 | {t1:.3f} | {e1:.3f} |")
         print(f"| --threads 2 | {t2:.3f} | {e2:.3f} |")
+        print(f"| two --threads 1 processes side by side | {pair:.3f} | — |")
         print(f"| speed-up | {t1 / t2:.2f}× | {e1 / e2:.2f}× |")
-        print(f"\n2-thread speed-up goal: ≥ {goal_text(t1 / t2, GOALS['threads'])} (wall)\n")
+        # Two runs in `pair` seconds: the throughput of two cores used independently.
+        ceiling = 2 * t1 / pair
+        print(f"\n2-thread speed-up {t1 / t2:.2f}× (wall); two 1-thread processes deliver {ceiling:.2f}× "
+              f"the throughput of one; ratio {t1 / t2 / ceiling:.2f}, goal ≥ "
+              f"{goal_text(t1 / t2 / ceiling, GOALS['threads'])}\n")
 
     if scale:
         shapes, timings = scale

@@ -2,7 +2,9 @@
 //! the float64 reference.
 
 use proptest::prelude::*;
-use psmi_core::projection::{pack_directions, packed_len, project, scratch_len};
+use psmi_core::projection::{
+    pack_directions, pack_directions_with, packed_len, project, scratch_len, CacheSizes,
+};
 use psmi_core::{reference, Error, Isa, Kernels};
 
 fn supported() -> Vec<Kernels> {
@@ -27,9 +29,20 @@ fn values(len: usize, seed: u64, offset: f32) -> Vec<f32> {
 }
 
 fn run(kernels: Kernels, x: &[f32], theta: &[f32], dim: usize) -> Vec<f32> {
+    run_with(kernels, CacheSizes::detect(), x, theta, dim)
+}
+
+/// As [`run`], with the blocks cut for `caches`.
+fn run_with(
+    kernels: Kernels,
+    caches: CacheSizes,
+    x: &[f32],
+    theta: &[f32],
+    dim: usize,
+) -> Vec<f32> {
     let (n, m) = (x.len() / dim, theta.len() / dim);
     let mut packed_buf = vec![f32::NAN; packed_len(kernels, m, dim)];
-    let packed = pack_directions(kernels, theta, dim, &mut packed_buf).unwrap();
+    let packed = pack_directions_with(kernels, caches, theta, dim, &mut packed_buf).unwrap();
     // NaN in the scratch and output: the kernels must overwrite, not read, them.
     let mut scratch = vec![f32::NAN; scratch_len(kernels, dim)];
     let mut z = vec![f32::NAN; n * m];
@@ -105,6 +118,28 @@ proptest! {
             // At most 513 coordinates: blocks of ≤ 257, a few blocks; the
             // bound of the accuracy test holds with room to spare.
             prop_assert!(worst <= 1e-5, "{:?} n={} m={} d={}: {:e}", kernels.isa(), n, m, dim, worst);
+        }
+    }
+
+    /// Blocks cut for any caches, from ones too small for the model (the
+    /// shortest blocks, one panel per slice) to large ones, give the same
+    /// products within the same bound.
+    #[test]
+    fn matches_the_reference_for_any_caches(
+        (n, m, dim) in (size(), size(), size())
+            .prop_filter("keep debug runs short", |&(n, m, d)| n * m * d <= 400_000),
+        seed in any::<u64>(),
+        l1d in 1usize..128 * 1024,
+        l2 in 1usize..8 * 1024 * 1024,
+    ) {
+        let x = values(n * dim, seed, 1.0);
+        let theta = values(m * dim, seed ^ 0x5eed, 0.0);
+        let expected = reference(&x, &theta, dim);
+        let caches = CacheSizes { l1d, l2 };
+        for kernels in supported() {
+            let z = run_with(kernels, caches, &x, &theta, dim);
+            let (worst, _) = errors(&x, &theta, dim, &z, &expected);
+            prop_assert!(worst <= 1e-5, "{:?} {:?} n={} m={} d={}: {:e}", kernels.isa(), caches, n, m, dim, worst);
         }
     }
 }

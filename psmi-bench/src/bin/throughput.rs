@@ -16,6 +16,10 @@
 //! - `scoring_s`, `scoring_gevals` = n·m·K / `scoring_s` (`score_in_place`);
 //! - `summaries_s`: each sample's mean and spread over the directions.
 //!
+//! It also reports the cache sizes the CPU gives (`l1d_bytes`, `l2_bytes`) and
+//! the length of the coordinate blocks (`block_len`, at most the KC derived
+//! from them).
+//!
 //! With `--json`, one JSON line; otherwise a short table. Bad arguments
 //! give one `error:` line on stderr and exit status 2; a failing stage,
 //! exit status 1.
@@ -102,6 +106,8 @@ struct Timings {
     statistics: f64,
     scoring: f64,
     summaries: f64,
+    /// Length of the coordinate blocks the directions were packed in.
+    block_len: usize,
 }
 
 /// A failure and its exit status.
@@ -201,6 +207,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let projection_gflops = 2.0 * (n * d) as f64 * m as f64 / timings.projection / 1e9;
     let scoring_gevals = (n * m) as f64 * k as f64 / timings.scoring / 1e9;
     let threads = pool.current_num_threads();
+    let caches = projection::CacheSizes::detect();
     if cli.json {
         let report = serde_json::json!({
             "n": n,
@@ -209,6 +216,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             "classes": k,
             "threads": threads,
             "isa": kernels.isa().name(),
+            "l1d_bytes": caches.l1d,
+            "l2_bytes": caches.l2,
+            "block_len": timings.block_len,
             "runs": cli.runs,
             "seed": cli.seed,
             "projection_gflops": projection_gflops,
@@ -223,8 +233,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         println!("{report}");
     } else {
         println!(
-            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels; median of {} runs",
+            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, blocks of {} \
+             (L1d {} KiB, L2 {} KiB); median of {} runs",
             kernels.isa().name(),
+            timings.block_len,
+            caches.l1d / 1024,
+            caches.l2 / 1024,
             cli.runs
         );
         let rows = [
@@ -283,6 +297,7 @@ fn time_stages(
         Ok(start.elapsed().as_secs_f64())
     })?;
     let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+    timings.block_len = packed.block_len();
 
     let mut z = vec![0.0f32; n * m];
     timings.projection = median(repeat, || {

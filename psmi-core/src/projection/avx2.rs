@@ -3,8 +3,8 @@
 //! Twelve accumulators, two panel vectors and one broadcast fill the 16 ymm
 //! registers; each coordinate step issues 12 FMAs against 2 + 6 loads, within
 //! the two load ports while the two FMA ports stay busy. Blocks as for
-//! AVX-512: 6 × 256 rows of X (6 KiB) in L1, a 256 × 768 slice of
-//! directions (768 KiB) in L2.
+//! AVX-512: up to 6 × 256 rows of X (6 KiB) in L1, a slice of directions
+//! in half of L2.
 
 use super::{MicroKernel, Tile};
 use core::arch::x86_64::*;
@@ -20,7 +20,6 @@ impl MicroKernel for Kernel {
     const MR: usize = MR;
     const NR: usize = NR;
     const KC: usize = KC;
-    const NC: usize = 768;
 
     unsafe fn tile(tile: &Tile) {
         // SAFETY: the caller's promise covers the CPU features and pointers.

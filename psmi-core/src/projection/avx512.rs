@@ -3,10 +3,10 @@
 //! Twenty-eight accumulators, two panel vectors and one broadcast use 31 of
 //! the 32 zmm registers. Each coordinate step issues 28 FMAs (14 cycles on
 //! the two FMA ports) against 2 + 14 loads (8 cycles on the two load ports);
-//! 12 rows measured slower. Blocks: the 14 × 256 rows of X (14 KiB) stay in
-//! the 48 KiB L1 while the 32 KiB panels of a 256 × 768 slice of directions
-//! (768 KiB) stream from the 1.25 MiB L2. KC = 128 measured slower (twice
-//! the passes over Z), KC = 384 and NC = 384 … 1024 no better.
+//! 12 rows measured slower. Blocks (from the cache sizes, in `mod.rs`): with
+//! a 48 KiB L1, the 14 × 256 rows of X (14 KiB) stay in it while the 32 KiB
+//! panels stream from L2. KC = 128 measured slower (twice the passes over
+//! Z), KC = 384 no better, so 256 is also the row stride and the longest block.
 
 use super::{MicroKernel, Tile};
 use core::arch::x86_64::*;
@@ -22,7 +22,6 @@ impl MicroKernel for Kernel {
     const MR: usize = MR;
     const NR: usize = NR;
     const KC: usize = KC;
-    const NC: usize = 768;
 
     unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
         // SAFETY: the caller's promise covers the CPU features.

@@ -10,6 +10,16 @@
 //! - the dimension is cut into blocks of at most `KC` coordinates; Z receives
 //!   the partial sum of each block in turn, so an f32 accumulator never sums
 //!   more than `KC` products;
+//! - `KC` and `NC` come from the cache sizes the CPU reports ([`CacheSizes`]),
+//!   by the analytical model of BLIS (Low et al., 2016) fitted to the loop
+//!   order here, where the rows of X stay in L1 and the panels of directions
+//!   stream from L2: `KC` is the longest block (a multiple of 16, at most the
+//!   kernel's row stride) for which `MR` rows of X and one `KC × NR` panel fit
+//!   in L1 together, and `NC` the most directions whose `KC × NC` slice fills
+//!   at most half of L2. There is no `MC` block: `MR` rows of X are packed at
+//!   a time. `KC` sets how the f32 sums are grouped, so two CPUs with
+//!   different caches may differ in the last bits, as two BLAS builds do;
+//!   [`pack_directions_with`] fixes the sizes for identical bits everywhere;
 //! - within a block, the directions are packed in panels of `NR` (a multiple
 //!   of the vector width), coordinate-major, zero-padded past the last
 //!   direction;
@@ -27,8 +37,12 @@ mod avx2;
 mod avx512;
 mod portable;
 
+mod cache;
+
 use crate::dispatch::{Isa, Kernels};
 use crate::error::{ensure_len, ensure_shape, Error};
+
+pub use cache::CacheSizes;
 
 /// Row-major features in the element type they are stored in, widened to f32
 /// only as rows are packed for the kernels: an f16 or bf16 input is never
@@ -221,6 +235,7 @@ pub struct PackedDirections<'a> {
     directions: usize,
     dim: usize,
     kernels: Kernels,
+    blocks: Blocks,
 }
 
 impl PackedDirections<'_> {
@@ -238,11 +253,37 @@ impl PackedDirections<'_> {
     pub fn kernels(&self) -> Kernels {
         self.kernels
     }
+
+    /// Length of the coordinate blocks the layout was cut into (the last
+    /// may be shorter): the dimension in equal blocks of at most `KC`.
+    ///
+    /// ```
+    /// use psmi_core::{Kernels, projection::{pack_directions_with, packed_len, CacheSizes}};
+    /// let kernels = Kernels::portable();
+    /// let mut buffer = vec![0.0f32; packed_len(kernels, 1, 300)];
+    /// // KC = 64: 6 rows and 8 directions of 64 floats take 3.5 KiB of L1.
+    /// let caches = CacheSizes { l1d: 4096, l2: 65536 };
+    /// let packed = pack_directions_with(kernels, caches, &[1.0; 300], 300, &mut buffer)?;
+    /// assert_eq!(packed.block_len(), 60); // 300 coordinates in 5 blocks
+    /// # Ok::<(), psmi_core::Error>(())
+    /// ```
+    pub fn block_len(&self) -> usize {
+        block_len(self.blocks.kc, self.dim)
+    }
+}
+
+/// Coordinate and direction block sizes, fixed when the directions are packed.
+#[derive(Clone, Copy, Debug)]
+struct Blocks {
+    /// Longest coordinate block (`KC`).
+    kc: usize,
+    /// Directions per cache block (`NC`), a multiple of `NR`.
+    nc: usize,
 }
 
 /// Computes one register tile: `c[..rows][..cols] (+)= a · b` over `kc` steps.
 struct Tile {
-    /// Coordinates in this block (1 ..= `KC`).
+    /// Coordinates in this block (1 ..= `KC`, the kernel's row stride).
     kc: usize,
     /// `MR` packed rows of X, row `r` at `a + r·KC`, `kc` values each.
     a: *const f32,
@@ -268,8 +309,6 @@ trait MicroKernel {
     const NR: usize;
     /// Largest coordinate block; also the row stride of packed X.
     const KC: usize;
-    /// Directions per cache block (a multiple of `NR`).
-    const NC: usize;
 
     /// Computes `tile`.
     ///
@@ -307,7 +346,8 @@ trait MicroKernel {
 struct Geometry {
     mr: usize,
     nr: usize,
-    kc: usize,
+    /// Row stride of packed X: the longest block the kernel can take.
+    stride: usize,
 }
 
 impl Geometry {
@@ -315,7 +355,7 @@ impl Geometry {
         Geometry {
             mr: K::MR,
             nr: K::NR,
-            kc: K::KC,
+            stride: K::KC,
         }
     }
 
@@ -336,11 +376,22 @@ impl Geometry {
         directions.div_ceil(self.nr) * self.nr
     }
 
-    /// Length of the coordinate blocks: `dim` cut into equal blocks of at
-    /// most `kc` (the last one shorter), so no block is needlessly thin.
-    fn block_len(self, dim: usize) -> usize {
-        dim.div_ceil(dim.div_ceil(self.kc))
+    /// The block sizes for `caches` (see the module's documentation): `MR`
+    /// rows of X and a `KC × NR` panel in L1, a `KC × NC` slice in half of L2.
+    fn blocks(self, caches: CacheSizes) -> Blocks {
+        const LINE: usize = 64 / core::mem::size_of::<f32>();
+        let floats = |bytes: usize| bytes / core::mem::size_of::<f32>();
+        let kc = floats(caches.l1d) / (self.mr + self.nr) / LINE * LINE;
+        let kc = kc.clamp(LINE, self.stride);
+        let nc = (floats(caches.l2 / 2) / kc / self.nr * self.nr).max(self.nr);
+        Blocks { kc, nc }
     }
+}
+
+/// Length of the coordinate blocks: `dim` cut into equal blocks of at most
+/// `kc` (the last one shorter), so no block is needlessly thin.
+fn block_len(kc: usize, dim: usize) -> usize {
+    dim.div_ceil(dim.div_ceil(kc))
 }
 
 /// Floats of slack that let the packed directions start on a 64-byte line.
@@ -356,14 +407,15 @@ pub fn packed_len(kernels: Kernels, directions: usize, dim: usize) -> usize {
 }
 
 /// Length of the scratch buffer that [`project`] needs: a few rows of X, of
-/// at most one coordinate block each. It does not depend on the number of
-/// rows, so one buffer serves any chunk of them.
+/// at most one coordinate block each. It depends neither on the number of
+/// rows nor on the cache sizes, so one buffer serves any chunk of them.
 pub fn scratch_len(kernels: Kernels, dim: usize) -> usize {
     let geometry = Geometry::for_isa(kernels.isa());
-    (geometry.mr - 1) * geometry.kc + geometry.block_len(dim.max(1))
+    (geometry.mr - 1) * geometry.stride + dim.clamp(1, geometry.stride)
 }
 
-/// Packs `theta` (row-major `m × dim`, m = `theta.len() / dim`) into `out`.
+/// Packs `theta` (row-major `m × dim`, m = `theta.len() / dim`) into `out`,
+/// in blocks cut for the caches of this CPU ([`CacheSizes::detect`]).
 ///
 /// # Errors
 ///
@@ -372,6 +424,32 @@ pub fn scratch_len(kernels: Kernels, dim: usize) -> usize {
 /// [`Error::BufferTooSmall`] if `out` is shorter than [`packed_len`].
 pub fn pack_directions<'a>(
     kernels: Kernels,
+    theta: &[f32],
+    dim: usize,
+    out: &'a mut [f32],
+) -> Result<PackedDirections<'a>, Error> {
+    pack_directions_with(kernels, CacheSizes::detect(), theta, dim, out)
+}
+
+/// Packs `theta` as [`pack_directions`] does, in blocks cut for `caches`
+/// rather than for this CPU's: the same `caches` give the same bits on
+/// every CPU with the same kernels.
+///
+/// ```
+/// use psmi_core::{Kernels, projection::{pack_directions_with, packed_len, CacheSizes}};
+/// let kernels = Kernels::portable();
+/// let mut buffer = vec![0.0f32; packed_len(kernels, 1, 2)];
+/// let packed = pack_directions_with(kernels, CacheSizes::FALLBACK, &[0.6, 0.8], 2, &mut buffer)?;
+/// assert_eq!(packed.directions(), 1);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`pack_directions`].
+pub fn pack_directions_with<'a>(
+    kernels: Kernels,
+    caches: CacheSizes,
     theta: &[f32],
     dim: usize,
     out: &'a mut [f32],
@@ -390,6 +468,7 @@ pub fn pack_directions<'a>(
         packed_len(kernels, directions, dim),
     )?;
     let geometry = Geometry::for_isa(kernels.isa());
+    let blocks = geometry.blocks(caches);
     let nr = geometry.nr;
     let misalignment = (out.as_ptr() as usize % 64) / core::mem::size_of::<f32>();
     let start = (ALIGN_SLACK + 1 - misalignment) % (ALIGN_SLACK + 1);
@@ -398,7 +477,7 @@ pub fn pack_directions<'a>(
 
     // Block of coordinates k0.., panel of directions j0..: kc × nr values,
     // coordinate-major, the directions past the last one zero.
-    let block_len = geometry.block_len(dim);
+    let block_len = block_len(blocks.kc, dim);
     let mut offset = 0;
     for k0 in (0..dim).step_by(block_len) {
         let kc = block_len.min(dim - k0);
@@ -421,6 +500,7 @@ pub fn pack_directions<'a>(
         directions,
         dim,
         kernels,
+        blocks,
     })
 }
 
@@ -535,10 +615,10 @@ unsafe fn blocked<K: MicroKernel>(
     let (dim, m) = (packed.dim, packed.directions);
     let n = x.len() / dim;
     let geometry = Geometry::of::<K>();
-    let block_len = geometry.block_len(dim);
+    let block_len = block_len(packed.blocks.kc, dim);
     let panels = m.div_ceil(K::NR);
     // Equal cache blocks of whole panels, at most NC directions each.
-    let panels_per_slice = panels.div_ceil(panels.div_ceil(K::NC / K::NR));
+    let panels_per_slice = panels.div_ceil(panels.div_ceil(packed.blocks.nc / K::NR));
     let padded = geometry.padded_directions(m);
     let c = z.as_mut_ptr();
 
@@ -644,5 +724,49 @@ pub fn check_finite_rows(x: Rows<'_>, dim: usize) -> Result<(), Error> {
             column: index % dim,
         }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CacheSizes, Geometry};
+    use crate::Isa;
+
+    /// The blocks of every kernel set obey the model: MR rows of X and one
+    /// KC × NR panel within L1, KC a multiple of 16 up to the row stride (or
+    /// the shortest block when nothing fits), KC × NC within half of L2.
+    #[test]
+    fn blocks_follow_the_cache_sizes() {
+        for isa in Isa::ALL {
+            let geometry = Geometry::for_isa(isa);
+            for l1d in [4096, 32 * 1024, 48 * 1024, 64 * 1024, 1 << 20] {
+                for l2 in [l1d, 512 * 1024, 1 << 20, 2 << 20] {
+                    let blocks = geometry.blocks(CacheSizes { l1d, l2 });
+                    let (kc, nc) = (blocks.kc, blocks.nc);
+                    assert!(kc % 16 == 0 && (16..=geometry.stride).contains(&kc));
+                    let l1_floats = kc * (geometry.mr + geometry.nr);
+                    assert!(kc == 16 || l1_floats * 4 <= l1d, "{isa:?} {l1d}: {kc}");
+                    // The next multiple of 16 would not fit, unless capped.
+                    let longer = (kc + 16) * (geometry.mr + geometry.nr) * 4;
+                    assert!(kc == geometry.stride || longer > l1d, "{isa:?} {l1d}: {kc}");
+                    assert!(nc % geometry.nr == 0 && nc >= geometry.nr);
+                    assert!(nc == geometry.nr || kc * nc * 4 <= l2 / 2);
+                    assert!(kc * (nc + geometry.nr) * 4 > l2 / 2);
+                }
+            }
+        }
+        // A 48 KiB L1 and a 2 MiB L2 (Sapphire Rapids): AVX-512 takes the
+        // 256 coordinates it was tuned with; a 32 KiB L1 and a 1 MiB L2 (Zen 4)
+        // need shorter blocks.
+        if cfg!(target_arch = "x86_64") {
+            let avx512 = Geometry::for_isa(Isa::Avx512);
+            let spr = avx512.blocks(CacheSizes::FALLBACK);
+            assert_eq!((spr.kc, spr.nc), (256, 1024));
+            let zen4 = avx512.blocks(CacheSizes {
+                l1d: 32 * 1024,
+                l2: 1 << 20,
+            });
+            assert_eq!((zen4.kc, zen4.nc), (176, 736));
+        }
     }
 }

@@ -18,7 +18,6 @@ impl MicroKernel for Kernel {
     const MR: usize = MR;
     const NR: usize = NR;
     const KC: usize = KC;
-    const NC: usize = 512;
 
     unsafe fn tile(tile: &Tile) {
         let mut acc = [f32x8::ZERO; MR];
