@@ -6,7 +6,9 @@
 //! estimator is built from these functions, and the `throughput` benchmark
 //! times them one by one, so both run the same decomposition:
 //!
-//! - rows are cut into chunks of [`ROW_CHUNK`] rows, one task per chunk;
+//! - rows are cut into chunks of [`ROW_CHUNK`] rows, one task per chunk
+//!   ([`project`] alone, whose rows are independent, cuts them into equal
+//!   chunks per thread: see there);
 //! - class statistics are accumulated over at most [`ROW_GROUPS`] contiguous
 //!   groups of whole chunks, whose partial moments are merged in group order.
 //!
@@ -60,6 +62,11 @@ pub const ROW_CHUNK: usize = 256;
 
 /// Most row groups whose class moments are merged, in group order.
 pub const ROW_GROUPS: usize = 64;
+
+/// Most rows in one task of [`project`]. Every task streams all its packed
+/// directions from memory into L2 once per coordinate block, so a long chunk
+/// spreads that over more rows (2000 directions at d = 4096 are 32 MB).
+const PROJECTION_CHUNK: usize = 2048;
 
 /// Fills `theta` (row-major `count × dim`) with directions
 /// `first .. first + count` of `seed` and `scheme`: one task per direction,
@@ -119,7 +126,10 @@ pub fn draw_directions(
 }
 
 /// Z = X Θᵀ: `x` is `n × packed.dim()`, `z` row-major
-/// `n × packed.directions()`; one task per chunk of rows.
+/// `n × packed.directions()`; one task per chunk of rows, the rows shared
+/// equally among the pool's threads in chunks of at most 2048 rows, each a
+/// whole number of the kernel's register tiles. Each row's projection is the
+/// same however the rows are cut.
 ///
 /// # Errors
 ///
@@ -134,12 +144,28 @@ pub fn project(
     ensure_dim(x, d)?;
     ensure_rows("projections", z, x.rows(), m)?;
     let scratch_len = projection::scratch_len(packed.kernels(), d);
-    row_chunks(x.rows(), ROW_CHUNK)
-        .zip(z.par_chunks_mut(ROW_CHUNK * m))
+    let chunk = projection_chunk(
+        x.rows(),
+        rayon::current_num_threads(),
+        packed.rows_per_tile(),
+    );
+    row_chunks(x.rows(), chunk)
+        .zip(z.par_chunks_mut(chunk * m))
         .try_for_each_init(
             || vec![0.0f32; scratch_len],
             |scratch, (rows, z)| x.project(rows, packed, z, scratch),
         )
+}
+
+/// Rows per task of [`project`] for `n` rows on `threads` threads: as few
+/// chunks as keep each under [`PROJECTION_CHUNK`] rows, a multiple of
+/// `threads` of them so that every thread gets as many, each rounded up to
+/// whole tiles of `tile_rows`.
+fn projection_chunk(n: usize, threads: usize, tile_rows: usize) -> usize {
+    let threads = threads.max(1);
+    let rounds = n.div_ceil(threads * PROJECTION_CHUNK).max(1);
+    let rows = n.div_ceil(threads * rounds).max(1);
+    rows.div_ceil(tile_rows) * tile_rows
 }
 
 /// Rows `0..n` cut into ranges of `size` rows (the last shorter), by the
@@ -553,6 +579,28 @@ mod tests {
             })
             .collect();
         (x, (0..n).map(|i| (i % k) as u32).collect())
+    }
+
+    #[test]
+    fn projection_chunks_are_whole_tiles_shared_among_the_threads() {
+        assert_eq!(projection_chunk(2000, 2, 14), 1008);
+        assert_eq!(projection_chunk(2000, 1, 14), 2002);
+        assert_eq!(projection_chunk(10000, 2, 14), 1680); // 6 chunks, 3 per thread
+        assert_eq!(projection_chunk(0, 4, 6), 6);
+        for n in [1, 5, 13, 255, 4097, 10001, 100_003] {
+            for threads in 1..=5 {
+                for tile in [1, 6, 14] {
+                    let chunk = projection_chunk(n, threads, tile);
+                    assert_eq!(chunk % tile, 0, "{n} {threads} {tile}");
+                    assert!(chunk < PROJECTION_CHUNK + tile, "{n} {threads} {tile}");
+                    let rounds = n.div_ceil(threads * PROJECTION_CHUNK);
+                    assert!(
+                        n.div_ceil(chunk) <= threads * rounds,
+                        "{n} {threads} {tile}"
+                    );
+                }
+            }
+        }
     }
 
     fn on_threads<R: Send>(threads: usize, work: impl FnOnce() -> R + Send) -> R {

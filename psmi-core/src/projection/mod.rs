@@ -270,6 +270,24 @@ impl PackedDirections<'_> {
     pub fn block_len(&self) -> usize {
         block_len(self.blocks.kc, self.dim)
     }
+
+    /// Rows of X the micro-kernel computes at a time (`MR`): a chunk of rows
+    /// that is a multiple of it leaves no tile partly empty.
+    ///
+    /// ```
+    /// use psmi_core::{Kernels, projection::{pack_directions, packed_len, project, scratch_len}};
+    /// let kernels = Kernels::detect();
+    /// let mut buffer = vec![0.0f32; packed_len(kernels, 3, 4)];
+    /// let packed = pack_directions(kernels, &[0.5; 12], 4, &mut buffer)?;
+    /// let rows = 2 * packed.rows_per_tile(); // two full tiles of rows
+    /// let (x, mut z) = (vec![1.0f32; rows * 4], vec![0.0f32; rows * 3]);
+    /// project(&x, &packed, &mut z, &mut vec![0.0; scratch_len(kernels, 4)])?;
+    /// assert!(z.iter().all(|&v| v == 2.0));
+    /// # Ok::<(), psmi_core::Error>(())
+    /// ```
+    pub fn rows_per_tile(&self) -> usize {
+        Geometry::for_isa(self.kernels.isa()).mr
+    }
 }
 
 /// Coordinate and direction block sizes, fixed when the directions are packed.
