@@ -8,7 +8,7 @@ use crate::model::{merge_summaries, PsmiModel};
 use crate::options::{NEstimators, Psmi};
 use crate::pipeline::{pass_width, DirectionBlock, DirectionSource, Engine};
 use crate::scores::PsmiScores;
-use crate::stages::{self, ClassParameters, ClassStatistics, FullMatrix};
+use crate::stages::{self, ClassParameters, FullMatrix};
 use psmi_core::statistics::Moments;
 use std::ops::ControlFlow;
 
@@ -185,8 +185,8 @@ impl Psmi {
                     }
                     (None, false) => None,
                 };
-                let (block, params, pass_summaries) = pass.run(first, width, target.as_mut())?;
-                merge_summaries(&mut block_summaries, &pass_summaries);
+                let (block, params) =
+                    pass.run(first, width, &mut block_summaries, target.as_mut())?;
                 // The model draws its directions again from the seed when
                 // asked: the block's own are dropped here.
                 passes.push((block.first, params));
@@ -258,31 +258,33 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// Directions `first .. first + width`: their block and class
+    /// parameters; each sample's moments over its scores are merged into
+    /// `running` and the scores copied into `full`.
     fn run(
         &mut self,
         first: usize,
         width: usize,
+        running: &mut [Moments],
         full: Option<&mut FullMatrix<'_>>,
-    ) -> Result<(DirectionBlock, ClassParameters, Vec<Moments>)> {
+    ) -> Result<(DirectionBlock, ClassParameters)> {
         let (labels, index) = (&self.classes.labels, &self.classes.index);
         let (engine, x) = (self.engine, self.x);
         let named = |e| PsmiError::from_core(e, labels, first);
         let block = self.source.draw(engine, first, width)?;
         let packed = block.pack(engine.kernels, &mut self.packed)?;
         let z = &mut self.projections[..x.rows() * width];
-        let statistics = engine.install(|| {
-            stages::project(x, &packed, z)?;
-            ClassStatistics::of_projections(z, index, labels.len(), width)
+        let table = &mut self.table;
+        // One hand-over to the pool per pass: waking its threads costs more
+        // than the few class parameters computed on one of them.
+        let params = engine.install(|| {
+            let statistics = stages::project_with_statistics(x, &packed, index, labels.len(), z)?;
+            let params = statistics.parameters().map_err(named)?;
+            let table = params.table(table).map_err(named)?;
+            stages::score_and_merge(engine.kernels, &table, index, z, running, full)?;
+            Ok::<_, PsmiError>(params)
         })?;
-        let params = statistics.parameters().map_err(named)?;
-        let table = params.table(&mut self.table).map_err(named)?;
-        let mut summaries = vec![Moments::default(); x.rows()];
-        engine.install(|| {
-            stages::score(engine.kernels, &table, index, z)?;
-            stages::summarize(z, width, &mut summaries)?;
-            full.map_or(Ok(()), |full| full.copy_scores(z, width))
-        })?;
-        Ok((block, params, summaries))
+        Ok((block, params))
     }
 }
 

@@ -403,18 +403,16 @@ impl PsmiModel {
                 width: m,
                 column: first,
             });
-            let mut block_summaries = vec![Moments::default(); class_index.len()];
             engine.install(|| {
                 stages::project_and_score(
                     x,
                     &packed,
                     &table,
                     class_index,
-                    &mut block_summaries,
+                    summaries,
                     target.as_mut(),
                 )
             })?;
-            merge_summaries(summaries, &block_summaries);
         }
         Ok(())
     }

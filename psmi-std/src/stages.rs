@@ -48,6 +48,7 @@
 //! ```
 
 use crate::features::Features;
+use crate::model::merge_summaries;
 use psmi_core::directions::{self, Scheme};
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::scoring::{self, ScoringTable};
@@ -155,6 +156,43 @@ pub fn project(
             || vec![0.0f32; scratch_len],
             |scratch, (rows, z)| x.project(rows, packed, z, scratch),
         )
+}
+
+/// Z = X Θᵀ into `z`, as [`project`] gives it, and the class statistics of
+/// those projections, as [`ClassStatistics::of_projections`] gives them: one
+/// task per row group, each chunk's moments accumulated while its
+/// projections are still in cache (the path of `fit_transform`, which keeps
+/// Z to score it).
+///
+/// ```
+/// use psmi_core::{projection, Kernels};
+/// use psmi_std::stages::{self, ClassStatistics};
+/// let x = [0.0f32, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9];
+/// let kernels = Kernels::detect();
+/// let mut buffer = vec![0.0f32; projection::packed_len(kernels, 2, 2)];
+/// let packed = projection::pack_directions(kernels, &[0.6, 0.8, 1.0, 0.0], 2, &mut buffer)?;
+/// let x = psmi_std::Features::new(&x, 4, 2)?;
+/// let (mut fused, mut apart) = (vec![0.0f32; 4 * 2], vec![0.0f32; 4 * 2]);
+/// let statistics = stages::project_with_statistics(&x, &packed, &[0, 0, 1, 1], 2, &mut fused)?;
+/// stages::project(&x, &packed, &mut apart)?;
+/// assert_eq!(fused, apart);
+/// let two_passes = ClassStatistics::of_projections(&apart, &[0, 0, 1, 1], 2, 2)?;
+/// assert_eq!(statistics.parameters()?, two_passes.parameters()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`ClassStatistics::of_features`], and [`Error::ShapeMismatch`] if `z`
+/// does not hold one row of projections per label.
+pub fn project_with_statistics(
+    x: &Features<'_>,
+    packed: &PackedDirections<'_>,
+    labels: &[u32],
+    classes: usize,
+    z: &mut [f32],
+) -> Result<ClassStatistics, Error> {
+    ClassStatistics::of_projected(x, packed, labels, classes, Some(z))
 }
 
 /// Rows per task of [`project`] for `n` rows on `threads` threads: as few
@@ -278,20 +316,50 @@ impl ClassStatistics {
         labels: &[u32],
         classes: usize,
     ) -> Result<Self, Error> {
+        Self::of_projected(x, packed, labels, classes, None)
+    }
+
+    /// The statistics of the projections of `x` on the packed directions,
+    /// one task per row group, each projecting a chunk of rows at a time
+    /// and accumulating its moments at once: into `z` (row-major
+    /// `labels.len() × packed.directions()`) if given, else into a buffer of
+    /// one chunk per task.
+    fn of_projected(
+        x: &Features<'_>,
+        packed: &PackedDirections<'_>,
+        labels: &[u32],
+        classes: usize,
+        z: Option<&mut [f32]>,
+    ) -> Result<Self, Error> {
         let (d, m) = (packed.dim(), packed.directions());
         ensure_dim(x, d)?;
         ensure_rows("labels", labels, x.rows(), 1)?;
         let rows = group_rows(labels.len());
+        // One optional destination per group, so that groups can be zipped with it.
+        let mut z_groups: Vec<Option<&mut [f32]>> = match z {
+            Some(z) => {
+                ensure_rows("projections", z, labels.len(), m)?;
+                z.chunks_mut(rows * m.max(1)).map(Some).collect()
+            }
+            None => (0..labels.len().div_ceil(rows)).map(|_| None).collect(),
+        };
         let scratch_len = projection::scratch_len(packed.kernels(), d);
         Self::by_groups(
             classes,
             m,
-            row_chunks(labels.len(), rows).zip(labels.par_chunks(rows)),
-            |(group, labels), moments| {
+            row_chunks(labels.len(), rows)
+                .zip(labels.par_chunks(rows))
+                .zip(z_groups.par_iter_mut()),
+            |((group, labels), z_group), moments| {
                 let mut scratch = vec![0.0f32; scratch_len];
-                let mut z = vec![0.0f32; labels.len().min(ROW_CHUNK) * m];
-                for (start, labels) in group.step_by(ROW_CHUNK).zip(labels.chunks(ROW_CHUNK)) {
-                    let z = &mut z[..labels.len() * m];
+                let own_rows = if z_group.is_some() { 0 } else { ROW_CHUNK };
+                let mut own = vec![0.0f32; labels.len().min(own_rows) * m];
+                let chunks = group.step_by(ROW_CHUNK).zip(labels.chunks(ROW_CHUNK));
+                for (i, (start, labels)) in chunks.enumerate() {
+                    let z = match z_group.as_deref_mut() {
+                        Some(kept) => &mut kept[i * ROW_CHUNK * m..][..labels.len() * m],
+                        None => &mut own[..labels.len() * m],
+                    };
                     x.project(start..start + labels.len(), packed, z, &mut scratch)?;
                     moments.accumulate(z, labels)?;
                 }
@@ -315,11 +383,46 @@ impl ClassStatistics {
                 Ok(partial)
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Self::merged_in_order(classes, directions, &partials))
+    }
+
+    /// The partials merged in order into zeros, one task per class: each
+    /// cell is folded over the partials exactly as merging them one after
+    /// another does ([`Moments::merge`] is the arithmetic of
+    /// [`ClassMoments::merge`]), so the bits do not depend on the threads.
+    /// On one thread, a merge of 64 groups would idle the others.
+    fn merged_in_order(classes: usize, directions: usize, partials: &[Self]) -> Self {
         let mut total = Self::zeros(classes, directions);
+        total
+            .mean
+            .par_chunks_mut(directions)
+            .zip(total.m2.par_chunks_mut(directions))
+            .enumerate()
+            .for_each(|(class, (mean, m2))| {
+                let cells = class * directions..(class + 1) * directions;
+                let mut count = 0;
+                for partial in partials {
+                    let added = partial.counts[class];
+                    let sources = partial.mean[cells.clone()].iter().zip(&partial.m2[cells.clone()]);
+                    for ((mean, m2), (&other_mean, &other_m2)) in
+                        mean.iter_mut().zip(m2.iter_mut()).zip(sources)
+                    {
+                        let merged = Moments { count, mean: *mean, m2: *m2 }.merge(Moments {
+                            count: added,
+                            mean: other_mean,
+                            m2: other_m2,
+                        });
+                        (*mean, *m2) = (merged.mean, merged.m2);
+                    }
+                    count += added;
+                }
+            });
         for partial in partials {
-            total.merge(partial)?;
+            for (total, added) in total.counts.iter_mut().zip(&partial.counts) {
+                *total += added;
+            }
         }
-        Ok(total)
+        total
     }
 
     /// Adds the samples summarised by `other` (same classes and directions).
@@ -431,10 +534,10 @@ pub fn summarize(scores: &[f32], m: usize, out: &mut [Moments]) -> Result<(), Er
 /// ```
 /// use psmi_std::stages::FullMatrix;
 /// let mut values = vec![0.0f32; 2 * 3];
-/// let mut full = FullMatrix { values: &mut values, width: 3, column: 1 };
-/// full.copy_scores(&[1.0, 2.0, 3.0, 4.0], 2)?;
-/// assert_eq!(values, [0.0, 1.0, 2.0, 0.0, 3.0, 4.0]);
-/// # Ok::<(), psmi_core::Error>(())
+/// // Two samples' scores along directions 1 and 2 of 3 go to columns 1 and 2
+/// // (`score_and_merge` writes them).
+/// let full = FullMatrix { values: &mut values, width: 3, column: 1 };
+/// assert_eq!(full.values.len(), 2 * full.width);
 /// ```
 #[derive(Debug)]
 pub struct FullMatrix<'a> {
@@ -447,27 +550,9 @@ pub struct FullMatrix<'a> {
 }
 
 impl FullMatrix<'_> {
-    /// Copies `scores` (row-major, `m` a row) into the block's columns, one
-    /// task per chunk of rows.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::EmptyInput`] for `m` 0, [`Error::ShapeMismatch`] unless the
-    /// block's columns fit in `width` and `values` has as many rows as `scores`.
-    pub fn copy_scores(&mut self, scores: &[f32], m: usize) -> Result<(), Error> {
-        let rows = scores.len() / m.max(1);
-        self.check(rows, m)?;
-        ensure_rows("scores", scores, rows, m)?;
-        let (width, column) = (self.width, self.column);
-        scores
-            .par_chunks(ROW_CHUNK * m)
-            .zip(self.values.par_chunks_mut(ROW_CHUNK * width))
-            .for_each(|(src, dst)| copy_rows(src, m, column, dst, width));
-        Ok(())
-    }
-
-    /// Checks the shapes once, so that no task's copy can go out of bounds.
-    fn check(&self, rows: usize, m: usize) -> Result<(), Error> {
+    /// The matrix cut into the row chunks of the scoring tasks, after
+    /// checking the shapes once, so that no task's copy can go out of bounds.
+    fn chunks(&mut self, rows: usize, m: usize) -> Result<Vec<FullRows<'_>>, Error> {
         if m == 0 {
             return Err(Error::EmptyInput { what: "directions" });
         }
@@ -478,14 +563,112 @@ impl FullMatrix<'_> {
                 found: self.width,
             });
         }
-        ensure_rows("full matrix", self.values, rows, self.width)
+        ensure_rows("full matrix", self.values, rows, self.width)?;
+        let (width, column) = (self.width, self.column);
+        Ok(self
+            .values
+            .chunks_mut(ROW_CHUNK * width)
+            .map(|rows| FullRows {
+                rows,
+                width,
+                column,
+            })
+            .collect())
     }
+}
+
+/// One task's rows of a [`FullMatrix`].
+struct FullRows<'a> {
+    rows: &'a mut [f32],
+    width: usize,
+    column: usize,
+}
+
+/// One optional [`FullRows`] per chunk of `n` rows, so that chunks can be zipped with them.
+fn full_chunks<'a>(
+    full: Option<&'a mut FullMatrix<'_>>,
+    n: usize,
+    m: usize,
+) -> Result<Vec<Option<FullRows<'a>>>, Error> {
+    Ok(match full {
+        Some(full) => full.chunks(n, m)?.into_iter().map(Some).collect(),
+        None => (0..n.div_ceil(ROW_CHUNK)).map(|_| None).collect(),
+    })
+}
+
+/// Replaces the projections `z` (row-major `labels.len() ×
+/// table.directions()`) by their PSMI, merges each row's moments over them
+/// into `running` and copies them into `full` if given: the same numbers as
+/// [`score`], then [`summarize`] and merging, in one task per chunk of rows.
+///
+/// ```
+/// use psmi_core::{scoring::ScoringTable, statistics::Moments, Kernels};
+/// use psmi_std::stages::{self, FullMatrix};
+/// let mut table_buffer = vec![0.0f32; psmi_core::scoring::table_len(2, 1)];
+/// let table = ScoringTable::new(2, 1, &[0.5, 0.5], &[-1.0, 1.0], &[1.0, 1.0], &mut table_buffer)?;
+/// let (kernels, labels) = (Kernels::detect(), [0, 1, 1]);
+/// let mut z = [-1.0f32, 1.0, -1.0];
+/// let mut running = [Moments::default(); 3];
+/// let mut values = vec![0.0f32; 3 * 2];
+/// let mut full = FullMatrix { values: &mut values, width: 2, column: 1 };
+/// stages::score_and_merge(kernels, &table, &labels, &mut z, &mut running, Some(&mut full))?;
+/// assert_eq!(running[0].count, 1);
+/// assert!(running[0].mean > 0.0 && running[2].mean < 0.0); // the third is on the other side
+/// assert_eq!([values[1], values[3], values[5]], z);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`score`] and [`summarize`], [`Error::ShapeMismatch`] unless `running`
+/// has a row per label and the block's columns fit in `full`.
+pub fn score_and_merge(
+    kernels: Kernels,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    z: &mut [f32],
+    running: &mut [Moments],
+    full: Option<&mut FullMatrix<'_>>,
+) -> Result<(), Error> {
+    let (n, m) = (labels.len(), table.directions());
+    ensure_rows("projections", z, n, m)?;
+    ensure_rows("summaries", running, n, 1)?;
+    let mut full_chunks = full_chunks(full, n, m)?;
+    z.par_chunks_mut(ROW_CHUNK * m.max(1))
+        .zip(labels.par_chunks(ROW_CHUNK))
+        .zip(running.par_chunks_mut(ROW_CHUNK))
+        .zip(full_chunks.par_iter_mut())
+        .try_for_each(|(((z, labels), running), full)| {
+            score_chunk(kernels, table, labels, z, running, full.as_mut())
+        })
+}
+
+/// Scores one chunk's projections in place, merges its rows' moments into
+/// `running` and copies the scores into `full`.
+fn score_chunk(
+    kernels: Kernels,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    z: &mut [f32],
+    running: &mut [Moments],
+    full: Option<&mut FullRows<'_>>,
+) -> Result<(), Error> {
+    let m = table.directions();
+    scoring::score_in_place(kernels, table, labels, z)?;
+    let mut moments = [Moments::default(); ROW_CHUNK];
+    let moments = &mut moments[..labels.len()];
+    scoring::summarize_rows(z, m, moments)?;
+    merge_summaries(running, moments);
+    if let Some(full) = full {
+        copy_rows(z, m, full.column, full.rows, full.width);
+    }
+    Ok(())
 }
 
 /// Projects, scores and summarises chunk by chunk, never holding more than a
 /// chunk's projections per task (the path of `transform`): the same numbers
-/// as [`project`], [`score`], [`summarize`] and [`FullMatrix::copy_scores`],
-/// with the kernels `packed` was packed for.
+/// as [`project`] then [`score_and_merge`] (each row's moments merged into
+/// `running`), with the kernels `packed` was packed for.
 ///
 /// # Errors
 ///
@@ -495,43 +678,27 @@ pub fn project_and_score(
     packed: &PackedDirections<'_>,
     table: &ScoringTable<'_>,
     labels: &[u32],
-    out: &mut [Moments],
+    running: &mut [Moments],
     full: Option<&mut FullMatrix<'_>>,
 ) -> Result<(), Error> {
     let (d, m) = (packed.dim(), packed.directions());
     let n = labels.len();
     ensure_dim(x, d)?;
     ensure_rows("labels", labels, x.rows(), 1)?;
-    ensure_rows("summaries", out, n, 1)?;
-    let (width, column) = full.as_ref().map_or((0, 0), |f| (f.width, f.column));
-    // One optional destination per chunk, so that chunks can be zipped with it.
-    let mut full_chunks: Vec<Option<&mut [f32]>> = match full {
-        Some(full) => {
-            full.check(n, m)?;
-            full.values
-                .chunks_mut(ROW_CHUNK * width)
-                .map(Some)
-                .collect()
-        }
-        None => (0..n.div_ceil(ROW_CHUNK)).map(|_| None).collect(),
-    };
+    ensure_rows("summaries", running, n, 1)?;
+    let mut full_chunks = full_chunks(full, n, m)?;
     let kernels = packed.kernels();
     let scratch_len = projection::scratch_len(kernels, d);
     row_chunks(n, ROW_CHUNK)
         .zip(labels.par_chunks(ROW_CHUNK))
-        .zip(out.par_chunks_mut(ROW_CHUNK))
+        .zip(running.par_chunks_mut(ROW_CHUNK))
         .zip(full_chunks.par_iter_mut())
         .try_for_each_init(
             || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
-            |(scratch, z), (((rows, labels), out), full_rows)| {
+            |(scratch, z), (((rows, labels), running), full)| {
                 let z = &mut z[..labels.len() * m];
                 x.project(rows, packed, z, scratch)?;
-                scoring::score_in_place(kernels, table, labels, z)?;
-                scoring::summarize_rows(z, m, out)?;
-                if let Some(rows) = full_rows {
-                    copy_rows(z, m, column, rows, width);
-                }
-                Ok(())
+                score_chunk(kernels, table, labels, z, running, full.as_mut())
             },
         )
 }
@@ -657,6 +824,12 @@ mod tests {
                 .parameters()
                 .unwrap();
             assert_eq!(parameters, fused);
+            let mut kept = vec![0.0f32; n * m];
+            let fused = project_with_statistics(&features, &packed, &labels, k, &mut kept)
+                .unwrap()
+                .parameters()
+                .unwrap();
+            assert_eq!((&parameters, &kept), (&fused, &z));
 
             let mut table_buffer = Vec::new();
             let table = parameters.table(&mut table_buffer).unwrap();
@@ -665,31 +838,55 @@ mod tests {
             let mut summaries = vec![Moments::default(); n];
             summarize(&z, m, &mut summaries).unwrap();
             let mut values = vec![0.0f32; n * (m + 2)];
-            let mut full = FullMatrix {
-                values: &mut values,
-                width: m + 2,
-                column: 1,
-            };
-            full.copy_scores(&z, m).unwrap();
+            for (row, scores) in values.chunks_mut(m + 2).zip(z.chunks(m)) {
+                row[1..=m].copy_from_slice(scores);
+            }
+            // Moments of earlier directions, which the fused paths merge into.
+            let earlier: Vec<Moments> = (0..n)
+                .map(|i| Moments {
+                    count: 3,
+                    mean: 0.01 * i as f64 - 2.0,
+                    m2: 0.5,
+                })
+                .collect();
+            let merged: Vec<Moments> = earlier
+                .iter()
+                .zip(&summaries)
+                .map(|(e, s)| e.merge(*s))
+                .collect();
 
-            let mut fused = vec![Moments::default(); n];
+            fn fused_full(values: &mut [f32], width: usize) -> FullMatrix<'_> {
+                FullMatrix {
+                    values,
+                    width,
+                    column: 1,
+                }
+            }
+            let mut running = earlier.clone();
             let mut fused_values = vec![0.0f32; n * (m + 2)];
-            let mut fused_full = FullMatrix {
-                values: &mut fused_values,
-                width: m + 2,
-                column: 1,
-            };
+            score_and_merge(
+                kernels,
+                &table,
+                &labels,
+                &mut kept,
+                &mut running,
+                Some(&mut fused_full(&mut fused_values, m + 2)),
+            )
+            .unwrap();
+            assert_eq!((&running, &fused_values, &kept), (&merged, &values, &z));
+
+            let mut running = earlier.clone();
+            let mut fused_values = vec![0.0f32; n * (m + 2)];
             project_and_score(
                 &features,
                 &packed,
                 &table,
                 &labels,
-                &mut fused,
-                Some(&mut fused_full),
+                &mut running,
+                Some(&mut fused_full(&mut fused_values, m + 2)),
             )
             .unwrap();
-            assert_eq!(fused, summaries);
-            assert_eq!(fused_values, values);
+            assert_eq!((&running, &fused_values), (&merged, &values));
             (summaries, values, parameters)
         })
     }
@@ -720,12 +917,19 @@ mod tests {
             project(&x, &packed, &mut z),
             Err(Error::ShapeMismatch { .. })
         ));
+        // Two directions do not fit in columns 1.. of a matrix 2 wide.
+        let mut table_buffer = vec![0.0f32; scoring::table_len(1, 2)];
+        let table =
+            ScoringTable::new(1, 2, &[1.0], &[0.0, 0.0], &[1.0, 1.0], &mut table_buffer).unwrap();
         let mut values = vec![0.0f32; 4];
         let mut full = FullMatrix {
             values: &mut values,
             width: 2,
             column: 1,
         };
-        assert!(full.copy_scores(&[1.0, 2.0, 3.0, 4.0], 2).is_err());
+        let (mut z, mut running) = ([1.0f32; 4], [Moments::default(); 2]);
+        let narrow = score_and_merge(kernels, &table, &[0, 0], &mut z, &mut running, Some(&mut full));
+        assert!(matches!(narrow, Err(Error::ShapeMismatch { .. })));
+        assert_eq!((z, running, values), ([1.0; 4], [Moments::default(); 2], vec![0.0; 4]));
     }
 }
