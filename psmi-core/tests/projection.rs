@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 use psmi_core::projection::{
-    pack_directions, pack_directions_with, packed_len, project, scratch_len, CacheSizes,
+    check_finite_rows, pack_directions, pack_directions_with, packed_len, project, project_rows,
+    project_rows_checked, scratch_len, CacheSizes, Rows,
 };
 use psmi_core::{reference, Error, Isa, Kernels};
 
@@ -140,6 +141,54 @@ proptest! {
             let z = run_with(kernels, caches, &x, &theta, dim);
             let (worst, _) = errors(&x, &theta, dim, &z, &expected);
             prop_assert!(worst <= 1e-5, "{:?} {:?} n={} m={} d={}: {:e}", kernels.isa(), caches, n, m, dim, worst);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The checked projection, with blocks cut small so that X is packed in
+    /// many blocks and several slices of directions: on finite rows the same
+    /// bits as the plain one; with NaN and infinities anywhere (in f32, f16
+    /// or bf16), the error the plain scan gives, naming the first in
+    /// row-major order even when a later row holds one in an earlier block.
+    #[test]
+    fn checked_projection_names_the_first_bad_value(
+        (n, m, dim) in (1usize..40, 1usize..70, 1usize..90),
+        seed in any::<u64>(),
+        bad in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3), 0..4),
+        l1d in 2048usize..8192,
+        format in 0u8..3,
+    ) {
+        let mut x = values(n * dim, seed, 0.5);
+        let len = x.len();
+        for (at, kind) in &bad {
+            x[at.index(len)] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][*kind as usize];
+        }
+        let halves: Vec<u16> = match format {
+            1 => x.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect(),
+            _ => x.iter().map(|&v| half::bf16::from_f32(v).to_bits()).collect(),
+        };
+        let rows = match format {
+            0 => Rows::F32(&x),
+            1 => Rows::F16(&halves),
+            _ => Rows::Bf16(&halves),
+        };
+        let theta = values(m * dim, seed ^ 0x5eed, 0.0);
+        let caches = CacheSizes { l1d, l2: 4 * l1d };
+        for kernels in supported() {
+            let mut packed_buf = vec![0.0f32; packed_len(kernels, m, dim)];
+            let packed = pack_directions_with(kernels, caches, &theta, dim, &mut packed_buf).unwrap();
+            let mut scratch = vec![0.0f32; scratch_len(kernels, dim)];
+            let mut checked = vec![0.0f32; n * m];
+            let found = project_rows_checked(rows, &packed, &mut checked, &mut scratch);
+            prop_assert_eq!(found, check_finite_rows(rows, dim), "{:?}", kernels.isa());
+            if found.is_ok() {
+                let mut plain = vec![0.0f32; n * m];
+                project_rows(rows, &packed, &mut plain, &mut scratch).unwrap();
+                prop_assert!(checked.iter().zip(&plain).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
         }
     }
 }

@@ -271,20 +271,25 @@ impl Pass<'_> {
         let (labels, index) = (&self.classes.labels, &self.classes.index);
         let (engine, x) = (self.engine, self.x);
         let named = |e| PsmiError::from_core(e, labels, first);
-        let block = self.source.draw(engine, first, width)?;
-        let packed = block.pack(engine.kernels, &mut self.packed)?;
-        let z = &mut self.projections[..x.rows() * width];
-        let table = &mut self.table;
-        // One hand-over to the pool per pass: waking its threads costs more
-        // than the few class parameters computed on one of them.
-        let params = engine.install(|| {
+        let Pass {
+            source,
+            packed,
+            projections,
+            table,
+            ..
+        } = self;
+        // The whole pass on the pool, in one hand-over: waking its threads
+        // costs more than the few serial steps run on one of them.
+        engine.install(|| {
+            let block = source.draw(engine, first, width)?;
+            let packed = block.pack(engine.kernels, packed)?;
+            let z = &mut projections[..x.rows() * width];
             let statistics = stages::project_with_statistics(x, &packed, index, labels.len(), z)?;
             let params = statistics.parameters().map_err(named)?;
             let table = params.table(table).map_err(named)?;
             stages::score_and_merge(engine.kernels, &table, index, z, running, full)?;
-            Ok::<_, PsmiError>(params)
-        })?;
-        Ok((block, params))
+            Ok((block, params))
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use psmi_core::projection::{self, PackedDirections, Rows};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A row-major n × d matrix of features: f32 borrowed or converted, or f16 /
 /// bf16 read in place, possibly in several shards of rows (concatenated
@@ -34,6 +35,39 @@ pub struct Features<'a> {
     shards: Vec<Shard<'a>>,
     rows: usize,
     cols: usize,
+    /// Set while NaN and infinities are yet to be ruled out.
+    pending_check: PendingCheck,
+}
+
+/// When features read from a file are checked for NaN and infinities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// At once, in a pass over them.
+    Now,
+    /// By the first projection of every row, which reads them anyway.
+    WhenProjected,
+}
+
+/// Whether features read in place still have to be checked for NaN and
+/// infinities: every projection of them checks the rows it packs (at no cost
+/// of its own), until one that covered every row has found none.
+#[derive(Debug)]
+struct PendingCheck(AtomicBool);
+
+impl PendingCheck {
+    fn new(pending: bool) -> Self {
+        PendingCheck(AtomicBool::new(pending))
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Clone for PendingCheck {
+    fn clone(&self) -> Self {
+        PendingCheck::new(self.get())
+    }
 }
 
 /// Consecutive rows in one element type.
@@ -116,15 +150,22 @@ impl<'a> Features<'a> {
     }
 
     /// Features mapped from a file, whose pages are dropped after each use
-    /// of a chunk of rows when `release` is set (and `data` lies in `map`).
+    /// of a chunk of rows when `release` is set (and `data` lies in `map`),
+    /// checked for NaN and infinities as `check` says.
     pub(crate) fn mapped(
         data: Rows<'a>,
         rows: usize,
         cols: usize,
         map: &'a Mmap,
         release: bool,
+        check: Check,
     ) -> Result<Self> {
-        Self::checked(Values::of(data), rows, cols, release.then_some(map))
+        let features = Self::unchecked(Values::of(data), rows, cols, release.then_some(map))?;
+        match check {
+            Check::Now => features.check_finite()?,
+            Check::WhenProjected => features.pending_check.0.store(true, Ordering::Relaxed),
+        }
+        Ok(features)
     }
 
     /// Concatenates features by rows, without copying: each part keeps its
@@ -147,6 +188,9 @@ impl<'a> Features<'a> {
                     expected: all.cols,
                 });
             }
+            if part.pending_check.get() {
+                all.pending_check = PendingCheck::new(true);
+            }
             for mut shard in part.shards {
                 shard.first_row = all.rows;
                 all.rows += shard.rows;
@@ -157,6 +201,19 @@ impl<'a> Features<'a> {
     }
 
     fn checked(
+        values: Values<'a>,
+        rows: usize,
+        cols: usize,
+        release: Option<&'a Mmap>,
+    ) -> Result<Self> {
+        let features = Self::unchecked(values, rows, cols, release)?;
+        features.check_finite()?;
+        Ok(features)
+    }
+
+    /// One shard of `rows × cols` values, of the right shape, not yet
+    /// checked for NaN and infinities.
+    fn unchecked(
         values: Values<'a>,
         rows: usize,
         cols: usize,
@@ -185,13 +242,14 @@ impl<'a> Features<'a> {
             }],
             rows,
             cols,
+            pending_check: PendingCheck::new(false),
         };
-        features.check_finite()?;
         Ok(features)
     }
 
     /// The first non-finite value, found chunk by chunk in parallel (each
     /// chunk released after it is read, when streaming).
+    /// Checks every value, naming the first NaN or infinity in row-major order.
     fn check_finite(&self) -> Result<()> {
         let chunks = self.rows.div_ceil(CHECK_CHUNK);
         let first_bad = (0..chunks).into_par_iter().find_map_first(|c| {
@@ -254,22 +312,48 @@ impl<'a> Features<'a> {
         scratch: &mut [f32],
     ) -> std::result::Result<(), psmi_core::Error> {
         let (start, m) = (range.start, packed.directions());
+        let check = self.pending_check.get();
         self.for_each_piece(range, |first_row, rows| {
             let local = first_row - start;
-            let count = rows.len() / self.cols;
-            projection::project_rows(
-                rows,
-                packed,
-                &mut z[local * m..(local + count) * m],
-                scratch,
-            )
+            let z = &mut z[local * m..(local + rows.len() / self.cols) * m];
+            if !check {
+                return projection::project_rows(rows, packed, z, scratch);
+            }
+            projection::project_rows_checked(rows, packed, z, scratch).map_err(|e| match e {
+                psmi_core::Error::NonFinite { row, column } => psmi_core::Error::NonFinite {
+                    row: first_row + row,
+                    column,
+                },
+                e => e,
+            })
         })
     }
 
-    /// Calls `work(first global row, rows)` on the part of `range` in each
-    /// shard, in order, then releases those rows' pages when streaming.
+    /// The outcome of a stage that projected every row with [`Self::project`]
+    /// (the check of features read in place rides on it): if it met a NaN or
+    /// infinity, the error names the first in row-major order, whichever
+    /// task met one first; if it succeeded, no value is left to check.
+    pub(crate) fn projected_all<T>(
+        &self,
+        outcome: std::result::Result<T, psmi_core::Error>,
+    ) -> std::result::Result<T, psmi_core::Error> {
+        match outcome {
+            Err(found @ psmi_core::Error::NonFinite { .. }) => Err(match self.check_finite() {
+                Err(PsmiError::NonFinite { row, column }) => {
+                    psmi_core::Error::NonFinite { row, column }
+                }
+                _ => found,
+            }),
+            Ok(value) => {
+                self.pending_check.0.store(false, Ordering::Relaxed);
+                Ok(value)
+            }
+            other => other,
+        }
+    }
+
     /// Rows `range` as features of their own, borrowing the same shards
-    /// (already checked, so not checked again), for work done on a chunk of
+    /// (not checked again), for work done on a chunk of
     /// rows at a time, such as a streaming fit.
     ///
     /// ```
@@ -314,9 +398,12 @@ impl<'a> Features<'a> {
             shards,
             rows: range.len(),
             cols: d,
+            pending_check: self.pending_check.clone(),
         }
     }
 
+    /// Calls `work(first global row, rows)` on the part of `range` in each
+    /// shard, in order, then releases those rows' pages when streaming.
     fn for_each_piece<E>(
         &self,
         range: Range<usize>,

@@ -150,12 +150,14 @@ pub fn project(
         rayon::current_num_threads(),
         packed.rows_per_tile(),
     );
-    row_chunks(x.rows(), chunk)
-        .zip(z.par_chunks_mut(chunk * m))
-        .try_for_each_init(
-            || vec![0.0f32; scratch_len],
-            |scratch, (rows, z)| x.project(rows, packed, z, scratch),
-        )
+    x.projected_all(
+        row_chunks(x.rows(), chunk)
+            .zip(z.par_chunks_mut(chunk * m))
+            .try_for_each_init(
+                || vec![0.0f32; scratch_len],
+                |scratch, (rows, z)| x.project(rows, packed, z, scratch),
+            ),
+    )
 }
 
 /// Z = X Θᵀ into `z`, as [`project`] gives it, and the class statistics of
@@ -344,7 +346,7 @@ impl ClassStatistics {
             None => (0..labels.len().div_ceil(rows)).map(|_| None).collect(),
         };
         let scratch_len = projection::scratch_len(packed.kernels(), d);
-        Self::by_groups(
+        let statistics = Self::by_groups(
             classes,
             m,
             row_chunks(labels.len(), rows)
@@ -365,7 +367,8 @@ impl ClassStatistics {
                 }
                 Ok(())
             },
-        )
+        );
+        x.projected_all(statistics)
     }
 
     /// One set of moments per group, accumulated by `accumulate` in
@@ -403,11 +406,18 @@ impl ClassStatistics {
                 let mut count = 0;
                 for partial in partials {
                     let added = partial.counts[class];
-                    let sources = partial.mean[cells.clone()].iter().zip(&partial.m2[cells.clone()]);
+                    let sources = partial.mean[cells.clone()]
+                        .iter()
+                        .zip(&partial.m2[cells.clone()]);
                     for ((mean, m2), (&other_mean, &other_m2)) in
                         mean.iter_mut().zip(m2.iter_mut()).zip(sources)
                     {
-                        let merged = Moments { count, mean: *mean, m2: *m2 }.merge(Moments {
+                        let merged = Moments {
+                            count,
+                            mean: *mean,
+                            m2: *m2,
+                        }
+                        .merge(Moments {
                             count: added,
                             mean: other_mean,
                             m2: other_m2,
@@ -689,18 +699,20 @@ pub fn project_and_score(
     let mut full_chunks = full_chunks(full, n, m)?;
     let kernels = packed.kernels();
     let scratch_len = projection::scratch_len(kernels, d);
-    row_chunks(n, ROW_CHUNK)
-        .zip(labels.par_chunks(ROW_CHUNK))
-        .zip(running.par_chunks_mut(ROW_CHUNK))
-        .zip(full_chunks.par_iter_mut())
-        .try_for_each_init(
-            || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
-            |(scratch, z), (((rows, labels), running), full)| {
-                let z = &mut z[..labels.len() * m];
-                x.project(rows, packed, z, scratch)?;
-                score_chunk(kernels, table, labels, z, running, full.as_mut())
-            },
-        )
+    x.projected_all(
+        row_chunks(n, ROW_CHUNK)
+            .zip(labels.par_chunks(ROW_CHUNK))
+            .zip(running.par_chunks_mut(ROW_CHUNK))
+            .zip(full_chunks.par_iter_mut())
+            .try_for_each_init(
+                || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
+                |(scratch, z), (((rows, labels), running), full)| {
+                    let z = &mut z[..labels.len() * m];
+                    x.project(rows, packed, z, scratch)?;
+                    score_chunk(kernels, table, labels, z, running, full.as_mut())
+                },
+            ),
+    )
 }
 
 /// Copies rows of `m` scores into columns `column .. column + m` of rows of `width`.
@@ -928,8 +940,18 @@ mod tests {
             column: 1,
         };
         let (mut z, mut running) = ([1.0f32; 4], [Moments::default(); 2]);
-        let narrow = score_and_merge(kernels, &table, &[0, 0], &mut z, &mut running, Some(&mut full));
+        let narrow = score_and_merge(
+            kernels,
+            &table,
+            &[0, 0],
+            &mut z,
+            &mut running,
+            Some(&mut full),
+        );
         assert!(matches!(narrow, Err(Error::ShapeMismatch { .. })));
-        assert_eq!((z, running, values), ([1.0; 4], [Moments::default(); 2], vec![0.0; 4]));
+        assert_eq!(
+            (z, running, values),
+            ([1.0; 4], [Moments::default(); 2], vec![0.0; 4])
+        );
     }
 }

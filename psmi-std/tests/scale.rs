@@ -501,6 +501,30 @@ fn bad_shards_are_named_and_leave_earlier_results_intact() {
         &["label shards", "feature shards"],
     );
 
+    // NaN and infinities are found by the first projection, read in place
+    // (also when streamed): the first in row-major order is named, by its
+    // shard and its row among all rows, though a later row holds one in an
+    // earlier column (part-10: rows 121..158; part-11, f16: rows 158..301).
+    let mut nan = case.x[a * d..b * d].to_vec();
+    nan[5 * d + 3] = f32::NAN;
+    write_npy_f32_2d(case.path("part-10.npy"), b - a, d, &nan).unwrap();
+    let mut tail: Vec<u16> = case.x[b * d..].iter().map(|&v| f16_of(v)).collect();
+    tail[(200 - b) * d] = 0x7C00; // +inf
+    write_npy(
+        &case.path("part-11.npy"),
+        "<f2",
+        &[case.n - b, d],
+        &halves(&tail),
+    );
+    let part_10 = path_str(&case.path("part-10.npy"));
+    let streamed = smallest_budget(&glob, &labels, &out).to_string();
+    for extra in [&[][..], &["--max-memory", &streamed][..]] {
+        let output = fit_transform(&glob, &labels, &out, extra);
+        assert_error(&output, 2, &[&part_10, "row 126", "column 3"]);
+        assert!(results(&out) == before, "results changed with {extra:?}");
+    }
+    write_npy_f32_2d(case.path("part-10.npy"), b - a, d, &case.x[a * d..b * d]).unwrap();
+
     // f64 features are converted into memory: they cannot be streamed.
     let f64s = case.path("f64.npy");
     let bytes: Vec<u8> = case

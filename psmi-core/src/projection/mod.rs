@@ -579,6 +579,56 @@ pub fn project_rows(
     z: &mut [f32],
     scratch: &mut [f32],
 ) -> Result<(), Error> {
+    project_with(x, packed, z, scratch, false).map(|_| ())
+}
+
+/// Z = X Θᵀ as [`project_rows`] computes it, checking every value of X on
+/// the way: the check reads each row as it is packed for the kernels, while
+/// it is in L1, rather than in a pass over X of its own.
+///
+/// ```
+/// use psmi_core::{Error, Kernels, projection::{pack_directions, packed_len, project_rows_checked, scratch_len, Rows}};
+/// let kernels = Kernels::detect();
+/// let mut packed_buf = vec![0.0f32; packed_len(kernels, 1, 3)];
+/// let packed = pack_directions(kernels, &[1.0, 0.0, 0.0], 3, &mut packed_buf)?;
+/// let mut scratch = vec![0.0f32; scratch_len(kernels, 3)];
+/// let mut z = [0.0f32; 2];
+/// let x = [1.0, 2.0, 3.0, 4.0, f32::NAN, 6.0];
+/// let found = project_rows_checked(Rows::F32(&x), &packed, &mut z, &mut scratch);
+/// assert_eq!(found, Err(Error::NonFinite { row: 1, column: 1 }));
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`project`], and [`Error::NonFinite`] naming the first NaN or
+/// infinity of `x` (row of `x`, column) if there is one; `z` is then partly
+/// written.
+pub fn project_rows_checked(
+    x: Rows<'_>,
+    packed: &PackedDirections<'_>,
+    z: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(), Error> {
+    if project_with(x, packed, z, scratch, true)? {
+        return Ok(());
+    }
+    // The kernels stop at the first packed block holding a bad value, which
+    // need not hold the first bad value in row-major order: the plain scan
+    // names that one (widening keeps every NaN and infinity, so it finds one).
+    check_finite_rows(x, packed.dim)?;
+    project_rows(x, packed, z, scratch)
+}
+
+/// [`project_rows`], checking that `x` is finite if `check` is set:
+/// whether it is (always true unchecked).
+fn project_with(
+    x: Rows<'_>,
+    packed: &PackedDirections<'_>,
+    z: &mut [f32],
+    scratch: &mut [f32],
+    check: bool,
+) -> Result<bool, Error> {
     let (dim, m) = (packed.dim, packed.directions);
     let n = x.len() / dim;
     if x.len() != n * dim {
@@ -597,27 +647,31 @@ pub fn project_rows(
     // SAFETY (every arm): the shapes of `x`, `z` and `scratch` were checked
     // above, and `packed` was laid out by `pack_directions` for the same
     // kernels, whose geometry is the one `Geometry::for_isa` gives here.
-    match packed.kernels.isa() {
+    let finite = match packed.kernels.isa() {
         // SAFETY: the portable kernel runs on every CPU.
-        Isa::Portable => unsafe { blocked::<portable::Kernel>(x, packed, z, scratch) },
+        Isa::Portable => unsafe { blocked::<portable::Kernel>(x, packed, z, scratch, check) },
         // SAFETY: a `Kernels` token of this set exists only if the CPU
         // supports it (`Kernels::for_isa`, `if_compiled`, or the caller's
         // promise to `new_unchecked`).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { blocked::<avx2::Kernel>(x, packed, z, scratch) },
+        Isa::Avx2Fma => unsafe { blocked::<avx2::Kernel>(x, packed, z, scratch, check) },
         // SAFETY: as for AVX2.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { blocked::<avx512::Kernel>(x, packed, z, scratch) },
+        Isa::Avx512 => unsafe { blocked::<avx512::Kernel>(x, packed, z, scratch, check) },
         // No CPU outside x86-64 has these sets (so no token of them is
         // valid there), and their layout is the portable one.
         // SAFETY: the portable kernel runs on every CPU.
         #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx2Fma | Isa::Avx512 => unsafe { blocked::<portable::Kernel>(x, packed, z, scratch) },
-    }
-    Ok(())
+        Isa::Avx2Fma | Isa::Avx512 => unsafe {
+            blocked::<portable::Kernel>(x, packed, z, scratch, check)
+        },
+    };
+    Ok(finite)
 }
 
-/// The cache-blocked loops around the micro-kernel `K`.
+/// The cache-blocked loops around the micro-kernel `K`. With `check`, every
+/// block of rows is checked as it is first packed, and the projection stops
+/// at the first holding a NaN or infinity: whether none did.
 ///
 /// # Safety
 ///
@@ -629,7 +683,8 @@ unsafe fn blocked<K: MicroKernel>(
     packed: &PackedDirections<'_>,
     z: &mut [f32],
     scratch: &mut [f32],
-) {
+    check: bool,
+) -> bool {
     let (dim, m) = (packed.dim, packed.directions);
     let n = x.len() / dim;
     let geometry = Geometry::of::<K>();
@@ -648,6 +703,11 @@ unsafe fn blocked<K: MicroKernel>(
             for i0 in (0..n).step_by(K::MR) {
                 let rows = K::MR.min(n - i0);
                 pack_rows::<K>(x, dim, i0, rows, k0, kc, scratch);
+                // The first slice of directions packs every block of X once.
+                let mut packed_rows = scratch.chunks(K::KC).take(rows);
+                if check && p0 == 0 && !packed_rows.all(|row| all_finite(&row[..kc])) {
+                    return false;
+                }
                 for p in p0..p1 {
                     let j0 = p * K::NR;
                     let tile = Tile {
@@ -671,6 +731,16 @@ unsafe fn blocked<K: MicroKernel>(
             }
         }
     }
+    true
+}
+
+/// Whether no value is a NaN or an infinity: one test of the exponent bits
+/// per value and no early exit, so that it vectorises.
+fn all_finite(values: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7F80_0000;
+    !values
+        .iter()
+        .fold(false, |bad, v| bad | (v.to_bits() & EXPONENT == EXPONENT))
 }
 
 /// Copies rows `i0..i0 + rows`, columns `k0..k0 + kc` of `x` into `out`,

@@ -4,7 +4,7 @@ use super::array::{map_file, to_f32, to_i64, Elem, RawArray, FEATURE_DTYPES, LAB
 use super::error::{IoError, IoErrorKind};
 use super::{npy, tensors, Input};
 use crate::error::PsmiError;
-use crate::features::Features;
+use crate::features::{Check, Features};
 use memmap2::Mmap;
 use psmi_core::projection::Rows;
 use std::fmt;
@@ -241,10 +241,21 @@ impl FeatureMatrix {
     ///
     /// [`PsmiError::NonFinite`] naming the first NaN or infinity.
     pub fn features(&self) -> Result<Features<'_>, PsmiError> {
+        self.features_with(Check::Now)
+    }
+
+    /// The values as [`Features`], checked for NaN and infinities as `check` says
+    /// when read in place (a converted copy is checked at once).
+    pub(crate) fn features_with(&self, check: Check) -> Result<Features<'_>, PsmiError> {
         match &self.storage {
-            Storage::Mapped { map, .. } => {
-                Features::mapped(self.values(), self.rows, self.cols, map, self.streamed)
-            }
+            Storage::Mapped { map, .. } => Features::mapped(
+                self.values(),
+                self.rows,
+                self.cols,
+                map,
+                self.streamed,
+                check,
+            ),
             Storage::Owned(_) => Features::from_rows(self.values(), self.rows, self.cols),
         }
     }

@@ -6,7 +6,7 @@ use super::matrix::{read_labels, FeatureMatrix};
 use super::names::{matches, natural_order};
 use super::Input;
 use crate::error::PsmiError;
-use crate::features::Features;
+use crate::features::{Check, Features};
 use std::path::{Path, PathBuf};
 
 /// The files an input names: itself when its file name holds no `*` or `?`,
@@ -146,14 +146,43 @@ impl FeatureShards {
     /// An [`IoError`] naming the shard holding the first NaN or infinity, with
     /// its row among all rows.
     pub fn features(&self) -> Result<Features<'_>, IoError> {
+        self.features_with(Check::Now)
+    }
+
+    /// All shards as one [`Features`], without copying or reading them yet:
+    /// NaN and infinities are found by the first projection of every row,
+    /// which reads them anyway, rather than by a pass of their own. An
+    /// estimator then fails with [`PsmiError::NonFinite`], whose row is among
+    /// all rows; [`Self::non_finite`] names its shard.
+    ///
+    /// ```
+    /// # use psmi_std::io::{write_npy_f32_2d, FeatureShards, Input};
+    /// # use psmi_std::{Psmi, PsmiError};
+    /// # let path = std::env::temp_dir().join("psmi-doc-checked-when-projected.npy");
+    /// write_npy_f32_2d(&path, 3, 2, &[1.0, 2.0, 3.0, f32::NAN, 5.0, 6.0])?;
+    /// let shards = FeatureShards::open(&Input::parse(&path), false)?;
+    /// let x = shards.features_checked_when_projected()?; // not read yet
+    /// let found = Psmi::builder().build()?.fit(&x, &[0, 0, 1]).unwrap_err();
+    /// assert!(matches!(found, PsmiError::NonFinite { row: 1, column: 1 }));
+    /// assert!(shards.non_finite(1, 1).to_string().contains("psmi-doc-checked-when-projected.npy"));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`IoError`] if a shard cannot be read as features (f64 shards are
+    /// converted, and checked, at once).
+    pub fn features_checked_when_projected(&self) -> Result<Features<'_>, IoError> {
+        self.features_with(Check::WhenProjected)
+    }
+
+    fn features_with(&self, check: Check) -> Result<Features<'_>, IoError> {
         let mut parts = Vec::with_capacity(self.shards.len());
         let mut first_row = 0;
         for (input, matrix) in &self.shards {
-            let part = matrix.features().map_err(|e| match e {
-                PsmiError::NonFinite { row, column } => input.error(IoErrorKind::NonFinite {
-                    row: first_row + row,
-                    column,
-                }),
+            let part = matrix.features_with(check).map_err(|e| match e {
+                PsmiError::NonFinite { row, column } => self.non_finite(first_row + row, column),
                 other => input.error(IoErrorKind::Features(other.to_string())),
             })?;
             parts.push(part);
@@ -162,6 +191,22 @@ impl FeatureShards {
         // The dimensions were checked as the shards were opened.
         Features::concat(parts)
             .map_err(|e| self.shards[0].0.error(IoErrorKind::Features(e.to_string())))
+    }
+
+    /// The error for a NaN or infinity at `row` (among the rows of all
+    /// shards) and `column`, naming the shard that holds it (the last, for a
+    /// row past the end).
+    pub fn non_finite(&self, row: usize, column: usize) -> IoError {
+        let mut ends = self.shard_rows().scan(0, |end, rows| {
+            *end += rows;
+            Some(*end)
+        });
+        let shard = ends
+            .position(|end| row < end)
+            .unwrap_or(self.shards.len() - 1);
+        self.shards[shard]
+            .0
+            .error(IoErrorKind::NonFinite { row, column })
     }
 
     /// Labels for these features from one file (one per row of all shards)

@@ -73,11 +73,14 @@ impl Inputs {
         Blame {
             features: &self.features_input,
             labels: &self.labels_input,
+            shards: Some(&self.matrix),
         }
     }
 
+    /// The features, checked for NaN and infinities by the estimator's first
+    /// pass over them rather than by a pass of their own.
     fn features(&self) -> Result<Features<'_>, Failure> {
-        Ok(self.matrix.features()?)
+        Ok(self.matrix.features_checked_when_projected()?)
     }
 }
 

@@ -1,7 +1,7 @@
 //! How a failed run ends: one line naming what is at fault, and an exit status.
 
 use crate::interrupt;
-use psmi_std::io::IoError;
+use psmi_std::io::{FeatureShards, IoError};
 use psmi_std::PsmiError;
 use std::fmt::Display;
 
@@ -68,11 +68,17 @@ impl From<IoError> for Failure {
 pub struct Blame<'a> {
     pub features: &'a dyn Display,
     pub labels: &'a dyn Display,
+    /// The shards of features checked as they are projected, which name
+    /// the one holding a NaN or infinity.
+    pub shards: Option<&'a FeatureShards>,
 }
 
 impl Blame<'_> {
     /// The estimator's error, prefixed with the file at fault.
     pub fn failure(&self, e: PsmiError) -> Failure {
+        if let (&PsmiError::NonFinite { row, column }, Some(shards)) = (&e, self.shards) {
+            return Failure::input(shards.non_finite(row, column));
+        }
         match &e {
             PsmiError::InvalidOption {
                 option,
@@ -105,6 +111,7 @@ pub fn options(e: PsmiError) -> Failure {
     Blame {
         features: &"features",
         labels: &"labels",
+        shards: None,
     }
     .failure(e)
 }

@@ -94,6 +94,7 @@ impl Plan {
         Blame {
             features: source,
             labels: &self.labels_input,
+            shards: None,
         }
     }
 }
