@@ -13,12 +13,10 @@ use psmi_core::Kernels;
 pub(crate) const MAX_BLOCK: usize = 256;
 
 /// Width of the passes of `fit_transform`, whose n × width projections are
-/// kept between fitting and scoring: at most a quarter of the features'
-/// n × d, and at least 64 so that packing X stays a small part of a pass
-/// (X is packed once per pass: 128 directions rather than 64 at d = 512
-/// took 7 % off the whole run).
+/// kept between fitting and scoring: at most an eighth of the features'
+/// n × d, and at least 64 so that packing X stays a small part of a pass.
 pub(crate) fn pass_width(dim: usize) -> usize {
-    (dim / 4).clamp(64, MAX_BLOCK)
+    (dim / 8).clamp(64, MAX_BLOCK)
 }
 
 /// The chosen kernels and the thread pool they run on.
