@@ -17,7 +17,10 @@
 //!   kernel's row stride) for which `MR` rows of X and one `KC × NR` panel fit
 //!   in L1 together, and `NC` the most directions whose `KC × NC` slice fills
 //!   at most half of L2. There is no `MC` block: `MR` rows of X are packed at
-//!   a time. `KC` sets how the f32 sums are grouped, so two CPUs with
+//!   a time, and the rows of one call play its part, since each call streams
+//!   every slice from memory into L2 once per coordinate block: callers pass
+//!   long chunks, whole numbers of `MR` rows
+//!   ([`PackedDirections::rows_per_tile`]). `KC` sets how the f32 sums are grouped, so two CPUs with
 //!   different caches may differ in the last bits, as two BLAS builds do;
 //!   [`pack_directions_with`] fixes the sizes for identical bits everywhere;
 //! - within a block, the directions are packed in panels of `NR` (a multiple
