@@ -108,7 +108,7 @@ impl<'a> Features<'a> {
     /// [`PsmiError::Empty`], [`PsmiError::FeatureShape`], or
     /// [`PsmiError::NonFinite`] naming the first bad value's row and column.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
-        Self::checked(Values::F32(Cow::Borrowed(data)), rows, cols, None)
+        Self::checked(Values::F32(Cow::Borrowed(data)), rows, cols)
     }
 
     /// Converts f64 features to f32 (one copy), with the same checks as [`Features::new`].
@@ -127,7 +127,7 @@ impl<'a> Features<'a> {
     ///
     /// As [`Features::new`].
     pub fn from_vec(data: Vec<f32>, rows: usize, cols: usize) -> Result<Features<'static>> {
-        Features::checked(Values::F32(Cow::Owned(data)), rows, cols, None)
+        Features::checked(Values::F32(Cow::Owned(data)), rows, cols)
     }
 
     /// Borrows features of any [`Rows`] type (f16 and bf16 as bits) in
@@ -146,7 +146,7 @@ impl<'a> Features<'a> {
     ///
     /// As [`Features::new`].
     pub fn from_rows(data: Rows<'a>, rows: usize, cols: usize) -> Result<Self> {
-        Self::checked(Values::of(data), rows, cols, None)
+        Self::checked(Values::of(data), rows, cols)
     }
 
     /// Features mapped from a file, whose pages are dropped after each use
@@ -200,13 +200,9 @@ impl<'a> Features<'a> {
         Ok(all)
     }
 
-    fn checked(
-        values: Values<'a>,
-        rows: usize,
-        cols: usize,
-        release: Option<&'a Mmap>,
-    ) -> Result<Self> {
-        let features = Self::unchecked(values, rows, cols, release)?;
+    /// One shard of values held in memory, checked at once.
+    fn checked(values: Values<'a>, rows: usize, cols: usize) -> Result<Self> {
+        let features = Self::unchecked(values, rows, cols, None)?;
         features.check_finite()?;
         Ok(features)
     }
