@@ -278,8 +278,9 @@ impl Pass<'_> {
             table,
             ..
         } = self;
-        // The whole pass on the pool, in one hand-over: waking its threads
-        // costs more than the few serial steps run on one of them.
+        // The whole pass on the pool, in one hand-over rather than three:
+        // the serial steps between its stages (packing, class parameters)
+        // are short enough to run on one of its threads.
         engine.install(|| {
             let block = source.draw(engine, first, width)?;
             let packed = block.pack(engine.kernels, packed)?;
