@@ -757,6 +757,36 @@ fn latin1_header_takes_no_more_memory_than_the_file() {
     check_error(&err, &input, bytes.len(), largest);
 }
 
+/// Found by the properties above: a string value escaping its closing quote
+/// ran on over the whole header, and growing it by doubling allocated up to
+/// twice its length.
+#[test]
+fn a_string_as_long_as_the_header_takes_no_more_memory_than_the_file() {
+    let ones = "1, ".repeat(29_000);
+    let dict = format!("{{'descr': '\\', {ones}'fortran_order': False, 'shape': (2, 1), }}");
+    let bytes = npy(2, &dict, &[0; 8]);
+    let scratch = Scratch::new("long-string.npy");
+    let input = Input::Npy(scratch.write(&bytes).into());
+    let (result, largest) = measured("long string", || FeatureMatrix::open(&input));
+    let err = result.unwrap_err();
+    check_error(&err, &input, bytes.len(), largest);
+}
+
+/// Found by the properties above: a sequence of 20000 items was parsed whole
+/// (32 bytes each, by doubling) before its length was checked.
+#[test]
+fn a_long_sequence_takes_no_more_memory_than_the_file() {
+    let ones = "1, ".repeat(20_000);
+    let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({ones}), }}");
+    let bytes = npy(2, &dict, &[0; 8]);
+    let scratch = Scratch::new("long-sequence.npy");
+    let input = Input::Npy(scratch.write(&bytes).into());
+    let (result, largest) = measured("long sequence", || read_labels(&input));
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains("more than 256 values"), "{err}");
+    check_error(&err, &input, bytes.len(), largest);
+}
+
 /// The bases themselves read, so that the mutants start from valid files.
 #[test]
 fn bases_are_valid() {

@@ -16,6 +16,10 @@ const MAX_HEADER: usize = 1 << 20;
 const MAX_DEPTH: usize = 32;
 /// numpy's own limit on an array's dimensions (`NPY_MAXDIMS`).
 const MAX_DIMS: usize = 64;
+/// Most values a header may hold: a valid one has a few keys, a dtype, a flag
+/// and at most [`MAX_DIMS`] sizes. Without a bound, a header of long lists
+/// would be parsed into 32 bytes per value before any check.
+const MAX_VALUES: usize = 4 * MAX_DIMS;
 /// Characters of the header an error message quotes.
 const EXCERPT: usize = 40;
 
@@ -226,11 +230,16 @@ enum Value {
 
 struct Parser<'a> {
     rest: &'a str,
+    /// Values parsed so far, keys included.
+    values: usize,
 }
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Self {
-        Parser { rest: text }
+        Parser {
+            rest: text,
+            values: 0,
+        }
     }
 
     fn skip_ws(&mut self) {
@@ -283,6 +292,10 @@ impl<'a> Parser<'a> {
         if depth > MAX_DEPTH {
             return Err("nested too deeply".to_owned());
         }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(format!("more than {MAX_VALUES} values"));
+        }
         self.skip_ws();
         let first = self.rest.chars().next().ok_or("unexpected end")?;
         match first {
@@ -331,19 +344,28 @@ impl<'a> Parser<'a> {
     }
 
     fn string(&mut self, quote: char) -> Result<Value, String> {
-        let mut out = String::new();
-        let mut chars = self.rest[1..].char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => out.extend(chars.next().map(|(_, c)| c)),
-                c if c == quote => {
-                    self.rest = &self.rest[1 + i + 1..];
-                    return Ok(Value::Str(out));
+        // The closing quote first, so that the value is allocated once and
+        // no larger than its text (growing it by doubling could take twice
+        // the size of a header that is one long string).
+        let body = &self.rest[quote.len_utf8()..];
+        let mut chars = body.char_indices();
+        let end = loop {
+            match chars.next() {
+                Some((_, '\\')) => {
+                    chars.next();
                 }
-                c => out.push(c),
+                Some((i, c)) if c == quote => break i,
+                Some(_) => {}
+                None => return Err("unterminated string".to_owned()),
             }
+        };
+        let mut out = String::with_capacity(end);
+        let mut chars = body[..end].chars();
+        while let Some(c) = chars.next() {
+            out.extend(if c == '\\' { chars.next() } else { Some(c) });
         }
-        Err("unterminated string".to_owned())
+        self.rest = &body[end + quote.len_utf8()..];
+        Ok(Value::Str(out))
     }
 }
 
