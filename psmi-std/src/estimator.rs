@@ -10,7 +10,7 @@ use crate::pipeline::{pass_width, DirectionBlock, DirectionSource, Engine};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, FullMatrix};
 use psmi_core::statistics::Moments;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 
 /// What a run reports as it goes: after each pass over the data and, in auto
 /// mode, after each block's convergence check.
@@ -92,7 +92,7 @@ impl Psmi {
     ///
     /// ```
     /// use psmi_std::{Features, NEstimators, Psmi, PsmiError};
-    /// use std::ops::ControlFlow;
+    /// use std::ops::{ControlFlow, Range};
     /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
     /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(600)).build()?;
     /// let mut done = Vec::new();
@@ -148,6 +148,7 @@ impl Psmi {
             x,
             classes: &classes,
             source: DirectionSource::new(self.seed, scheme, d, max_directions),
+            ahead: None,
             packed: Vec::new(),
             // Allocated zeroed by the system, so its pages are first touched
             // by the projection's threads rather than by one memset here.
@@ -185,8 +186,16 @@ impl Psmi {
                     }
                     (None, false) => None,
                 };
-                let (block, params) =
-                    pass.run(first, width, &mut block_summaries, target.as_mut())?;
+                // The next pass of this block, whose directions are drawn
+                // while this one scores (past the block, auto mode may stop).
+                let next_end = (first + width + pass_width(d)).min(block_end);
+                let next = (first + width < block_end).then(|| first + width..next_end);
+                let (block, params) = pass.run(
+                    first..first + width,
+                    next,
+                    &mut block_summaries,
+                    target.as_mut(),
+                )?;
                 // The model draws its directions again from the seed when
                 // asked: the block's own are dropped here.
                 passes.push((block.first, params));
@@ -252,27 +261,32 @@ struct Pass<'a> {
     x: &'a Features<'a>,
     classes: &'a Classes,
     source: DirectionSource,
+    /// Directions of the next pass, drawn while the last one scored.
+    ahead: Option<DirectionBlock>,
     packed: Vec<f32>,
     projections: Vec<f32>,
     table: Vec<f32>,
 }
 
 impl Pass<'_> {
-    /// Directions `first .. first + width`: their block and class
-    /// parameters; each sample's moments over its scores are merged into
-    /// `running` and the scores copied into `full`.
+    /// Directions `directions`: their block and class parameters; each
+    /// sample's moments over its scores are merged into `running` and the
+    /// scores copied into `full`. The directions `next`, if given, are drawn
+    /// while the samples are scored, for the next call.
     fn run(
         &mut self,
-        first: usize,
-        width: usize,
+        directions: Range<usize>,
+        next: Option<Range<usize>>,
         running: &mut [Moments],
         full: Option<&mut FullMatrix<'_>>,
     ) -> Result<(DirectionBlock, ClassParameters)> {
         let (labels, index) = (&self.classes.labels, &self.classes.index);
         let (engine, x) = (self.engine, self.x);
+        let (first, width) = (directions.start, directions.len());
         let named = |e| PsmiError::from_core(e, labels, first);
         let Pass {
             source,
+            ahead,
             packed,
             projections,
             table,
@@ -282,13 +296,24 @@ impl Pass<'_> {
         // the serial steps between its stages (packing, class parameters)
         // are short enough to run on one of its threads.
         engine.install(|| {
-            let block = source.draw(engine, first, width)?;
+            let block = match ahead.take() {
+                Some(block) if block.first == first && block.count() == width => block,
+                _ => source.draw(engine, first, width)?,
+            };
             let packed = block.pack(engine.kernels, packed)?;
             let z = &mut projections[..x.rows() * width];
             let statistics = stages::project_with_statistics(x, &packed, index, labels.len(), z)?;
             let params = statistics.parameters().map_err(named)?;
             let table = params.table(table).map_err(named)?;
-            stages::score_and_merge(engine.kernels, &table, index, z, running, full)?;
+            let (scored, drawn) = rayon::join(
+                || stages::score_and_merge(engine.kernels, &table, index, z, running, full),
+                || {
+                    next.map(|next| source.draw(engine, next.start, next.len()))
+                        .transpose()
+                },
+            );
+            scored?;
+            *ahead = drawn?;
             Ok((block, params))
         })
     }
