@@ -772,19 +772,27 @@ fn a_string_as_long_as_the_header_takes_no_more_memory_than_the_file() {
     check_error(&err, &input, bytes.len(), largest);
 }
 
-/// Found by the properties above: a sequence of 20000 items was parsed whole
-/// (32 bytes each, by doubling) before its length was checked.
+/// Found by the properties above: a sequence of 20000 items was kept whole
+/// (32 bytes each, by doubling) before its length was checked. Nested
+/// sequences are bounded by the values a header may keep in all.
 #[test]
-fn a_long_sequence_takes_no_more_memory_than_the_file() {
+fn long_and_nested_sequences_take_no_more_memory_than_the_file() {
     let ones = "1, ".repeat(20_000);
-    let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({ones}), }}");
-    let bytes = npy(2, &dict, &[0; 8]);
-    let scratch = Scratch::new("long-sequence.npy");
-    let input = Input::Npy(scratch.write(&bytes).into());
-    let (result, largest) = measured("long sequence", || read_labels(&input));
-    let err = result.unwrap_err();
-    assert!(err.to_string().contains("more than 256 values"), "{err}");
-    check_error(&err, &input, bytes.len(), largest);
+    let row = format!("({}), ", "1, ".repeat(64));
+    let nested = row.repeat(64);
+    for (shape, says) in [
+        (ones.as_str(), "a shape of 20000 dimensions"),
+        (nested.as_str(), "more than 256 values"),
+    ] {
+        let dict = format!("{{'descr': '<i8', 'fortran_order': False, 'shape': ({shape}), }}");
+        let bytes = npy(2, &dict, &[0; 8]);
+        let scratch = Scratch::new("long-sequence.npy");
+        let input = Input::Npy(scratch.write(&bytes).into());
+        let (result, largest) = measured("long sequence", || read_labels(&input));
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        check_error(&err, &input, bytes.len(), largest);
+    }
 }
 
 /// The bases themselves read, so that the mutants start from valid files.

@@ -16,9 +16,11 @@ const MAX_HEADER: usize = 1 << 20;
 const MAX_DEPTH: usize = 32;
 /// numpy's own limit on an array's dimensions (`NPY_MAXDIMS`).
 const MAX_DIMS: usize = 64;
-/// Most values a header may hold: a valid one has a few keys, a dtype, a flag
-/// and at most [`MAX_DIMS`] sizes. Without a bound, a header of long lists
-/// would be parsed into 32 bytes per value before any check.
+/// Most values a header may keep: a valid one has a few keys, a dtype, a
+/// flag and at most [`MAX_DIMS`] sizes. A sequence keeps its first
+/// `MAX_DIMS + 1` items and counts the rest, and no header keeps more than
+/// this many values in all, so that a header of long or nested lists is
+/// never held as 32 bytes per value.
 const MAX_VALUES: usize = 4 * MAX_DIMS;
 /// Characters of the header an error message quotes.
 const EXCERPT: usize = 40;
@@ -145,7 +147,12 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
         }
     };
     let dims: Vec<u64> = match field("shape")? {
-        Value::Seq(items) => items
+        Value::Seq(_, len) if *len > MAX_DIMS => {
+            return Err(IoErrorKind::NotNpy(format!(
+                "a shape of {len} dimensions; numpy allows at most {MAX_DIMS}"
+            )))
+        }
+        Value::Seq(items, _) => items
             .iter()
             .map(|v| match v {
                 Value::Int(n) => Ok(*n),
@@ -156,12 +163,6 @@ pub(crate) fn parse(bytes: &[u8], supported: &'static str) -> Result<RawArray, I
             .collect::<Result<_, _>>()?,
         _ => return Err(IoErrorKind::NotNpy("'shape' is not a tuple".to_owned())),
     };
-    if dims.len() > MAX_DIMS {
-        return Err(IoErrorKind::NotNpy(format!(
-            "a shape of {} dimensions; numpy allows at most {MAX_DIMS}",
-            dims.len()
-        )));
-    }
     // One non-trivial axis: Fortran and C order are the same bytes.
     if fortran && dims.iter().filter(|&&d| d > 1).count() > 1 {
         return Err(IoErrorKind::FortranOrder);
@@ -225,20 +226,21 @@ enum Value {
     Bool(bool),
     Int(u64),
     None,
-    Seq(Vec<Value>),
+    /// The first items (at most `MAX_DIMS + 1`) and the number of items.
+    Seq(Vec<Value>, usize),
 }
 
 struct Parser<'a> {
     rest: &'a str,
-    /// Values parsed so far, keys included.
-    values: usize,
+    /// Values kept so far in sequences and as dictionary entries.
+    kept: usize,
 }
 
 impl<'a> Parser<'a> {
     fn new(text: &'a str) -> Self {
         Parser {
             rest: text,
-            values: 0,
+            kept: 0,
         }
     }
 
@@ -274,7 +276,9 @@ impl<'a> Parser<'a> {
                 _ => return Err("a key is not a string".to_owned()),
             };
             self.expect(':')?;
-            fields.push((key, self.value(0)?));
+            let value = self.value(0)?;
+            self.keep()?;
+            fields.push((key, value));
             if !self.eat(',') {
                 self.expect('}')?;
                 break;
@@ -292,10 +296,7 @@ impl<'a> Parser<'a> {
         if depth > MAX_DEPTH {
             return Err("nested too deeply".to_owned());
         }
-        self.values += 1;
-        if self.values > MAX_VALUES {
-            return Err(format!("more than {MAX_VALUES} values"));
-        }
+
         self.skip_ws();
         let first = self.rest.chars().next().ok_or("unexpected end")?;
         match first {
@@ -303,15 +304,20 @@ impl<'a> Parser<'a> {
             '(' | '[' => {
                 let close = if first == '(' { ')' } else { ']' };
                 self.rest = &self.rest[1..];
-                let mut items = Vec::new();
+                let (mut items, mut len) = (Vec::new(), 0);
                 while !self.eat(close) {
-                    items.push(self.value(depth + 1)?);
+                    let item = self.value(depth + 1)?;
+                    len += 1;
+                    if items.len() <= MAX_DIMS {
+                        self.keep()?;
+                        items.push(item);
+                    }
                     if !self.eat(',') {
                         self.expect(close)?;
                         break;
                     }
                 }
-                Ok(Value::Seq(items))
+                Ok(Value::Seq(items, len))
             }
             '0'..='9' => {
                 let end = self
@@ -340,6 +346,16 @@ impl<'a> Parser<'a> {
                 }
                 Err(format!("unexpected {}", excerpt(self.rest)))
             }
+        }
+    }
+
+    /// Counts one more value kept, within [`MAX_VALUES`].
+    fn keep(&mut self) -> Result<(), String> {
+        self.kept += 1;
+        if self.kept > MAX_VALUES {
+            Err(format!("more than {MAX_VALUES} values"))
+        } else {
+            Ok(())
         }
     }
 
