@@ -92,7 +92,7 @@ impl Psmi {
     ///
     /// ```
     /// use psmi_std::{Features, NEstimators, Psmi, PsmiError};
-    /// use std::ops::{ControlFlow, Range};
+    /// use std::ops::ControlFlow;
     /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
     /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(600)).build()?;
     /// let mut done = Vec::new();
@@ -168,8 +168,11 @@ impl Psmi {
         while first < max_directions {
             let block_end = first + block_size.min(max_directions - first);
             let mut block_summaries = vec![Moments::default(); n];
+            // The directions of the pass starting at `start`, within the block.
+            let pass_from = |start: usize| start..(start + pass_width(d)).min(block_end);
             while first < block_end {
-                let width = pass_width(d).min(block_end - first);
+                let directions = pass_from(first);
+                let width = directions.len();
                 let mut target = match (&mut fixed_full, full) {
                     (Some(values), _) => Some(FullMatrix {
                         values,
@@ -188,14 +191,9 @@ impl Psmi {
                 };
                 // The next pass of this block, whose directions are drawn
                 // while this one scores (past the block, auto mode may stop).
-                let next_end = (first + width + pass_width(d)).min(block_end);
-                let next = (first + width < block_end).then(|| first + width..next_end);
-                let (block, params) = pass.run(
-                    first..first + width,
-                    next,
-                    &mut block_summaries,
-                    target.as_mut(),
-                )?;
+                let next = (directions.end < block_end).then(|| pass_from(directions.end));
+                let (block, params) =
+                    pass.run(directions, next, &mut block_summaries, target.as_mut())?;
                 // The model draws its directions again from the seed when
                 // asked: the block's own are dropped here.
                 passes.push((block.first, params));

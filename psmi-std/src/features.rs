@@ -62,6 +62,10 @@ impl PendingCheck {
     fn get(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    fn set(&self, pending: bool) {
+        self.0.store(pending, Ordering::Relaxed);
+    }
 }
 
 impl Clone for PendingCheck {
@@ -163,7 +167,7 @@ impl<'a> Features<'a> {
         let features = Self::unchecked(Values::of(data), rows, cols, release.then_some(map))?;
         match check {
             Check::Now => features.check_finite()?,
-            Check::WhenProjected => features.pending_check.0.store(true, Ordering::Relaxed),
+            Check::WhenProjected => features.pending_check.set(true),
         }
         Ok(features)
     }
@@ -243,12 +247,19 @@ impl<'a> Features<'a> {
         Ok(features)
     }
 
-    /// The first non-finite value, found chunk by chunk in parallel (each
-    /// chunk released after it is read, when streaming).
     /// Checks every value, naming the first NaN or infinity in row-major order.
     fn check_finite(&self) -> Result<()> {
+        match self.first_non_finite() {
+            Some((row, column)) => Err(PsmiError::NonFinite { row, column }),
+            None => Ok(()),
+        }
+    }
+
+    /// The row and column of the first non-finite value, found chunk by
+    /// chunk in parallel (each chunk released after it is read, when streaming).
+    fn first_non_finite(&self) -> Option<(usize, usize)> {
         let chunks = self.rows.div_ceil(CHECK_CHUNK);
-        let first_bad = (0..chunks).into_par_iter().find_map_first(|c| {
+        (0..chunks).into_par_iter().find_map_first(|c| {
             let range = c * CHECK_CHUNK..self.rows.min((c + 1) * CHECK_CHUNK);
             let mut bad = None;
             self.for_each_piece(range.clone(), |first_row, rows| {
@@ -263,11 +274,7 @@ impl<'a> Features<'a> {
             })
             .ok()?;
             bad
-        });
-        match first_bad {
-            Some((row, column)) => Err(PsmiError::NonFinite { row, column }),
-            None => Ok(()),
-        }
+        })
     }
 
     /// Number of samples n.
@@ -334,14 +341,13 @@ impl<'a> Features<'a> {
         outcome: std::result::Result<T, psmi_core::Error>,
     ) -> std::result::Result<T, psmi_core::Error> {
         match outcome {
-            Err(found @ psmi_core::Error::NonFinite { .. }) => Err(match self.check_finite() {
-                Err(PsmiError::NonFinite { row, column }) => {
+            Err(found @ psmi_core::Error::NonFinite { .. }) => {
+                Err(self.first_non_finite().map_or(found, |(row, column)| {
                     psmi_core::Error::NonFinite { row, column }
-                }
-                _ => found,
-            }),
+                }))
+            }
             Ok(value) => {
-                self.pending_check.0.store(false, Ordering::Relaxed);
+                self.pending_check.set(false);
                 Ok(value)
             }
             other => other,

@@ -20,8 +20,8 @@
 //!   a time, and the rows of one call play its part, since each call streams
 //!   every slice from memory into L2 once per coordinate block: callers pass
 //!   long chunks, whole numbers of `MR` rows
-//!   ([`PackedDirections::rows_per_tile`]). `KC` sets how the f32 sums are grouped, so two CPUs with
-//!   different caches may differ in the last bits, as two BLAS builds do;
+//!   ([`PackedDirections::rows_per_tile`]). `KC` sets how the f32 sums are
+//!   grouped, so two CPUs with different caches may differ in the last bits, as two BLAS builds do;
 //!   [`pack_directions_with`] fixes the sizes for identical bits everywhere;
 //! - within a block, the directions are packed in panels of `NR` (a multiple
 //!   of the vector width), coordinate-major, zero-padded past the last
