@@ -478,7 +478,7 @@ def main():
 
     try:
         python = venv_python()
-        psmi = args.psmi or build("psmi-std", "psmi")
+        psmi = args.psmi or build("psmi-cli", "psmi")
         throughput = args.throughput or build("psmi-bench", "throughput")
 
         results = [compare_workload(python, psmi, w, args.reps) for w in selected]

@@ -71,7 +71,7 @@ def main():
     python = venv_python()
     if not args.no_install:
         install(python)
-    psmi = build("psmi-std", "psmi")
+    psmi = build("psmi-cli", "psmi")
     features, labels = data_files(python, w1)
     files = ["--features", features, "--labels", labels, "--n-estimators", w1.n_estimators]
 

@@ -36,7 +36,7 @@ def main():
     parser.add_argument("--clean", action="store_true", help="delete the generated files at the end")
     args = parser.parse_args()
 
-    psmi = args.psmi or build("psmi-std", "psmi")
+    psmi = args.psmi or build("psmi-cli", "psmi")
     prefix = args.data / f"h_n{args.n}_d{args.d}_k{args.classes}"
     bf16 = Path(f"{prefix}_bf16.safetensors")
     f32 = Path(f"{prefix}_f32.npy")

@@ -23,7 +23,17 @@ pub struct IoError {
 }
 
 impl IoError {
-    pub(crate) fn new(path: impl Into<PathBuf>, kind: IoErrorKind) -> Self {
+    /// The error `kind` about the file `path`: also for callers that write files of
+    /// their own (the `psmi` program's output directory), so that one rule,
+    /// [`IoError::is_input_error`], classes every file error.
+    ///
+    /// ```
+    /// use psmi_std::io::{IoError, IoErrorKind};
+    /// let err = IoError::new("out", IoErrorKind::NotADirectory);
+    /// assert_eq!(err.to_string(), "out: exists and is not a directory");
+    /// assert!(!err.is_input_error());
+    /// ```
+    pub fn new(path: impl Into<PathBuf>, kind: IoErrorKind) -> Self {
         IoError {
             path: path.into(),
             tensor: None,

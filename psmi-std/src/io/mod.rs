@@ -1,5 +1,5 @@
 //! Files in and out: features and labels from `.npy` or `.safetensors`, results to
-//! `.npy`, written whole or not at all.
+//! `.npy`, each file written whole or not at all.
 //!
 //! Inputs are memory-mapped and checked against the file's length before anything of
 //! the announced size is allocated; little-endian f32 features are used in place.
@@ -11,7 +11,7 @@
 //! short strict parser reads.
 //!
 //! ```
-//! use psmi_std::io::{read_labels, write_npy_f64, FeatureMatrix, Input, OutputDir};
+//! use psmi_std::io::{read_labels, write_npy_f64, FeatureMatrix, Input};
 //! let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/io");
 //! let x = FeatureMatrix::open(&Input::parse(format!("{fixtures}/features_f32.npy")))?;
 //! let y = read_labels(&Input::parse(format!("{fixtures}/labels_i8.npy")))?;
@@ -19,11 +19,9 @@
 //! assert_eq!(y, [-3, 7, 127, -128, 0]);
 //!
 //! let dir = std::env::temp_dir().join("psmi-doc-io-module");
-//! # let _ = std::fs::remove_dir_all(&dir);
-//! let out = OutputDir::begin(dir.join("out"))?;
-//! write_npy_f64(out.path("psmi_mean.npy"), &[0.1, 0.2])?;
-//! out.commit()?;
-//! assert!(dir.join("out/psmi_mean.npy").is_file());
+//! std::fs::create_dir_all(&dir)?;
+//! write_npy_f64(dir.join("psmi_mean.npy"), &[0.1, 0.2])?;
+//! assert!(dir.join("psmi_mean.npy").is_file());
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -34,16 +32,16 @@ mod layers;
 mod matrix;
 mod names;
 mod npy;
-mod output;
 mod shards;
 mod tensors;
+mod whole;
 
 pub use error::{IoError, IoErrorKind};
 pub use layers::FeatureLayers;
 pub use matrix::{read_labels, FeatureMatrix};
 pub use npy::{write_npy_f32_2d, write_npy_f64, write_npy_f64_2d};
-pub use output::{write_whole, OutputDir};
 pub use shards::{input_bytes, shard_inputs, FeatureShards};
+pub use whole::write_whole;
 
 use std::ffi::OsStr;
 use std::fmt;

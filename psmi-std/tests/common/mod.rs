@@ -1,11 +1,9 @@
-//! Data generators, files and runs of the binary shared by the integration tests.
+//! Data generators and files shared by the integration tests of the library and,
+//! through a `#[path]`, of the `psmi` program (psmi-cli/tests/common).
 #![allow(dead_code)]
 
-// Both need the program's dependencies (serde_json) or the program itself.
-#[cfg(feature = "cli")]
 pub mod files;
-#[cfg(feature = "cli")]
-pub mod program;
+pub mod halves;
 
 /// A seed from the clock: fresh inputs on every run.
 pub fn fresh_seed() -> u64 {

@@ -1,13 +1,12 @@
 //! Output directories that receive a run's files whole or not at all.
 
-use super::error::{IoError, IoErrorKind};
+use psmi_std::io::{IoError, IoErrorKind};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
 
 /// A run's output directory, filled through a staging directory and committed at the end.
 ///
@@ -29,26 +28,6 @@ use std::time::Duration;
 /// beside it whose lock it can take: their run is gone. A live run's is never touched,
 /// nor one without a lock file. Commits into one existing directory hold a lock on it (Unix), so that the
 /// files of two concurrent runs never mix.
-///
-/// ```
-/// use psmi_std::io::{write_npy_f64, OutputDir};
-/// let dir = std::env::temp_dir().join("psmi-doc-output-dir");
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// let out = OutputDir::begin(&dir)?;
-/// write_npy_f64(out.path("psmi_mean.npy"), &[0.5])?;
-/// std::fs::write(out.path("summary.json"), "{}")?;
-/// assert!(!dir.exists());
-/// out.commit()?;
-/// assert!(dir.join("psmi_mean.npy").is_file() && dir.join("summary.json").is_file());
-///
-/// // A run that fails leaves the earlier results alone.
-/// let out = OutputDir::begin(&dir)?;
-/// std::fs::write(out.path("summary.json"), "{\"partial\": true}")?;
-/// drop(out);
-/// assert_eq!(std::fs::read_to_string(dir.join("summary.json"))?, "{}");
-/// # std::fs::remove_dir_all(&dir)?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
 #[derive(Debug)]
 pub struct OutputDir {
     target: PathBuf,
@@ -161,17 +140,6 @@ impl OutputDir {
     ///
     /// An [`IoError`] naming `dir`: [`IoErrorKind::NotADirectory`] if it is a file,
     /// [`IoErrorKind::Output`] if it or its staging directory cannot be created.
-    ///
-    /// ```
-    /// use psmi_std::io::{IoErrorKind, OutputDir};
-    /// let file = std::env::temp_dir().join("psmi-doc-begin-file");
-    /// std::fs::write(&file, "")?;
-    /// let err = OutputDir::begin(&file).unwrap_err();
-    /// assert!(matches!(err.kind(), IoErrorKind::NotADirectory));
-    /// assert!(err.to_string().contains("psmi-doc-begin-file"));
-    /// # std::fs::remove_file(&file)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn begin(dir: impl AsRef<Path>) -> Result<OutputDir, IoError> {
         let target = dir.as_ref().to_path_buf();
         let fail = |e| IoError::new(&target, IoErrorKind::Output(e));
@@ -201,15 +169,6 @@ impl OutputDir {
     /// Where to write the output file `name` (a plain file name) during the run.
     /// A directory created there is committed whole, replacing any directory of
     /// that name in the target.
-    ///
-    /// ```
-    /// # use psmi_std::io::OutputDir;
-    /// # let dir = std::env::temp_dir().join("psmi-doc-path");
-    /// let out = OutputDir::begin(&dir)?;
-    /// assert_eq!(out.path("summary.json").file_name().unwrap(), "summary.json");
-    /// assert_ne!(out.path("summary.json").parent().unwrap(), dir);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn path(&self, name: &str) -> PathBuf {
         let mut names = self.names();
         if !names.written.iter().any(|n| n == name) {
@@ -221,21 +180,6 @@ impl OutputDir {
     /// Declares `name` an output that this run does not produce: [`OutputDir::commit`]
     /// removes an earlier run's file of that name from the target, under the same lock
     /// as the moves, so that it cannot remain beside results it does not match.
-    ///
-    /// ```
-    /// # use psmi_std::io::OutputDir;
-    /// # let dir = std::env::temp_dir().join("psmi-doc-stale");
-    /// # let _ = std::fs::remove_dir_all(&dir);
-    /// std::fs::create_dir(&dir)?;
-    /// std::fs::write(dir.join("psmi_full.npy"), "from an earlier run")?;
-    /// let out = OutputDir::begin(&dir)?;
-    /// std::fs::write(out.path("summary.json"), "{}")?;
-    /// out.stale("psmi_full.npy");
-    /// out.commit()?;
-    /// assert!(!dir.join("psmi_full.npy").exists() && dir.join("summary.json").is_file());
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn stale(&self, name: &str) {
         self.names().stale.push(name.to_owned());
     }
@@ -243,18 +187,6 @@ impl OutputDir {
     fn names(&self) -> std::sync::MutexGuard<'_, Names> {
         // A panic elsewhere while holding the lock leaves the lists intact.
         self.names.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The directory the results go to.
-    ///
-    /// ```
-    /// # use psmi_std::io::OutputDir;
-    /// # let dir = std::env::temp_dir().join("psmi-doc-target");
-    /// assert_eq!(OutputDir::begin(&dir)?.target(), dir);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn target(&self) -> &Path {
-        &self.target
     }
 
     /// Moves every file written through [`OutputDir::path`] into the target directory,
@@ -266,18 +198,6 @@ impl OutputDir {
     ///
     /// [`IoErrorKind::Output`] naming the target if a move fails; the staging
     /// directory is removed either way.
-    ///
-    /// ```
-    /// # use psmi_std::io::OutputDir;
-    /// # let dir = std::env::temp_dir().join("psmi-doc-commit");
-    /// # let _ = std::fs::remove_dir_all(&dir);
-    /// let out = OutputDir::begin(&dir)?;
-    /// std::fs::write(out.path("a.txt"), "new")?;
-    /// assert_eq!(out.commit()?, dir);
-    /// assert_eq!(std::fs::read_to_string(dir.join("a.txt"))?, "new");
-    /// # std::fs::remove_dir_all(&dir)?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn commit(mut self) -> Result<PathBuf, IoError> {
         match self.move_in() {
             Ok(()) => {
@@ -329,10 +249,8 @@ impl OutputDir {
 
 /// The directory holding `path` (`.` for a bare name).
 fn parent_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    parent.unwrap_or(Path::new("."))
 }
 
 /// Where `old`, a directory being replaced, is put aside inside `staging`.
@@ -352,85 +270,6 @@ impl Drop for OutputDir {
     }
 }
 
-/// Names of [`write_whole`]'s temporary files start with this.
-const PARTIAL_PREFIX: &str = ".psmi-partial-";
-/// Age after which an unlocked temporary file of [`write_whole`] is taken for a
-/// dead writer's: a live writer locks its file the moment it has made it.
-const PARTIAL_AGE: Duration = Duration::from_secs(60);
-
-/// Writes one file whole or not at all: `write` fills a temporary file beside
-/// `path` (same directory, so the final rename is atomic), which is flushed to
-/// disk and then renamed over `path`. On error `path` keeps its old contents.
-///
-/// A process killed while writing cannot remove its temporary file
-/// (`.psmi-partial-*`). On Unix each writer holds a lock on its own, and a later
-/// write into the same directory removes those that nobody holds and that are
-/// over a minute old.
-///
-/// ```
-/// use std::io::Write;
-/// let path = std::env::temp_dir().join("psmi-doc-write-whole.txt");
-/// psmi_std::io::write_whole(&path, |w| writeln!(w, "index,label"))?;
-/// assert_eq!(std::fs::read_to_string(&path)?, "index,label\n");
-/// # std::fs::remove_file(&path)?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-///
-/// # Errors
-///
-/// The first error of creating, writing, syncing or renaming the temporary file.
-pub fn write_whole(
-    path: &Path,
-    write: impl FnOnce(&mut io::BufWriter<&mut fs::File>) -> io::Result<()>,
-) -> io::Result<()> {
-    let dir = parent_of(path);
-    let mut staged = tempfile::Builder::new()
-        .prefix(PARTIAL_PREFIX)
-        .tempfile_in(dir)?;
-    if cfg!(unix) {
-        staged.as_file().lock()?;
-    }
-    {
-        let mut writer = io::BufWriter::new(staged.as_file_mut());
-        write(&mut writer)?;
-        io::Write::flush(&mut writer)?;
-    }
-    staged.as_file().sync_all()?;
-    staged.persist(path).map_err(|e| e.error)?;
-    remove_partial_files(dir);
-    Ok(())
-}
-
-/// Removes the temporary files of [`write_whole`] in `dir` whose writer is gone:
-/// unlocked, and older than [`PARTIAL_AGE`] (so that a file made an instant ago,
-/// not yet locked, is safe). Unix only: elsewhere a lock may not be visible to
-/// other processes in the same way, and nothing is removed.
-fn remove_partial_files(dir: &Path) {
-    if !cfg!(unix) {
-        return;
-    }
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let is_partial = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(PARTIAL_PREFIX));
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > PARTIAL_AGE);
-        if !is_partial || !old || !entry.file_type().is_ok_and(|t| t.is_file()) {
-            continue;
-        }
-        let Ok(file) = File::open(entry.path()) else {
-            continue;
-        };
-        if file.try_lock().is_ok() {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
+// Tested here rather than by doc examples, which a binary's docs do not run.
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,6 @@
 //! The `psmi` program on layers (a tensor pattern, a 3-D tensor) and with
 //! `--quantiles`, run as a user runs it, against separate single runs and
 //! against the full matrix. Every input is generated here.
-#![cfg(feature = "cli")]
 
 mod common;
 

@@ -16,11 +16,13 @@ mod commands;
 mod demo;
 mod failure;
 mod interrupt;
-mod layers;
 mod memory;
+mod output;
 mod plot;
 mod progress;
 mod report;
+mod results;
+mod source;
 
 use clap::error::ErrorKind;
 use clap::Parser;

@@ -1,9 +1,10 @@
 //! How a failed run ends: one line naming what is at fault, and an exit status.
 
-use crate::interrupt;
-use psmi_std::io::{FeatureShards, IoError};
+use crate::interrupt::{self, Stopped};
+use psmi_std::io::{FeatureShards, IoError, IoErrorKind};
 use psmi_std::PsmiError;
 use std::fmt::Display;
+use std::path::Path;
 
 /// Exit status for bad input or usage.
 pub const USAGE: u8 = 2;
@@ -34,15 +35,6 @@ impl Failure {
         }
     }
 
-    /// A run stopped by the signal `name` (`SIGINT`), with the shell's status for
-    /// a process the signal ended (128 + its number).
-    pub fn interrupted(name: &str, number: i32) -> Self {
-        Failure {
-            line: format!("interrupted: {name}, no results written"),
-            status: u8::try_from(128 + number).unwrap_or(OTHER),
-        }
-    }
-
     /// The one line printed on stderr.
     pub fn line(&self) -> &str {
         &self.line
@@ -54,6 +46,20 @@ impl Failure {
     }
 }
 
+/// A run stopped by a signal, with the shell's status for a process the
+/// signal ended (128 + its number).
+impl From<Stopped> for Failure {
+    fn from(signal: Stopped) -> Self {
+        Failure {
+            line: format!("interrupted: {}, no results written", signal.name),
+            status: u8::try_from(128 + signal.number).unwrap_or(OTHER),
+        }
+    }
+}
+
+/// Every error about a file, input or output, ends here: whether it is the
+/// input's fault (status 2) or a failed write (status 1) is
+/// [`IoError::is_input_error`]'s rule, the only one.
 impl From<IoError> for Failure {
     fn from(e: IoError) -> Self {
         if e.is_input_error() {
@@ -61,6 +67,24 @@ impl From<IoError> for Failure {
         } else {
             Failure::other(e)
         }
+    }
+}
+
+/// A failed write of the file `path`.
+pub fn write(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
+    move |e| IoError::new(path, IoErrorKind::Write(e)).into()
+}
+
+/// A directory of the results (`path`) that cannot be made.
+pub fn output(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
+    move |e| IoError::new(path, IoErrorKind::Output(e)).into()
+}
+
+/// A model that could not be saved: a failed write like any other.
+pub fn saved(e: PsmiError) -> Failure {
+    match e {
+        PsmiError::Io { path, source } => write(&path)(source),
+        e => Failure::other(e),
     }
 }
 
@@ -100,7 +124,9 @@ impl Blame<'_> {
                 Failure::input(e)
             }
             // Only the progress callback stops a run, and only on a signal.
-            PsmiError::Interrupted { .. } => interrupt::failure(),
+            PsmiError::Interrupted { .. } => {
+                interrupt::received().map_or_else(|| Failure::other("interrupted"), Failure::from)
+            }
             _ => Failure::other(e),
         }
     }

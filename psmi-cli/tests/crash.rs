@@ -1,7 +1,7 @@
 //! The `psmi` program stopped from outside: SIGINT and SIGTERM end a run
 //! cleanly, a run killed outright (SIGKILL) leaves debris that the next run
 //! removes, and concurrent runs into one directory never leave a mixed set.
-#![cfg(all(unix, feature = "cli"))]
+#![cfg(unix)]
 
 mod common;
 

@@ -1,7 +1,6 @@
 //! The `psmi` program, run as a user runs it: every command and report option,
 //! every input dtype and format, one test per bad input, and whole-or-nothing
 //! output directories.
-#![cfg(feature = "cli")]
 
 mod common;
 
@@ -1036,13 +1035,52 @@ fn output_directory_under_a_regular_file() {
         .args(["--labels", &case.labels_file(), "--out", &path_str(&out)])
         .args(["--n-estimators", "20"]);
     let output = run(&mut cmd);
-    // An --out that cannot be a directory is a bad argument (status 2); only a
-    // failure while writing the results would be status 1.
-    assert_error(&output, 2, &[&path_str(&out), "cannot write"]);
+    // A failed write is status 1, wherever it happens (bad input is 2).
+    assert_error(&output, 1, &[&path_str(&out), "cannot write"]);
     assert_eq!(
         std::fs::read_to_string(case.path("file")).unwrap(),
         "not a directory"
     );
+}
+
+/// Every output the program writes, put where it cannot be written (under a
+/// regular file): status 1 and the path named, for a single matrix and for
+/// layers, and the results in DIR untouched.
+#[test]
+fn every_failed_write_is_status_1() {
+    let case = Case::new();
+    std::fs::write(case.path("file"), "not a directory").unwrap();
+    let blocked = path_str(&case.path("file").join("x"));
+    let layers = case.path("layers.safetensors");
+    let bytes = encode(&case.x, f32::to_le_bytes);
+    write_safetensors(
+        &layers,
+        &[
+            ("h.0", "F32", vec![N, D], bytes.clone()),
+            ("h.1", "F32", vec![N, D], bytes),
+        ],
+    );
+    let inputs = [case.features(), format!("{}:h.*", path_str(&layers))];
+    for features in &inputs {
+        assert_success(&run(psmi()
+            .args(["fit-transform", "--features", features])
+            .args(["--labels", &case.labels_file(), "--out", &case.arg("out")])
+            .args(["--n-estimators", "20", "--quiet"])));
+        let before = listing(&case.path("out"));
+        for extra in [
+            vec!["--out", blocked.as_str()],
+            vec!["--out", &case.arg("out"), "--csv", &blocked],
+            vec!["--out", &case.arg("out"), "--model", &blocked],
+        ] {
+            let mut cmd = psmi();
+            cmd.args(["fit-transform", "--features", features])
+                .args(["--labels", &case.labels_file()])
+                .args(["--n-estimators", "20", "--quiet"])
+                .args(&extra);
+            assert_error(&run(&mut cmd), 1, &[&case.arg("file")]);
+            assert_eq!(listing(&case.path("out")), before, "{features} {extra:?}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@
 //! code, chains with other handlers, and the only work done inside the handler
 //! is an atomic store.
 
-use crate::failure::Failure;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,19 +27,28 @@ pub fn install() {
     }
 }
 
-/// The failure of a run stopped by a signal, if one arrived.
-fn received() -> Option<Failure> {
-    let signal = i32::try_from(RECEIVED.load(Ordering::SeqCst)).ok()?;
-    let name = match signal {
+/// A signal that stopped the run.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Its name (`SIGINT`).
+    pub name: &'static str,
+    /// Its number.
+    pub number: i32,
+}
+
+/// The first signal received, if one arrived.
+pub fn received() -> Option<Stopped> {
+    let number = i32::try_from(RECEIVED.load(Ordering::SeqCst)).ok()?;
+    let name = match number {
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
         _ => return None,
     };
-    Some(Failure::interrupted(name, signal))
+    Some(Stopped { name, number })
 }
 
 /// Stops here if a signal arrived: a check between the steps of a run.
-pub fn check() -> Result<(), Failure> {
+pub fn check() -> Result<(), Stopped> {
     received().map_or(Ok(()), Err)
 }
 
@@ -51,9 +59,4 @@ pub fn flow() -> ControlFlow<()> {
     } else {
         ControlFlow::Break(())
     }
-}
-
-/// The failure of a run the estimator stopped on [`flow`]'s request.
-pub fn failure() -> Failure {
-    received().unwrap_or_else(|| Failure::other("interrupted"))
 }

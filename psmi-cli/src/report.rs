@@ -1,6 +1,6 @@
 //! What a run tells: summary.json, the CSV, and the table of lowest samples.
 
-use crate::failure::Failure;
+use crate::failure::{self, Failure};
 use psmi_std::{Directions, Kernels, PsmiModel, PsmiScores, Quantiles};
 use serde_json::{json, Value};
 use std::io::Write;
@@ -42,8 +42,7 @@ pub fn summary(model: &PsmiModel, scores: &PsmiScores, labels: &[i64], elapsed_s
 /// Writes a JSON value, pretty-printed.
 pub fn write_json(path: &Path, value: &Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(Failure::other)?;
-    std::fs::write(path, text + "\n")
-        .map_err(|e| Failure::other(format!("{}: {e}", path.display())))
+    std::fs::write(path, text + "\n").map_err(failure::write(path))
 }
 
 /// One run's scores in the CSV: a layer's (named) or a single run's.
@@ -91,7 +90,7 @@ pub fn write_csv(path: &Path, labels: &[i64], parts: &[CsvPart<'_>]) -> Result<(
         }
         Ok(())
     })
-    .map_err(|e| Failure::input(format!("{}: cannot write: {e}", path.display())))
+    .map_err(failure::write(path))
 }
 
 /// `text` as one CSV field: quoted (quotes doubled) if it holds a comma, a

@@ -148,7 +148,7 @@ pub fn write_svg(
         axis_y + 36.0
     );
     svg.push_str("</svg>\n");
-    std::fs::write(path, svg).map_err(|e| Failure::other(format!("{}: {e}", path.display())))
+    std::fs::write(path, svg).map_err(crate::failure::write(path))
 }
 
 /// Vertical room of one level of sample names above a row's marked points.
@@ -396,7 +396,7 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
         }
     );
     svg.push_str("</svg>\n");
-    std::fs::write(path, svg).map_err(|e| Failure::other(format!("{}: {e}", path.display())))
+    std::fs::write(path, svg).map_err(crate::failure::write(path))
 }
 
 /// The layers' names without the text they all share at both ends, cut

@@ -1,0 +1,251 @@
+//! The four commands. `fit-transform` and `transform` walk the layers of
+//! their input (one, for a single matrix) in one flow: score a layer, write
+//! its files, keep its summaries; then deliver them all at once.
+
+use crate::args::{Command, DataArgs, EstimatorArgs, ReportArgs};
+use crate::failure::{self, Blame, Failure};
+use crate::output::OutputDir;
+use crate::progress::ProgressReport;
+use crate::results::{self, Delivery, LayerRun};
+use crate::source::{self, Source};
+use crate::{demo, interrupt, report};
+use psmi_std::io::Input;
+use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiModel, PsmiScores, Quantiles};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Runs one command to the end.
+pub fn run(command: Command) -> Result<(), Failure> {
+    // Commands that write files stop cleanly on a signal; the demo writes
+    // nothing and keeps the default action, ending at once.
+    if !matches!(command, Command::Demo { .. }) {
+        interrupt::install();
+    }
+    match command {
+        Command::FitTransform {
+            data,
+            out,
+            model,
+            estimator,
+            report,
+        } => fit_transform(&data, &out, model.as_deref(), &estimator, &report),
+        Command::Fit {
+            data,
+            model,
+            estimator,
+            quiet,
+        } => fit(&data, &model, &estimator, quiet),
+        Command::Transform {
+            model,
+            data,
+            out,
+            threads,
+            report,
+        } => transform(&model, &data, &out, threads, &report),
+        Command::Demo { seed, threads, top } => demo::run(seed, threads, top),
+    }
+}
+
+fn fit_transform(
+    data: &DataArgs,
+    out: &Path,
+    model_path: Option<&Path>,
+    estimator: &EstimatorArgs,
+    options: &ReportArgs,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let psmi = estimator.estimator().map_err(failure::options)?;
+    check_levels(options)?;
+    let layers = source::layers(data)?;
+    let staging = OutputDir::begin(out)?;
+    let source = Source::open(data, layers, |n, d| psmi.working_memory(n, d, options.full))?;
+    let delivery = Delivery {
+        models: model_path,
+        ..Delivery::new(data, &source, started, options)
+    };
+    let runs = score_layers(&source, &staging, options, |i, features| {
+        let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
+        let fitted = psmi.fit_transform_with(features, source.labels(), options.full, |p| {
+            progress.update(p)
+        });
+        progress.finish();
+        fitted.map_err(|e| source.blame(i).failure(e))
+    })?;
+    delivery.deliver(staging, &runs)
+}
+
+fn transform(
+    model_path: &Path,
+    data: &DataArgs,
+    out: &Path,
+    threads: Option<usize>,
+    options: &ReportArgs,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    check_levels(options)?;
+    let layers = source::layers(data)?;
+    // Every model first, so that a missing one fails before any work: one
+    // file for a single matrix, M/<layer>.safetensors for layers.
+    let model_files = match &layers {
+        None => vec![model_path.to_path_buf()],
+        Some(layers) => source::directories(layers, &Input::parse(&data.features))?
+            .iter()
+            .map(|dir| model_file(model_path, dir))
+            .collect(),
+    };
+    let models = model_files
+        .iter()
+        .map(|path| load_model(path, threads))
+        .collect::<Result<Vec<_>, _>>()?;
+    let staging = OutputDir::begin(out)?;
+    // Transform holds less than fit-transform with as many directions.
+    let like = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(models[0].n_estimators()))
+        .build()
+        .map_err(failure::options)?;
+    let source = Source::open(data, layers, |n, d| like.working_memory(n, d, options.full))?;
+    let mut models = models.into_iter();
+    let runs = score_layers(&source, &staging, options, |i, features| {
+        let model = models.next().expect("one model per layer");
+        let scores = model
+            .transform_with(features, source.labels(), options.full)
+            .map_err(|e| transform_failure(e, &source.blame(i), &model_files[i]))?;
+        Ok((model, scores))
+    })?;
+    Delivery::new(data, &source, started, options).deliver(staging, &runs)
+}
+
+/// Scores every layer of `source` with `score`, writes each layer's files
+/// into the staging directory (DIR itself for a single matrix, `DIR/<layer>/`
+/// for layers), and keeps their summaries.
+fn score_layers(
+    source: &Source,
+    staging: &OutputDir,
+    options: &ReportArgs,
+    mut score: impl FnMut(usize, &Features<'_>) -> Result<(PsmiModel, PsmiScores), Failure>,
+) -> Result<Vec<LayerRun>, Failure> {
+    let mut runs = Vec::with_capacity(source.len());
+    for i in 0..source.len() {
+        let started = Instant::now();
+        let features = source.features(i)?;
+        // Between layers, and before the first: transform has no progress
+        // callback to stop it.
+        interrupt::check()?;
+        let (model, scores) = score(i, &features)?;
+        let quantiles = quantiles(&model, &features, source.labels(), options)
+            .map_err(|e| source.blame(i).failure(e))?;
+        let run = LayerRun {
+            layer: source
+                .layer(i)
+                .map(|(name, dir)| (name.to_owned(), dir.to_owned())),
+            dim: features.cols(),
+            model,
+            scores,
+            quantiles,
+            elapsed: started.elapsed().as_secs_f64(),
+        };
+        runs.push(results::write_layer(
+            staging,
+            source.labels(),
+            run,
+            options,
+        )?);
+        source.release(i);
+    }
+    Ok(runs)
+}
+
+/// Checks `--quantiles` before any work.
+fn check_levels(options: &ReportArgs) -> Result<(), Failure> {
+    if options.quantiles.is_empty() {
+        return Ok(());
+    }
+    Quantiles::check(&options.quantiles).map_err(failure::options)
+}
+
+/// Each sample's quantiles at `--quantiles`, if asked: one more pass over the data.
+fn quantiles(
+    model: &PsmiModel,
+    features: &Features<'_>,
+    labels: &[i64],
+    options: &ReportArgs,
+) -> Result<Option<Quantiles>, PsmiError> {
+    if options.quantiles.is_empty() {
+        return Ok(None);
+    }
+    model
+        .quantiles(features, labels, &options.quantiles)
+        .map(Some)
+}
+
+fn fit(
+    data: &DataArgs,
+    model_path: &Path,
+    estimator: &EstimatorArgs,
+    quiet: bool,
+) -> Result<(), Failure> {
+    let psmi = estimator.estimator().map_err(failure::options)?;
+    if source::layers(data)?.is_some() {
+        return Err(Failure::input(format!(
+            "{}: several layers; `psmi fit` fits one matrix, `psmi fit-transform --model M` fits one model per layer",
+            data.features.display()
+        )));
+    }
+    let source = Source::open(data, None, |n, d| psmi.working_memory(n, d, false))?;
+    let features = source.features(0)?;
+    interrupt::check()?;
+    let started = Instant::now();
+    let model = match psmi.n_estimators() {
+        NEstimators::Fixed(_) => psmi.fit(&features, source.labels()),
+        // Auto mode scores the samples to decide when to stop; show its progress.
+        NEstimators::Auto => {
+            let progress = ProgressReport::new(!quiet, psmi.n_estimators(), features.rows());
+            let fitted =
+                psmi.fit_transform_with(&features, source.labels(), false, |p| progress.update(p));
+            progress.finish();
+            fitted.map(|(model, _)| model)
+        }
+    }
+    .map_err(|e| source.blame(0).failure(e))?;
+    interrupt::check()?;
+    results::save_model(&model, model_path)?;
+    if !quiet {
+        say!(
+            "{}: fitted {} samples × {} features, {} labels, {} directions{} in {:.2} s",
+            model_path.display(),
+            features.rows(),
+            model.dim(),
+            model.labels().len(),
+            model.n_estimators(),
+            report::auto_outcome(&model),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Where layer `dir`'s model is, in the directory of models.
+fn model_file(model_dir: &Path, dir: &str) -> PathBuf {
+    model_dir.join(format!("{dir}.safetensors"))
+}
+
+/// Loads a model, to run on `threads` if given.
+fn load_model(path: &Path, threads: Option<usize>) -> Result<PsmiModel, Failure> {
+    let mut model = PsmiModel::load(path).map_err(Failure::input)?;
+    if let Some(threads) = threads {
+        model.set_threads(threads).map_err(failure::options)?;
+    }
+    Ok(model)
+}
+
+/// An error of `transform`, naming the model for a dimension that differs from its own.
+fn transform_failure(e: PsmiError, blame: &Blame<'_>, model_path: &Path) -> Failure {
+    match e {
+        PsmiError::DimensionMismatch { expected, found } => Failure::input(format!(
+            "{}: features have {found} columns, the model {} was fitted on {expected}",
+            blame.features,
+            model_path.display()
+        )),
+        e => blame.failure(e),
+    }
+}

@@ -1,0 +1,185 @@
+//! What a command reads: the features and labels of `--features` and
+//! `--labels`, as layers. A single matrix (one file, or shards of rows) is a
+//! run of one unnamed layer written to DIR itself; a tensor pattern or a 3-D
+//! tensor gives named layers, each written to `DIR/<layer>/`. Every command
+//! walks the layers of a [`Source`] the same way.
+
+use crate::args::DataArgs;
+use crate::failure::{Blame, Failure};
+use crate::memory;
+use psmi_std::io::{read_labels, FeatureLayers, FeatureShards, Input};
+use psmi_std::Features;
+use std::borrow::Cow;
+
+/// Files of DIR beside the layers' directories.
+pub const LAYERS_CSV: &str = "layers.csv";
+pub const SUMMARY: &str = "summary.json";
+pub const LAYER_PLOT: &str = "smi_by_layer.svg";
+
+/// The layers of `--features`, or `None` for one matrix.
+pub fn layers(data: &DataArgs) -> Result<Option<FeatureLayers>, Failure> {
+    Ok(FeatureLayers::open(&Input::parse(&data.features))?)
+}
+
+/// The features and labels of one command.
+pub struct Source {
+    features_input: Input,
+    labels_input: Input,
+    labels: Vec<i64>,
+    kind: Kind,
+}
+
+enum Kind {
+    /// One matrix, mapped whole or streamed within `--max-memory`.
+    Matrix(FeatureShards),
+    /// Named layers, each with its directory and the `FILE:TENSOR` its errors name.
+    Layers {
+        layers: FeatureLayers,
+        dirs: Vec<String>,
+        sources: Vec<String>,
+    },
+}
+
+impl Source {
+    /// Opens the features (`layers`, from [`layers`], or else one matrix
+    /// within `--max-memory`, sized by `working(rows, cols)` bytes of work)
+    /// and reads the labels.
+    pub fn open(
+        data: &DataArgs,
+        layers: Option<FeatureLayers>,
+        working: impl Fn(usize, usize) -> u64,
+    ) -> Result<Source, Failure> {
+        let features_input = Input::parse(&data.features);
+        let labels_input = Input::parse(&data.labels);
+        let (labels, kind) = match layers {
+            None => {
+                let matrix = memory::open_features(&features_input, data.max_memory, working)?;
+                (matrix.labels(&labels_input)?, Kind::Matrix(matrix))
+            }
+            Some(layers) => {
+                let dirs = directories(&layers, &features_input)?;
+                let sources = (0..layers.len())
+                    .map(|i| format!("{}:{}", features_input.path().display(), layers.name(i)))
+                    .collect();
+                let labels = read_labels(&labels_input)?;
+                let kind = Kind::Layers {
+                    layers,
+                    dirs,
+                    sources,
+                };
+                (labels, kind)
+            }
+        };
+        Ok(Source {
+            features_input,
+            labels_input,
+            labels,
+            kind,
+        })
+    }
+
+    /// Every sample's label.
+    pub fn labels(&self) -> &[i64] {
+        &self.labels
+    }
+
+    /// The number of layers (1 for a single matrix).
+    pub fn len(&self) -> usize {
+        match &self.kind {
+            Kind::Matrix(_) => 1,
+            Kind::Layers { layers, .. } => layers.len(),
+        }
+    }
+
+    /// Whether the layers are named (and written to directories of their own).
+    pub fn layered(&self) -> bool {
+        matches!(self.kind, Kind::Layers { .. })
+    }
+
+    /// Layer `i`'s name and directory, `None` for a single matrix.
+    pub fn layer(&self, i: usize) -> Option<(&str, &str)> {
+        match &self.kind {
+            Kind::Matrix(_) => None,
+            Kind::Layers { layers, dirs, .. } => Some((layers.name(i), &dirs[i])),
+        }
+    }
+
+    /// Layer `i`'s features. Those of a single matrix are checked for NaN and
+    /// infinities by the estimator's first pass over them rather than by a
+    /// pass of their own.
+    pub fn features(&self, i: usize) -> Result<Features<'_>, Failure> {
+        match &self.kind {
+            Kind::Matrix(matrix) => Ok(matrix.features_checked_when_projected()?),
+            Kind::Layers { layers, .. } => {
+                let (rows, cols) = (layers.rows(), layers.cols(i));
+                match layers.values(i)? {
+                    Cow::Borrowed(values) => Features::new(values, rows, cols),
+                    Cow::Owned(values) => Features::from_vec(values, rows, cols),
+                }
+                .map_err(|e| self.blame(i).failure(e))
+            }
+        }
+    }
+
+    /// What layer `i`'s estimator errors are blamed on.
+    pub fn blame(&self, i: usize) -> Blame<'_> {
+        match &self.kind {
+            Kind::Matrix(matrix) => Blame {
+                features: &self.features_input,
+                labels: &self.labels_input,
+                shards: Some(matrix),
+            },
+            Kind::Layers { sources, .. } => Blame {
+                features: &sources[i],
+                labels: &self.labels_input,
+                shards: None,
+            },
+        }
+    }
+
+    /// Done with layer `i`: its pages may go.
+    pub fn release(&self, i: usize) {
+        if let Kind::Layers { layers, .. } = &self.kind {
+            layers.release(i);
+        }
+    }
+}
+
+/// One directory name per layer: the layer's name with any character other
+/// than letters, digits, `.`, `-` and `_` replaced by `_` (and no leading
+/// `.`), distinct from each other and from DIR's own files.
+pub fn directories(layers: &FeatureLayers, spec: &Input) -> Result<Vec<String>, Failure> {
+    let mut dirs: Vec<String> = Vec::with_capacity(layers.len());
+    for i in 0..layers.len() {
+        let name = layers.name(i);
+        let mut dir: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if dir.starts_with('.') {
+            dir.insert(0, '_');
+        }
+        let clash = dirs
+            .iter()
+            .position(|d| *d == dir)
+            .map(|j| format!("layer {}", layers.name(j)))
+            .or_else(|| {
+                [LAYERS_CSV, SUMMARY, LAYER_PLOT]
+                    .contains(&dir.as_str())
+                    .then(|| "a file of the results".to_owned())
+            });
+        if let Some(other) = clash {
+            return Err(Failure::input(format!(
+                "{spec}: layer {name} would be written to directory {dir}, as {other}; rename the tensor"
+            )));
+        }
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
