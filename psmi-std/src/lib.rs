@@ -30,6 +30,7 @@
 mod auto;
 mod error;
 mod estimator;
+pub mod evaluation;
 mod features;
 mod fitter;
 pub mod io;
@@ -40,6 +41,7 @@ mod pipeline;
 mod quantiles;
 mod scores;
 pub mod stages;
+pub mod sweep;
 
 pub use auto::AutoReport;
 pub use error::{PsmiError, Result};
