@@ -37,6 +37,13 @@ DIR/smi_by_layer.svg; --model M is then a directory of M/<layer>.safetensors.")]
         /// layer, `M/<layer>.safetensors`.
         #[arg(long, value_name = "M")]
         model: Option<PathBuf>,
+        /// A sweep over runs (checkpoints): the directories this quoted glob matches, in
+        /// natural order; `{run}` in --features and --labels stands for each. Results in
+        /// `DIR/<run>/<layer>/`, with DIR/layers.csv (a `run` column) and DIR/scores.csv (one
+        /// row per run × layer × sample, with delta_mean against the first run). Every run
+        /// and layer of one width uses the same directions.
+        #[arg(long, value_name = "GLOB", conflicts_with = "model")]
+        runs: Option<String>,
         #[command(flatten)]
         estimator: EstimatorArgs,
         #[command(flatten)]
@@ -251,6 +258,21 @@ pub struct ReportArgs {
         allow_negative_numbers = true
     )]
     pub quantiles: Vec<f64>,
+    /// Evaluate the scores against a per-sample target (FILE.npy or FILE.safetensors:TENSOR,
+    /// integers 0/1, in the order of the samples; 1 marks samples expected to score low):
+    /// the AUROC of −mean and the false-positive rate at --tpr, with 95 % Wilson intervals,
+    /// in summary.json (and layers.csv), which names the best run and layer by AUROC.
+    #[arg(long, value_name = "FILE")]
+    pub against: Option<PathBuf>,
+    /// The true-positive rate at which --against reports the false-positive rate.
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value_t = 0.75,
+        requires = "against",
+        allow_negative_numbers = true
+    )]
+    pub tpr: f64,
     /// No progress bar, no summary on stdout.
     #[arg(long)]
     pub quiet: bool,

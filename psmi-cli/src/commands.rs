@@ -6,9 +6,9 @@ use crate::args::{Command, DataArgs, EstimatorArgs, ReportArgs};
 use crate::failure::{self, Blame, Failure};
 use crate::output::OutputDir;
 use crate::progress::ProgressReport;
-use crate::results::{self, Delivery, LayerRun};
+use crate::results::{self, Delivery, LayerRun, Target};
 use crate::source::{self, Source};
-use crate::{demo, interrupt, report};
+use crate::{demo, interrupt, report, sweep};
 use psmi_std::io::Input;
 use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiModel, PsmiScores, Quantiles};
 use std::path::{Path, PathBuf};
@@ -26,9 +26,18 @@ pub fn run(command: Command) -> Result<(), Failure> {
             data,
             out,
             model,
+            runs: None,
             estimator,
             report,
         } => fit_transform(&data, &out, model.as_deref(), &estimator, &report),
+        Command::FitTransform {
+            data,
+            out,
+            runs: Some(runs),
+            estimator,
+            report,
+            ..
+        } => sweep::fit_transform(&runs, &data, &out, &estimator, &report),
         Command::Fit {
             data,
             model,
@@ -54,24 +63,49 @@ fn fit_transform(
     options: &ReportArgs,
 ) -> Result<(), Failure> {
     let started = Instant::now();
-    let psmi = estimator.estimator().map_err(failure::options)?;
-    check_levels(options)?;
+    let (psmi, target) = checked_options(estimator, options)?;
     let layers = source::layers(data)?;
     let staging = OutputDir::begin(out)?;
     let source = Source::open(data, layers, |n, d| psmi.working_memory(n, d, options.full))?;
+    if let Some(target) = &target {
+        target.check(source.labels().len())?;
+    }
+    let runs = score_layers(&source, None, &staging, options, |i, features| {
+        fit_layer(&psmi, &source, i, features, options)
+    })?;
     let delivery = Delivery {
         models: model_path,
+        target: target.as_ref(),
         ..Delivery::new(data, &source, started, options)
     };
-    let runs = score_layers(&source, &staging, options, |i, features| {
-        let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
-        let fitted = psmi.fit_transform_with(features, source.labels(), options.full, |p| {
-            progress.update(p)
-        });
-        progress.finish();
-        fitted.map_err(|e| source.blame(i).failure(e))
-    })?;
     delivery.deliver(staging, &runs)
+}
+
+/// fit-transform's estimator and `--against`, checked with `--quantiles`
+/// before any work.
+pub fn checked_options(
+    estimator: &EstimatorArgs,
+    options: &ReportArgs,
+) -> Result<(Psmi, Option<Target>), Failure> {
+    let psmi = estimator.estimator().map_err(failure::options)?;
+    check_levels(options)?;
+    Ok((psmi, Target::read(options)?))
+}
+
+/// Fits layer `i` of `source` and scores its samples, with a progress bar.
+pub fn fit_layer(
+    psmi: &Psmi,
+    source: &Source,
+    i: usize,
+    features: &Features<'_>,
+    options: &ReportArgs,
+) -> Result<(PsmiModel, PsmiScores), Failure> {
+    let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
+    let fitted = psmi.fit_transform_with(features, source.labels(), options.full, |p| {
+        progress.update(p)
+    });
+    progress.finish();
+    fitted.map_err(|e| source.blame(i).failure(e))
 }
 
 fn transform(
@@ -88,15 +122,19 @@ fn transform(
     // file for a single matrix, M/<layer>.safetensors for layers.
     let model_files = match &layers {
         None => vec![model_path.to_path_buf()],
-        Some(layers) => source::directories(layers, &Input::parse(&data.features))?
-            .iter()
-            .map(|dir| model_file(model_path, dir))
-            .collect(),
+        Some(layers) => {
+            let names: Vec<&str> = (0..layers.len()).map(|i| layers.name(i)).collect();
+            source::directories(&names, "layer", &Input::parse(&data.features))?
+        }
+        .iter()
+        .map(|dir| model_file(model_path, dir))
+        .collect(),
     };
     let models = model_files
         .iter()
         .map(|path| load_model(path, threads))
         .collect::<Result<Vec<_>, _>>()?;
+    let target = Target::read(options)?;
     let staging = OutputDir::begin(out)?;
     // Transform holds less than fit-transform with as many directions.
     let like = Psmi::builder()
@@ -104,22 +142,30 @@ fn transform(
         .build()
         .map_err(failure::options)?;
     let source = Source::open(data, layers, |n, d| like.working_memory(n, d, options.full))?;
+    if let Some(target) = &target {
+        target.check(source.labels().len())?;
+    }
     let mut models = models.into_iter();
-    let runs = score_layers(&source, &staging, options, |i, features| {
+    let runs = score_layers(&source, None, &staging, options, |i, features| {
         let model = models.next().expect("one model per layer");
         let scores = model
             .transform_with(features, source.labels(), options.full)
             .map_err(|e| transform_failure(e, &source.blame(i), &model_files[i]))?;
         Ok((model, scores))
     })?;
-    Delivery::new(data, &source, started, options).deliver(staging, &runs)
+    let delivery = Delivery {
+        target: target.as_ref(),
+        ..Delivery::new(data, &source, started, options)
+    };
+    delivery.deliver(staging, &runs)
 }
 
-/// Scores every layer of `source` with `score`, writes each layer's files
-/// into the staging directory (DIR itself for a single matrix, `DIR/<layer>/`
-/// for layers), and keeps their summaries.
-fn score_layers(
+/// Scores every layer of `source` (of `run`, in a sweep) with `score`,
+/// writes each layer's files into the staging directory (DIR itself for a
+/// single matrix, `DIR/[<run>/]<layer>/` otherwise), and keeps their summaries.
+pub fn score_layers(
     source: &Source,
+    run: Option<(&str, &str)>,
     staging: &OutputDir,
     options: &ReportArgs,
     mut score: impl FnMut(usize, &Features<'_>) -> Result<(PsmiModel, PsmiScores), Failure>,
@@ -134,7 +180,9 @@ fn score_layers(
         let (model, scores) = score(i, &features)?;
         let quantiles = quantiles(&model, &features, source.labels(), options)
             .map_err(|e| source.blame(i).failure(e))?;
-        let run = LayerRun {
+        let layer_run = LayerRun {
+            run: run.map(|(name, dir)| (name.to_owned(), dir.to_owned())),
+            origins: source.origins(),
             layer: source
                 .layer(i)
                 .map(|(name, dir)| (name.to_owned(), dir.to_owned())),
@@ -147,7 +195,7 @@ fn score_layers(
         runs.push(results::write_layer(
             staging,
             source.labels(),
-            run,
+            layer_run,
             options,
         )?);
         source.release(i);

@@ -35,6 +35,17 @@ impl Failure {
         }
     }
 
+    /// The same failure, said of run `name` of a sweep (an interruption stays as it is).
+    pub fn in_run(self, name: &str) -> Self {
+        match self.line.strip_prefix("error: ") {
+            Some(rest) => Failure {
+                line: format!("error: run {name}: {rest}"),
+                status: self.status,
+            },
+            None => self,
+        }
+    }
+
     /// The one line printed on stderr.
     pub fn line(&self) -> &str {
         &self.line

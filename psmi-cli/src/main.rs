@@ -23,6 +23,7 @@ mod progress;
 mod report;
 mod results;
 mod source;
+mod sweep;
 
 use clap::error::ErrorKind;
 use clap::Parser;

@@ -242,8 +242,9 @@ fn place_labels(points: &mut [(f64, usize)], left: f64) -> Vec<(f64, usize, Plac
         .collect()
 }
 
-/// One layer in smi_by_layer.svg.
+/// One layer (of one run, in a sweep) in smi_by_layer.svg.
 pub struct LayerPoint<'a> {
+    pub run: Option<&'a str>,
     pub name: &'a str,
     pub smi: f64,
     pub stderr: f64,
@@ -252,8 +253,13 @@ pub struct LayerPoint<'a> {
 /// Half-width of the error bars, in standard errors (a 95 % interval).
 const BAR_Z: f64 = 1.96;
 
+/// Colours of the runs' lines, in turn.
+const RUN_COLOURS: [&str; 6] = [
+    "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#d6616b",
+];
+
 /// Writes smi_by_layer.svg: the SMI of each layer, in order, with error bars
-/// of ±1.96 standard errors, on an axis with round ticks.
+/// of ±1.96 standard errors, on an axis with round ticks; one line per run.
 pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Result<(), Failure> {
     const HEIGHT: f64 = 380.0;
     const NAME_FONT: f64 = 11.0;
@@ -268,14 +274,24 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
     let axis = Axis::new(lo, hi);
     // Names side by side if they fit their slot, else at 45°, and only every
     // `every`-th if even slanted names would touch.
-    let names: Vec<&str> = layers.iter().map(|l| l.name).collect();
+    let mut names: Vec<&str> = Vec::new();
+    let mut runs: Vec<Option<&str>> = Vec::new();
+    for l in layers {
+        if !names.contains(&l.name) {
+            names.push(l.name);
+        }
+        if !runs.contains(&l.run) {
+            runs.push(l.run);
+        }
+    }
+    let slot_of = |l: &LayerPoint<'_>| names.iter().position(|n| *n == l.name).unwrap_or(0);
     let (prefix, shown, suffix) = distinct_parts(&names);
     let name_width = shown
         .iter()
         .map(|name| name.chars().count() as f64 * NAME_FONT * 0.6)
         .fold(0.0, f64::max);
     // Room on the left for the first slanted name as well as the tick labels.
-    let slot_at = |left: f64| (WIDTH - left - RIGHT) / layers.len().max(1) as f64;
+    let slot_at = |left: f64| (WIDTH - left - RIGHT) / names.len().max(1) as f64;
     let slanted = name_width > slot_at(80.0) - 4.0;
     let left = if slanted {
         (name_width * 0.71 - slot_at(80.0) / 2.0 + 8.0).clamp(80.0, WIDTH / 3.0)
@@ -306,8 +322,13 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         svg,
-        r#"<text x="{left}" y="22" font-size="15">SMI per layer: {} layers, {n} samples (bars: ±{BAR_Z} standard errors, 95 %)</text>"#,
-        layers.len()
+        r#"<text x="{left}" y="22" font-size="15">SMI per layer: {} layers{}, {n} samples (bars: ±{BAR_Z} standard errors, 95 %)</text>"#,
+        names.len(),
+        if runs.len() > 1 {
+            format!(" × {} runs", runs.len())
+        } else {
+            String::new()
+        }
     );
     for v in axis.ticks() {
         let y = y_of(v);
@@ -338,39 +359,54 @@ pub fn write_layer_svg(path: &Path, layers: &[LayerPoint<'_>], n: usize) -> Resu
         r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle">SMI (nats): mean PSMI over samples</text>"#,
         (TOP + plot_bottom) / 2.0
     );
-    let line: Vec<String> = layers
-        .iter()
-        .enumerate()
-        .map(|(i, l)| format!("{:.1},{:.1}", x_of(i), y_of(l.smi)))
-        .collect();
-    let _ = writeln!(
-        svg,
-        r##"<polyline points="{}" fill="none" stroke="#3182bd" stroke-width="1.5"/>"##,
-        line.join(" ")
-    );
     let cap = (slot * 0.2).clamp(2.0, 6.0);
-    for (i, l) in layers.iter().enumerate() {
-        let (x, y) = (x_of(i), y_of(l.smi));
-        let (top, low) = (
-            y_of(l.smi + BAR_Z * l.stderr),
-            y_of(l.smi - BAR_Z * l.stderr),
-        );
+    for (r, run) in runs.iter().enumerate() {
+        let colour = RUN_COLOURS[r % RUN_COLOURS.len()];
+        let points: Vec<&LayerPoint<'_>> = layers.iter().filter(|l| l.run == *run).collect();
+        let line: Vec<String> = points
+            .iter()
+            .map(|l| format!("{:.1},{:.1}", x_of(slot_of(l)), y_of(l.smi)))
+            .collect();
         let _ = writeln!(
             svg,
-            r#"<path d="M{x:.1},{top:.1} V{low:.1} M{:.1},{top:.1} H{:.1} M{:.1},{low:.1} H{:.1}" stroke="black" stroke-width="1"/>"#,
-            x - cap,
-            x + cap,
-            x - cap,
-            x + cap
+            r##"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"##,
+            line.join(" ")
         );
-        let _ = writeln!(
-            svg,
-            r##"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="#3182bd"><title>{}: SMI {:.4} ± {:.4}</title></circle>"##,
-            l.name, l.smi, l.stderr
-        );
-        let name = shown[i];
+        if let Some(run) = run {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" fill="{colour}" text-anchor="end">{run}</text>"#,
+                WIDTH - RIGHT,
+                TOP + 14.0 * r as f64
+            );
+        }
+        for l in points {
+            let (x, y) = (x_of(slot_of(l)), y_of(l.smi));
+            let (top, low) = (
+                y_of(l.smi + BAR_Z * l.stderr),
+                y_of(l.smi - BAR_Z * l.stderr),
+            );
+            let _ = writeln!(
+                svg,
+                r#"<path d="M{x:.1},{top:.1} V{low:.1} M{:.1},{top:.1} H{:.1} M{:.1},{low:.1} H{:.1}" stroke="black" stroke-width="1"/>"#,
+                x - cap,
+                x + cap,
+                x - cap,
+                x + cap
+            );
+            let _ = writeln!(
+                svg,
+                r##"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{colour}"><title>{}{}: SMI {:.4} ± {:.4}</title></circle>"##,
+                run.map_or(String::new(), |r| format!("{r}, ")),
+                l.name,
+                l.smi,
+                l.stderr
+            );
+        }
+    }
+    for (i, name) in shown.iter().enumerate() {
         if i % every == 0 {
-            let ny = plot_bottom + 16.0;
+            let (x, ny) = (x_of(i), plot_bottom + 16.0);
             if slanted {
                 let _ = writeln!(
                     svg,

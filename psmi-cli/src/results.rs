@@ -5,19 +5,27 @@
 use crate::args::{DataArgs, ReportArgs};
 use crate::failure::{self, Failure};
 use crate::output::OutputDir;
-use crate::source::{Source, LAYERS_CSV, LAYER_PLOT, SUMMARY};
+use crate::source::{Source, LAYERS_CSV, LAYER_PLOT, SCORES_CSV, SUMMARY};
 use crate::{interrupt, plot, report};
-use psmi_std::io::{write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, write_whole};
+use psmi_std::evaluation::{evaluate, target_from_values, Evaluation, EvaluationError, Proportion};
+use psmi_std::io::{
+    read_labels, write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, write_whole, Input,
+};
+use psmi_std::sweep::delta_mean;
 use psmi_std::{PsmiModel, PsmiScores, Quantiles};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// What one layer's run keeps once its files are written.
 pub struct LayerRun {
+    /// The run's name and directory in a sweep (`--runs`), else `None`.
+    pub run: Option<(String, String)>,
     /// The layer's name and directory; `None` for a single matrix.
     pub layer: Option<(String, String)>,
+    /// The files the samples come from, in order, with their rows.
+    pub origins: Vec<(String, usize)>,
     pub dim: usize,
     pub model: PsmiModel,
     /// Without the full matrix once written.
@@ -30,6 +38,20 @@ impl LayerRun {
     /// The layer's name, `None` for a single matrix.
     pub fn name(&self) -> Option<&str> {
         self.layer.as_ref().map(|(name, _)| name.as_str())
+    }
+
+    /// The run's name in a sweep.
+    pub fn run_name(&self) -> Option<&str> {
+        self.run.as_ref().map(|(name, _)| name.as_str())
+    }
+
+    /// Its directory inside DIR (`<run>/<layer>`), empty for DIR itself.
+    fn dirs(&self) -> Vec<&str> {
+        self.run
+            .iter()
+            .chain(&self.layer)
+            .map(|(_, dir)| dir.as_str())
+            .collect()
     }
 
     /// The standard error of the SMI: the sample standard deviation (ddof 1)
@@ -56,14 +78,14 @@ pub fn write_layer(
     mut run: LayerRun,
     options: &ReportArgs,
 ) -> Result<LayerRun, Failure> {
-    match &run.layer {
+    match run.dirs().split_first() {
         None => {
             write_files(&|name| staging.path(name), labels, &run, options)?;
             mark_stale_outputs(staging, options);
         }
-        Some((_, dir)) => {
-            let dir = staging.path(dir);
-            std::fs::create_dir(&dir).map_err(failure::output(&dir))?;
+        Some((top, inner)) => {
+            let dir = inner.iter().fold(staging.path(top), |dir, d| dir.join(d));
+            std::fs::create_dir_all(&dir).map_err(failure::output(&dir))?;
             write_files(&|name| dir.join(name), labels, &run, options)?;
         }
     }
@@ -143,10 +165,63 @@ fn save_models(runs: &[LayerRun], dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A per-sample target to evaluate the scores against (`--against`).
+pub struct Target {
+    /// The file, as given.
+    pub file: String,
+    /// Whether each sample is marked.
+    pub marked: Vec<bool>,
+    /// `--tpr`.
+    pub tpr: f64,
+}
+
+impl Target {
+    /// Reads `--against`, if given, as 0/1 values.
+    pub fn read(options: &ReportArgs) -> Result<Option<Target>, Failure> {
+        let Some(path) = &options.against else {
+            return Ok(None);
+        };
+        let input = Input::parse(path);
+        let file = input.to_string();
+        let values = read_labels(&input)?;
+        let marked =
+            target_from_values(&values).map_err(|e| Failure::input(format!("{file}: {e}")))?;
+        Ok(Some(Target {
+            file,
+            marked,
+            tpr: options.tpr,
+        }))
+    }
+
+    /// Checks the target against the samples, before any work.
+    pub fn check(&self, samples: usize) -> Result<(), Failure> {
+        if self.marked.len() == samples {
+            return Ok(());
+        }
+        let e = EvaluationError::Length {
+            target: self.marked.len(),
+            samples,
+        };
+        Err(Failure::input(format!("{}: {e}", self.file)))
+    }
+
+    fn evaluate(&self, run: &LayerRun) -> Result<Evaluation, Failure> {
+        evaluate(run.scores.mean(), &self.marked, self.tpr)
+            .map_err(|e| Failure::input(format!("{}: {e}", self.file)))
+    }
+}
+
 /// Everything a command delivers once every layer is scored.
 pub struct Delivery<'a> {
     pub data: &'a DataArgs,
-    pub source: &'a Source,
+    /// Every sample's label (the same in every run).
+    pub labels: &'a [i64],
+    /// Whether results go to directories of their own (layers, runs) with a
+    /// comparison beside them, rather than to DIR itself.
+    pub compared: bool,
+    /// `--runs`, for a sweep.
+    pub sweep: Option<&'a str>,
+    pub target: Option<&'a Target>,
     pub started: Instant,
     /// `--model`: a file for a single matrix, a directory of models for layers.
     pub models: Option<&'a Path>,
@@ -154,7 +229,8 @@ pub struct Delivery<'a> {
 }
 
 impl<'a> Delivery<'a> {
-    /// The delivery of a command started at `started`, with no models to save.
+    /// The delivery of a command started at `started`, with no models to save,
+    /// no sweep and no target.
     pub fn new(
         data: &'a DataArgs,
         source: &'a Source,
@@ -163,7 +239,10 @@ impl<'a> Delivery<'a> {
     ) -> Self {
         Delivery {
             data,
-            source,
+            labels: source.labels(),
+            compared: source.layered(),
+            sweep: None,
+            target: None,
             started,
             models: None,
             options,
@@ -175,13 +254,33 @@ impl<'a> Delivery<'a> {
     pub fn deliver(&self, staging: OutputDir, runs: &[LayerRun]) -> Result<(), Failure> {
         let options = self.options;
         let elapsed = self.started.elapsed().as_secs_f64();
-        if self.source.layered() {
-            self.write_comparison(&staging, runs, elapsed)?;
+        let evaluations = match self.target {
+            None => vec![None; runs.len()],
+            Some(target) => runs
+                .iter()
+                .map(|run| target.evaluate(run).map(Some))
+                .collect::<Result<_, _>>()?,
+        };
+        if self.compared {
+            self.write_comparison(&staging, runs, &evaluations, elapsed)?;
+        } else if let Some(evaluation) = &evaluations[0] {
+            // A single matrix: its summary.json gains the evaluation.
+            let path = staging.path(SUMMARY);
+            let text = std::fs::read_to_string(&path).map_err(failure::write(&path))?;
+            let mut summary: Value = serde_json::from_str(&text).map_err(Failure::other)?;
+            summary["evaluation"] = self.evaluation_json(evaluation);
+            report::write_json(&path, &summary)?;
+        }
+        if self.sweep.is_some() {
+            let path = staging.path(SCORES_CSV);
+            write_scores(&path, self.labels, runs).map_err(failure::write(&path))?;
+        } else {
+            staging.stale(SCORES_CSV);
         }
         // The last moment a signal leaves no trace: the files outside DIR and
         // the commit follow (a signal after this lets the run finish).
         interrupt::check()?;
-        match (self.models, self.source.layered()) {
+        match (self.models, self.compared) {
             (Some(dir), true) => save_models(runs, dir)?,
             (Some(path), false) => save_model(&runs[0].model, path)?,
             (None, _) => {}
@@ -195,16 +294,27 @@ impl<'a> Delivery<'a> {
                     quantiles: run.quantiles.as_ref(),
                 })
                 .collect();
-            report::write_csv(csv, self.source.labels(), &parts)?;
+            report::write_csv(csv, self.labels, &parts)?;
         }
         let out = staging.commit()?;
-        let labels = self.source.labels();
-        if self.source.layered() {
-            print_layers(&out, labels, runs, elapsed, options);
+        if self.compared {
+            print_layers(&out, self.labels, runs, elapsed, options);
         } else {
-            print_run(&out, labels, &runs[0], options);
+            print_run(&out, self.labels, &runs[0], options);
         }
         Ok(())
+    }
+
+    fn evaluation_json(&self, e: &Evaluation) -> Value {
+        let interval = |p: &Proportion| json!({"value": p.value, "low": p.low, "high": p.high});
+        json!({
+            "against": self.target.map(|t| &t.file),
+            "tpr": e.tpr,
+            "positives": e.positives,
+            "negatives": e.negatives,
+            "auroc": interval(&e.auroc),
+            "fpr_at_tpr": interval(&e.fpr_at_tpr),
+        })
     }
 
     /// DIR/layers.csv, DIR/summary.json and, with `--plot`, DIR/smi_by_layer.svg.
@@ -212,15 +322,29 @@ impl<'a> Delivery<'a> {
         &self,
         staging: &OutputDir,
         runs: &[LayerRun],
+        evaluations: &[Option<Evaluation>],
         elapsed: f64,
     ) -> Result<(), Failure> {
         let options = self.options;
         let csv_path = staging.path(LAYERS_CSV);
         write_whole(&csv_path, |w| {
-            writeln!(w, "layer,dim,n_estimators,converged,smi,smi_stderr")?;
-            for run in runs {
+            if self.sweep.is_some() {
+                write!(w, "run,")?;
+            }
+            write!(w, "layer,dim,n_estimators,converged,smi,smi_stderr")?;
+            if self.target.is_some() {
+                write!(
+                    w,
+                    ",auroc,auroc_low,auroc_high,fpr_at_tpr,fpr_at_tpr_low,fpr_at_tpr_high"
+                )?;
+            }
+            writeln!(w)?;
+            for (run, evaluation) in runs.iter().zip(evaluations) {
+                if let Some(name) = run.run_name() {
+                    write!(w, "{},", report::csv_field(name))?;
+                }
                 let converged = run.converged().map_or(String::new(), |c| c.to_string());
-                writeln!(
+                write!(
                     w,
                     "{},{},{},{converged},{},{}",
                     report::csv_field(run.name().unwrap_or_default()),
@@ -229,6 +353,12 @@ impl<'a> Delivery<'a> {
                     run.scores.smi(),
                     run.smi_stderr()
                 )?;
+                if let Some(e) = evaluation {
+                    for p in [e.auroc, e.fpr_at_tpr] {
+                        write!(w, ",{},{},{}", p.value, p.low, p.high)?;
+                    }
+                }
+                writeln!(w)?;
             }
             Ok(())
         })
@@ -237,35 +367,43 @@ impl<'a> Delivery<'a> {
             let points: Vec<plot::LayerPoint<'_>> = runs
                 .iter()
                 .map(|run| plot::LayerPoint {
+                    run: run.run_name(),
                     name: run.name().unwrap_or_default(),
                     smi: run.scores.smi(),
                     stderr: run.smi_stderr(),
                 })
                 .collect();
-            let n = self.source.labels().len();
-            plot::write_layer_svg(&staging.path(LAYER_PLOT), &points, n)?;
+            plot::write_layer_svg(&staging.path(LAYER_PLOT), &points, self.labels.len())?;
         } else {
             staging.stale(LAYER_PLOT);
         }
         let layers: Vec<_> = runs
             .iter()
-            .map(|run| {
-                json!({
+            .zip(evaluations)
+            .map(|(run, evaluation)| {
+                let mut layer = json!({
                     "layer": run.name(),
-                    "dir": run.layer.as_ref().map(|(_, dir)| dir),
+                    "dir": run.dirs().join("/"),
                     "dim": run.dim,
                     "n_estimators": run.scores.n_estimators(),
                     "converged": run.converged(),
                     "smi": run.scores.smi(),
                     "smi_stderr": run.smi_stderr(),
                     "elapsed_s": run.elapsed,
-                })
+                });
+                if let Some(name) = run.run_name() {
+                    layer["run"] = json!(name);
+                }
+                if let Some(e) = evaluation {
+                    layer["evaluation"] = self.evaluation_json(e);
+                }
+                layer
             })
             .collect();
-        let summary = json!({
+        let mut summary = json!({
             "features": self.data.features.display().to_string(),
             "labels": self.data.labels.display().to_string(),
-            "n_samples": self.source.labels().len(),
+            "n_samples": self.labels.len(),
             "n_layers": runs.len(),
             "layers": layers,
             "quantiles": (!options.quantiles.is_empty()).then_some(&options.quantiles),
@@ -273,8 +411,79 @@ impl<'a> Delivery<'a> {
             "elapsed_s": elapsed,
             "version": env!("CARGO_PKG_VERSION"),
         });
+        if let Some(glob) = self.sweep {
+            summary["runs"] = json!(glob);
+        }
+        // The best run and layer: the highest AUROC (the first of equals).
+        let best = runs
+            .iter()
+            .zip(evaluations)
+            .filter_map(|(run, e)| e.map(|e| (run, e)))
+            .reduce(|best, next| {
+                if next.1.auroc.value > best.1.auroc.value {
+                    next
+                } else {
+                    best
+                }
+            });
+        if let Some((run, e)) = best {
+            summary["best"] = json!({
+                "run": run.run_name(),
+                "layer": run.name(),
+                "auroc": e.auroc.value,
+                "fpr_at_tpr": e.fpr_at_tpr.value,
+            });
+        }
         report::write_json(&staging.path(SUMMARY), &summary)
     }
+}
+
+/// DIR/scores.csv: one row per run × layer × sample, with the sample's file and
+/// row there, and its change of mean against the first run's same layer.
+fn write_scores(path: &Path, labels: &[i64], runs: &[LayerRun]) -> std::io::Result<()> {
+    let levels = runs
+        .first()
+        .and_then(|r| r.quantiles.as_ref())
+        .map_or(&[][..], Quantiles::levels);
+    write_whole(path, |w| {
+        write!(w, "run,layer,index,file,row,label,mean,std,stderr")?;
+        for q in levels {
+            write!(w, ",q{q}")?;
+        }
+        writeln!(w, ",delta_mean")?;
+        for run in runs {
+            let first = runs
+                .iter()
+                .find(|r| r.name() == run.name())
+                .expect("the run itself at least");
+            let delta = delta_mean(run.scores.mean(), first.scores.mean());
+            let (scores, stderr) = (&run.scores, run.scores.stderr());
+            let prefix = format!(
+                "{},{}",
+                report::csv_field(run.run_name().unwrap_or_default()),
+                report::csv_field(run.name().unwrap_or_default())
+            );
+            let rows = run
+                .origins
+                .iter()
+                .flat_map(|(file, rows)| (0..*rows).map(move |row| (file, row)));
+            for (i, (label, (file, row))) in labels.iter().zip(rows).enumerate() {
+                write!(
+                    w,
+                    "{prefix},{i},{},{row},{label},{},{},{}",
+                    report::csv_field(file),
+                    scores.mean()[i],
+                    scores.std()[i],
+                    stderr[i]
+                )?;
+                for value in run.quantiles.as_ref().map_or(&[][..], |q| q.row(i)) {
+                    write!(w, ",{value}")?;
+                }
+                writeln!(w, ",{}", delta[i])?;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What a single matrix's run prints.
@@ -302,7 +511,10 @@ fn print_run(out: &Path, labels: &[i64], run: &LayerRun, options: &ReportArgs) {
 fn print_layers(out: &Path, labels: &[i64], runs: &[LayerRun], elapsed: f64, options: &ReportArgs) {
     if let Some(k) = options.top {
         for run in runs {
-            say!("Layer {}:", run.name().unwrap_or_default());
+            match run.run_name() {
+                Some(name) => say!("Run {name}, layer {}:", run.name().unwrap_or_default()),
+                None => say!("Layer {}:", run.name().unwrap_or_default()),
+            }
             report::print_lowest(labels, &run.scores, k, None);
         }
     }
@@ -310,7 +522,7 @@ fn print_layers(out: &Path, labels: &[i64], runs: &[LayerRun], elapsed: f64, opt
         return;
     }
     for run in runs {
-        let dir = run.layer.as_ref().map_or("", |(_, dir)| dir.as_str());
+        let dir = run.dirs().join("/");
         say!(
             "{}: {} features, {} directions{}; SMI {:.4} ± {:.4} nats; {:.2} s",
             out.join(dir).display(),

@@ -10,11 +10,13 @@ use crate::memory;
 use psmi_std::io::{read_labels, FeatureLayers, FeatureShards, Input};
 use psmi_std::Features;
 use std::borrow::Cow;
+use std::fmt::Display;
 
 /// Files of DIR beside the layers' directories.
 pub const LAYERS_CSV: &str = "layers.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const LAYER_PLOT: &str = "smi_by_layer.svg";
+pub const SCORES_CSV: &str = "scores.csv";
 
 /// The layers of `--features`, or `None` for one matrix.
 pub fn layers(data: &DataArgs) -> Result<Option<FeatureLayers>, Failure> {
@@ -57,7 +59,8 @@ impl Source {
                 (matrix.labels(&labels_input)?, Kind::Matrix(matrix))
             }
             Some(layers) => {
-                let dirs = directories(&layers, &features_input)?;
+                let names: Vec<&str> = (0..layers.len()).map(|i| layers.name(i)).collect();
+                let dirs = directories(&names, "layer", &features_input)?;
                 let sources = (0..layers.len())
                     .map(|i| format!("{}:{}", features_input.path().display(), layers.name(i)))
                     .collect();
@@ -137,6 +140,21 @@ impl Source {
         }
     }
 
+    /// Where the samples come from, in order: each file and its number of rows.
+    pub fn origins(&self) -> Vec<(String, usize)> {
+        match &self.kind {
+            Kind::Matrix(matrix) => matrix
+                .inputs()
+                .map(|input| input.path().display().to_string())
+                .zip(matrix.shard_rows())
+                .collect(),
+            Kind::Layers { layers, .. } => vec![(
+                self.features_input.path().display().to_string(),
+                layers.rows(),
+            )],
+        }
+    }
+
     /// Done with layer `i`: its pages may go.
     pub fn release(&self, i: usize) {
         if let Kind::Layers { layers, .. } = &self.kind {
@@ -145,13 +163,12 @@ impl Source {
     }
 }
 
-/// One directory name per layer: the layer's name with any character other
-/// than letters, digits, `.`, `-` and `_` replaced by `_` (and no leading
-/// `.`), distinct from each other and from DIR's own files.
-pub fn directories(layers: &FeatureLayers, spec: &Input) -> Result<Vec<String>, Failure> {
-    let mut dirs: Vec<String> = Vec::with_capacity(layers.len());
-    for i in 0..layers.len() {
-        let name = layers.name(i);
+/// One directory name per layer (or run, as `what` says): its name with any
+/// character other than letters, digits, `.`, `-` and `_` replaced by `_` (and
+/// no leading `.`), distinct from each other and from DIR's own files.
+pub fn directories(names: &[&str], what: &str, spec: &dyn Display) -> Result<Vec<String>, Failure> {
+    let mut dirs: Vec<String> = Vec::with_capacity(names.len());
+    for &name in names {
         let mut dir: String = name
             .chars()
             .map(|c| {
@@ -168,15 +185,15 @@ pub fn directories(layers: &FeatureLayers, spec: &Input) -> Result<Vec<String>, 
         let clash = dirs
             .iter()
             .position(|d| *d == dir)
-            .map(|j| format!("layer {}", layers.name(j)))
+            .map(|j| format!("{what} {}", names[j]))
             .or_else(|| {
-                [LAYERS_CSV, SUMMARY, LAYER_PLOT]
+                [LAYERS_CSV, SCORES_CSV, SUMMARY, LAYER_PLOT]
                     .contains(&dir.as_str())
                     .then(|| "a file of the results".to_owned())
             });
         if let Some(other) = clash {
             return Err(Failure::input(format!(
-                "{spec}: layer {name} would be written to directory {dir}, as {other}; rename the tensor"
+                "{spec}: {what} {name} would be written to directory {dir}, as {other}; rename it"
             )));
         }
         dirs.push(dir);

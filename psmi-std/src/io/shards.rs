@@ -40,24 +40,58 @@ pub fn shard_inputs(input: &Input) -> Result<Vec<Input>, IoError> {
     if !pattern.contains(['*', '?']) {
         return Ok(vec![input.clone()]);
     }
+    Ok(matching(path, pattern, false)
+        .map_err(|kind| input.error(kind))?
+        .into_iter()
+        .map(|path| input.with_path(path))
+        .collect())
+}
+
+/// The directories a glob over directory names matches (`ckpts/checkpoint-*`),
+/// in natural order: the runs of a sweep.
+///
+/// ```
+/// use psmi_std::io::matching_directories;
+/// let root = std::env::temp_dir().join("psmi-doc-matching-directories");
+/// for name in ["ckpt-10", "ckpt-2", "other"] {
+///     std::fs::create_dir_all(root.join(name))?;
+/// }
+/// let found = matching_directories(&root.join("ckpt-*"))?;
+/// assert_eq!(found, [root.join("ckpt-2"), root.join("ckpt-10")]);
+/// # std::fs::remove_dir_all(&root)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// An [`IoError`] naming the pattern: its parent cannot be read, or no
+/// directory matches.
+pub fn matching_directories(pattern: &Path) -> Result<Vec<PathBuf>, IoError> {
+    let name = pattern.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    matching(pattern, name, true).map_err(|kind| IoError::new(pattern, kind))
+}
+
+/// The entries beside `path` (directories if `dirs`, else other files) whose
+/// names match `pattern`, in natural order.
+fn matching(path: &Path, pattern: &str, dirs: bool) -> Result<Vec<PathBuf>, IoErrorKind> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let entries = std::fs::read_dir(&dir).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+    let entries = std::fs::read_dir(&dir).map_err(IoErrorKind::Open)?;
     let mut names: Vec<String> = entries
         .filter_map(|entry| entry.ok())
-        .filter(|entry| entry.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter(|entry| entry.path().is_dir() == dirs)
         .filter_map(|entry| entry.file_name().into_string().ok())
         .filter(|name| matches(pattern.as_bytes(), name.as_bytes()))
         .collect();
     if names.is_empty() {
-        return Err(input.error(IoErrorKind::NoMatch));
+        return Err(IoErrorKind::NoMatch);
     }
     names.sort_by(|a, b| natural_order(a, b));
     Ok(names
         .into_iter()
-        .map(|name| input.with_path(path.with_file_name(name)))
+        .map(|name| path.with_file_name(name))
         .collect())
 }
 
