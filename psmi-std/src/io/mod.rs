@@ -35,6 +35,7 @@ mod matrix;
 mod names;
 mod npy;
 mod output;
+mod pages;
 mod shards;
 mod tensors;
 

@@ -171,26 +171,25 @@ impl FeatureShards {
     ///
     /// # Errors
     ///
-    /// An [`IoError`] if a shard cannot be read as features (f64 shards are
-    /// converted, and checked, at once).
+    /// An [`IoError`] if a shard cannot be read as features.
     pub fn features_checked_when_projected(&self) -> Result<Features<'_>, IoError> {
         self.features_with(Check::WhenProjected)
     }
 
     fn features_with(&self, check: Check) -> Result<Features<'_>, IoError> {
         let mut parts = Vec::with_capacity(self.shards.len());
-        let mut first_row = 0;
         for (input, matrix) in &self.shards {
-            let part = matrix.features_with(check).map_err(|e| match e {
-                PsmiError::NonFinite { row, column } => self.non_finite(first_row + row, column),
-                other => input.error(IoErrorKind::Features(other.to_string())),
-            })?;
-            parts.push(part);
-            first_row += matrix.rows();
+            let part = matrix.features_with(Check::WhenProjected);
+            parts.push(part.map_err(|e| input.error(IoErrorKind::Features(e)))?);
         }
-        // The dimensions were checked as the shards were opened.
-        Features::concat(parts)
-            .map_err(|e| self.shards[0].0.error(IoErrorKind::Features(e.to_string())))
+        // The dimensions were checked as the shards were opened; the values
+        // are checked as one, so that a bad row is named among all rows.
+        let first = &self.shards[0].0;
+        let all = Features::concat(parts).map_err(|e| first.error(IoErrorKind::Features(e)))?;
+        all.checked_as(check).map_err(|e| match e {
+            PsmiError::NonFinite { row, column } => self.non_finite(row, column),
+            other => first.error(IoErrorKind::Features(other)),
+        })
     }
 
     /// The error for a NaN or infinity at `row` (among the rows of all
@@ -206,7 +205,7 @@ impl FeatureShards {
             .unwrap_or(self.shards.len() - 1);
         self.shards[shard]
             .0
-            .error(IoErrorKind::NonFinite { row, column })
+            .error(IoErrorKind::Features(PsmiError::NonFinite { row, column }))
     }
 
     /// Labels for these features from one file (one per row of all shards)

@@ -80,14 +80,7 @@ impl Plan {
         spec: &Path,
     ) -> Result<(Features<'l>, String), Failure> {
         let source = format!("{}:{}", Input::parse(spec).path().display(), layers.name(i));
-        let values = layers.values(i)?;
-        let (rows, cols) = (layers.rows(), layers.cols(i));
-        let features = match values {
-            std::borrow::Cow::Borrowed(values) => Features::new(values, rows, cols),
-            std::borrow::Cow::Owned(values) => Features::from_vec(values, rows, cols),
-        }
-        .map_err(|e| self.blame(&source).failure(e))?;
-        Ok((features, source))
+        Ok((layers.features(i)?, source))
     }
 
     fn blame<'a>(&'a self, source: &'a String) -> Blame<'a> {
