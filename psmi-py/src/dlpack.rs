@@ -119,35 +119,42 @@ pub fn dlpack_to_f32<'py>(capsule: &Bound<'py, PyCapsule>) -> PyResult<Bound<'py
             )))
         }
     };
-    let mut values = Vec::with_capacity(rows * cols);
-    if rows > 0 && cols > 0 {
-        // The bytes from the first element to the end of the last one.
-        let last = (rows - 1)
-            .checked_mul(strides[0])
-            .zip((cols - 1).checked_mul(strides[1]))
-            .and_then(|(a, b)| a.checked_add(b));
-        let extent = last
-            .and_then(|last| last.checked_add(1)?.checked_mul(element.size()))
-            .filter(|&bytes| bytes <= isize::MAX as usize)
-            .ok_or_else(|| {
-                bad(format!(
-                    "a DLPack tensor of shape {shape:?} and strides {strides:?} spans more memory than exists"
-                ))
-            })?;
-        let offset = usize::try_from(tensor.byte_offset)
-            .map_err(|_| bad(format!("a DLPack byte offset of {}", tensor.byte_offset)))?;
-        // SAFETY: the producer holds `rows × cols` elements at these
-        // non-negative strides from `data + byte_offset`, in one buffer (a
-        // strided tensor is a view of one allocation), so every byte from
-        // its first element to the end of its last lies in that buffer and
-        // is readable, unchanged, while the capsule lives.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(tensor.data.cast::<u8>().add(offset), extent) };
-        for i in 0..rows {
-            for j in 0..cols {
-                let at = (i * strides[0] + j * strides[1]) * element.size();
-                values.push(element.read(bytes, at));
-            }
+    if rows == 0 || cols == 0 {
+        return PyArray1::from_vec(py, Vec::new()).reshape([rows, cols]);
+    }
+    // The bytes from the first element to the end of the last one.
+    let last = (rows - 1)
+        .checked_mul(strides[0])
+        .zip((cols - 1).checked_mul(strides[1]))
+        .and_then(|(a, b)| a.checked_add(b));
+    let extent = last
+        .and_then(|last| last.checked_add(1)?.checked_mul(element.size()))
+        .filter(|&bytes| bytes <= isize::MAX as usize)
+        .ok_or_else(|| {
+            bad(format!(
+                "a DLPack tensor of shape {shape:?} and strides {strides:?} spans more memory than exists"
+            ))
+        })?;
+    let offset = usize::try_from(tensor.byte_offset)
+        .map_err(|_| bad(format!("a DLPack byte offset of {}", tensor.byte_offset)))?;
+    let mut values = Vec::new();
+    rows.checked_mul(cols)
+        .and_then(|len| values.try_reserve_exact(len).ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "a DLPack tensor of shape {shape:?}: no room for its float32 copy"
+            ))
+        })?;
+    // SAFETY: the producer holds `rows × cols` elements at these
+    // non-negative strides from `data + byte_offset`, in one buffer (a
+    // strided tensor is a view of one allocation), so every byte from its
+    // first element to the end of its last lies in that buffer and is
+    // readable, unchanged, while the capsule lives.
+    let bytes = unsafe { std::slice::from_raw_parts(tensor.data.cast::<u8>().add(offset), extent) };
+    for i in 0..rows {
+        for j in 0..cols {
+            let at = (i * strides[0] + j * strides[1]) * element.size();
+            values.push(element.read(bytes, at));
         }
     }
     PyArray1::from_vec(py, values).reshape([rows, cols])
