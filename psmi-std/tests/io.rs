@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{listing, staging_dirs};
+use common::{fresh_seed, listing, mixture, staging_dirs};
 use psmi_std::io::{
-    read_labels, write_npy_f32_2d, write_npy_f64, FeatureMatrix, Input, IoError, IoErrorKind,
-    OutputDir,
+    read_labels, write_npy_f32_2d, write_npy_f64, FeatureLayers, FeatureMatrix, Input, IoError,
+    IoErrorKind, OutputDir,
 };
+use psmi_std::{Features, NEstimators, Psmi};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -298,6 +299,120 @@ fn a_missing_tensor_lists_at_most_twenty_names() {
         "{text}"
     );
     assert!(!text.contains("layer.020"), "{text}");
+}
+
+#[test]
+fn a_pattern_that_matches_nothing_lists_at_most_twenty_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<String> = (0..30)
+        .map(|i| {
+            format!(
+                r#""layer.{i:02}":{{"dtype":"F32","shape":[1],"data_offsets":[{},{}]}}"#,
+                4 * i,
+                4 * i + 4
+            )
+        })
+        .collect();
+    let bytes = safetensors(&format!("{{{}}}", entries.join(",")), &[0; 120]);
+    let path = write_temp(&dir, "checkpoint.safetensors", &bytes);
+    let input = Input::parse(format!("{}:hidden.*", path.display()));
+    let err = FeatureLayers::open(&input).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err.kind(), IoErrorKind::NoTensorMatches { available } if available.len() == 30)
+    );
+    assert!(
+        text.contains("layer.00, layer.01,") && text.contains("layer.19, and 10 more"),
+        "{text}"
+    );
+    assert!(!text.contains("layer.20"), "{text}");
+}
+
+/// A stack of `layers` layers of an `n × d` mixture (fresh values, rounded
+/// to multiples of 1/8 so that f16 and bf16 hold them exactly), as f32.
+fn stack(layers: usize, n: usize, d: usize) -> Vec<Vec<f32>> {
+    let seed = fresh_seed();
+    println!("seed {seed}");
+    (0..layers)
+        .map(|l| {
+            let (x, _) = mixture(seed + l as u64, n, d, 3, 2.0);
+            x.iter()
+                .map(|v| ((v * 8.0).round() / 8.0).clamp(-15.875, 15.875))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn half_precision_layers_are_read_in_place_with_the_values_of_f32() {
+    let (layers, n, d) = (3, 301, 7);
+    let x = stack(layers, n, d);
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // A 3-D f16 .npy [L, n, d], and bf16 safetensors tensors taken by a pattern.
+    let f16: Vec<u8> = x
+        .iter()
+        .flatten()
+        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+        .collect();
+    let f16_path = write_temp(
+        &dir,
+        "stack.npy",
+        &npy("<f2", false, &format!("({layers}, {n}, {d})"), &f16),
+    );
+    let bf16_layer = |l: usize| -> Vec<u8> {
+        x[l].iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect()
+    };
+    let (mut header, mut data) = (Vec::new(), Vec::new());
+    for l in 0..layers {
+        let start = data.len();
+        data.extend(bf16_layer(l));
+        header.push(format!(
+            r#""h.{l}":{{"dtype":"BF16","shape":[{n},{d}],"data_offsets":[{start},{}]}}"#,
+            data.len()
+        ));
+    }
+    let bf16_path = write_temp(
+        &dir,
+        "states.safetensors",
+        &safetensors(&format!("{{{}}}", header.join(",")), &data),
+    );
+    let psmi = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(33))
+        .seed(9)
+        .build()
+        .unwrap();
+    let scores = |features: &Features| {
+        let (_, scores) = psmi.fit_transform(features, &labels).unwrap();
+        let (mean, std, _) = scores.into_parts();
+        (
+            mean.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            std.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    for spec in [
+        f16_path.display().to_string(),
+        format!("{}:h.*", bf16_path.display()),
+    ] {
+        let opened = FeatureLayers::open(&Input::parse(&spec))
+            .unwrap()
+            .expect("layers");
+        assert_eq!(opened.len(), layers);
+        for (l, values) in x.iter().enumerate() {
+            let features = opened.features(l).unwrap();
+            // Halves stay halves: no f32 slice holds them.
+            assert_eq!(
+                features.as_slice(),
+                None,
+                "{spec}: layer {l} was copied to f32"
+            );
+            let reference = Features::new(values, n, d).unwrap();
+            assert!(scores(&features) == scores(&reference), "{spec}: layer {l}");
+            opened.release(l);
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Inputs in shards: a glob over file names (`DIR/part-*.npy`,
 //! `shard-*.safetensors:hidden`), taken in natural order and concatenated by rows.
 
+use super::array::FEATURE_DTYPES;
 use super::error::{IoError, IoErrorKind};
 use super::matrix::{read_labels, FeatureMatrix};
 use super::names::{matches, natural_order};
@@ -242,18 +243,29 @@ impl FeatureShards {
     }
 }
 
-/// The total size of the files `input` names, in bytes.
+/// The bytes of the arrays that the files `input` names hold: for a
+/// safetensors tensor, that tensor's bytes, not the whole file's (only they
+/// are read). Only the files' headers are read here.
+///
+/// ```
+/// use psmi_std::io::{input_bytes, write_npy_f32_2d, Input};
+/// let path = std::env::temp_dir().join("psmi-doc-input-bytes.npy");
+/// write_npy_f32_2d(&path, 3, 2, &[0.0; 6])?;
+/// assert_eq!(input_bytes(&Input::parse(&path))?, 24);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 ///
-/// As [`shard_inputs`], and a file whose size cannot be read.
+/// As [`shard_inputs`], and a file that cannot be opened or holds no such
+/// array.
 pub fn input_bytes(input: &Input) -> Result<u64, IoError> {
     shard_inputs(input)?
         .iter()
         .map(|input| {
-            std::fs::metadata(input.path())
-                .map(|m| m.len())
-                .map_err(|e| input.error(IoErrorKind::Open(e)))
+            let (_, raw) = super::matrix::open(input, FEATURE_DTYPES, false)?;
+            Ok(raw.byte_range().len() as u64)
         })
         .sum()
 }
