@@ -9,7 +9,6 @@ use crate::failure::{Blame, Failure};
 use crate::memory;
 use psmi_std::io::{read_labels, FeatureLayers, FeatureShards, Input};
 use psmi_std::Features;
-use std::borrow::Cow;
 use std::fmt::Display;
 
 /// Files of DIR beside the layers' directories.
@@ -113,14 +112,7 @@ impl Source {
     pub fn features(&self, i: usize) -> Result<Features<'_>, Failure> {
         match &self.kind {
             Kind::Matrix(matrix) => Ok(matrix.features_checked_when_projected()?),
-            Kind::Layers { layers, .. } => {
-                let (rows, cols) = (layers.rows(), layers.cols(i));
-                match layers.values(i)? {
-                    Cow::Borrowed(values) => Features::new(values, rows, cols),
-                    Cow::Owned(values) => Features::from_vec(values, rows, cols),
-                }
-                .map_err(|e| self.blame(i).failure(e))
-            }
+            Kind::Layers { layers, .. } => Ok(layers.features(i)?),
         }
     }
 

@@ -295,6 +295,69 @@ fn a_small_max_memory_streams_the_input_with_the_same_results() {
     }
 }
 
+/// Runs `fit-transform` on `features` quietly into `out`, measured.
+fn fit_transform_measured(features: &str, labels: &str, out: &Path) -> (Output, u64) {
+    run_measured(
+        psmi_cmd()
+            .args(["fit-transform", "--features", features, "--labels", labels])
+            .args(["--out", &path_str(out), "--n-estimators", "40"])
+            .args(["--seed", "3", "--quiet"]),
+    )
+}
+
+#[test]
+fn one_tensor_of_a_many_layer_file_pages_in_that_tensor_alone() {
+    // Twelve bf16 layers of 8 MiB: only layer_7 holds the data, the others
+    // zeros (a run that read them would show them in its RSS all the same).
+    let (n, d, layers, wanted) = (8192, 512, 12, 7);
+    let (x, labels) = dataset(17, n, d);
+    let bits: Vec<u16> = x.iter().map(|&v| bf16_of(v)).collect();
+    let layer = halves(&bits);
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..layers).map(|l| format!("layer_{l}")).collect();
+    let tensors: Vec<(&str, &str, Vec<usize>, Vec<u8>)> = names
+        .iter()
+        .enumerate()
+        .map(|(l, name)| {
+            let bytes = if l == wanted {
+                layer.clone()
+            } else {
+                vec![0; layer.len()]
+            };
+            (name.as_str(), "BF16", vec![n, d], bytes)
+        })
+        .collect();
+    let many = dir.path().join("states.safetensors");
+    write_safetensors(&many, &tensors);
+    drop(tensors);
+    let alone = dir.path().join("alone.safetensors");
+    write_bf16_safetensors(&alone, n, d, &bits);
+    let labels_path = dir.path().join("y.npy");
+    write_labels(&labels_path, "<i8", &labels);
+    let labels = path_str(&labels_path);
+
+    let reference = dir.path().join("ref");
+    assert_success(&fit_transform(
+        &format!("{}:hidden", path_str(&alone)),
+        &labels,
+        &reference,
+        &[],
+    ));
+    let file = std::fs::metadata(&many).unwrap().len();
+    let out = dir.path().join("out");
+    let features = format!("{}:layer_{wanted}", path_str(&many));
+    let (output, peak) = fit_transform_measured(&features, &labels, &out);
+    assert_success(&output);
+    assert!(results(&out) == results(&reference));
+    // One layer is 8 MiB of the file's 96: the program, the layer and the
+    // work stay well under half the file.
+    assert!(
+        peak < file / 2,
+        "peak RSS {peak} for a layer of {} bytes in a file of {file}",
+        layer.len()
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Bad shards: one `error:` line naming the file, status 2, earlier results kept.
 

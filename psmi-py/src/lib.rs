@@ -174,7 +174,7 @@ impl Estimator {
                     let end = (first + rows).min(n);
                     fitter.update(&x.slice_rows(first..end), &y[first..end])?;
                     if check().is_break() {
-                        return Err(psmi_std::PsmiError::Interrupted { directions: 0 });
+                        return Err(psmi_std::PsmiError::Interrupted { directions: None });
                     }
                 }
                 fitter.finish()

@@ -125,12 +125,14 @@ pub enum PsmiError {
     /// prevented; please report it.
     #[error("internal error: {0}")]
     Core(psmi_core::Error),
-    /// The caller's progress callback asked the run to stop (for example on
-    /// Ctrl-C); nothing was fitted.
-    #[error("interrupted after {directions} directions")]
+    /// The caller asked the run to stop (for example on Ctrl-C); nothing was
+    /// fitted.
+    #[error("interrupted{}", directions.map_or(String::new(), |m| format!(" after {m} directions")))]
     Interrupted {
-        /// Directions done when the run stopped.
-        directions: usize,
+        /// Directions done when the run stopped between passes of
+        /// directions; `None` when it stopped within one (a streaming fit
+        /// stopped between chunks of rows has every direction half done).
+        directions: Option<usize>,
     },
     /// Bytes that do not hold a serialised model or fitter.
     #[error("cannot read the serialised {what}: {reason}")]

@@ -1,8 +1,9 @@
 //! `fit` and `fit_transform`: the blocks of directions, fixed or auto.
 
 use crate::auto::{AutoReport, BlockMeans};
+use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
-use crate::features::{Classes, Features};
+use crate::features::Features;
 use crate::fitter::PsmiFitter;
 use crate::model::{merge_summaries, PsmiModel};
 use crate::options::{NEstimators, Psmi};
@@ -206,7 +207,9 @@ impl Psmi {
                     target: None,
                 });
                 if flow.is_break() {
-                    return Err(PsmiError::Interrupted { directions: first });
+                    return Err(PsmiError::Interrupted {
+                        directions: Some(first),
+                    });
                 }
             }
             merge_summaries(&mut summaries, &block_summaries);
@@ -228,7 +231,9 @@ impl Psmi {
                     target: Some(self.max_variation_of_the_lowest),
                 });
                 if flow.is_break() {
-                    return Err(PsmiError::Interrupted { directions: first });
+                    return Err(PsmiError::Interrupted {
+                        directions: Some(first),
+                    });
                 }
                 if converged {
                     break;

@@ -1,10 +1,10 @@
 //! Inputs: a row-major feature matrix, and the mapping from labels to classes.
 
 use crate::error::{PsmiError, Result};
-use memmap2::{Mmap, UncheckedAdvice};
 use psmi_core::projection::{self, PackedDirections, Rows};
 use rayon::prelude::*;
 use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -81,9 +81,18 @@ struct Shard<'a> {
     /// Global index of the shard's first row.
     first_row: usize,
     rows: usize,
-    /// The read-only file mapping holding the values, when their pages are to
-    /// be dropped as soon as a chunk of rows has been used (streaming).
-    release: Option<&'a Mmap>,
+    /// What holds the values, when its memory is to be let go of as soon as
+    /// a chunk of rows has been used (streaming).
+    release: Option<&'a dyn ReleasePages>,
+}
+
+/// Memory behind features that can be let go of once rows have been used,
+/// such as the pages of a mapped file (supplied by `io`): the estimator asks
+/// for it chunk by chunk, knowing nothing of files. The values must read
+/// the same afterwards.
+pub(crate) trait ReleasePages: Sync + fmt::Debug {
+    /// Lets go of the memory holding `bytes`, values that this source holds.
+    fn release_pages(&self, bytes: &[u8]);
 }
 
 #[derive(Clone, Debug)]
@@ -153,23 +162,26 @@ impl<'a> Features<'a> {
         Self::checked(Values::of(data), rows, cols)
     }
 
-    /// Features mapped from a file, whose pages are dropped after each use
-    /// of a chunk of rows when `release` is set (and `data` lies in `map`),
+    /// Features read in place from memory that `release` (which holds
+    /// `data`), when given, lets go of after each use of a chunk of rows,
     /// checked for NaN and infinities as `check` says.
-    pub(crate) fn mapped(
+    pub(crate) fn in_place(
         data: Rows<'a>,
         rows: usize,
         cols: usize,
-        map: &'a Mmap,
-        release: bool,
+        release: Option<&'a dyn ReleasePages>,
         check: Check,
     ) -> Result<Self> {
-        let features = Self::unchecked(Values::of(data), rows, cols, release.then_some(map))?;
+        Self::unchecked(Values::of(data), rows, cols, release)?.checked_as(check)
+    }
+
+    /// These features, checked for NaN and infinities as `check` says.
+    pub(crate) fn checked_as(self, check: Check) -> Result<Self> {
         match check {
-            Check::Now => features.check_finite()?,
-            Check::WhenProjected => features.pending_check.set(true),
+            Check::Now => self.check_finite()?,
+            Check::WhenProjected => self.pending_check.set(true),
         }
-        Ok(features)
+        Ok(self)
     }
 
     /// Concatenates features by rows, without copying: each part keeps its
@@ -217,7 +229,7 @@ impl<'a> Features<'a> {
         values: Values<'a>,
         rows: usize,
         cols: usize,
-        release: Option<&'a Mmap>,
+        release: Option<&'a dyn ReleasePages>,
     ) -> Result<Self> {
         if rows == 0 {
             return Err(PsmiError::Empty {
@@ -424,8 +436,8 @@ impl<'a> Features<'a> {
             let hi = range.end.min(shard.first_row + shard.rows) - shard.first_row;
             let rows = shard.values.rows().slice(lo * d, hi * d);
             work(shard.first_row + lo, rows)?;
-            if let Some(map) = shard.release {
-                release(map, rows);
+            if let Some(source) = shard.release {
+                source.release_pages(bytes_of(rows));
             }
         }
         Ok(())
@@ -435,19 +447,12 @@ impl<'a> Features<'a> {
 /// Rows per task of the finiteness check.
 const CHECK_CHUNK: usize = 1024;
 
-/// Drops the mapped pages of `rows` (which lie in `map`) from the process;
-/// a later read faults them in again from the file, with the same contents.
-fn release(map: &Mmap, rows: Rows<'_>) {
-    let (ptr, bytes) = match rows {
-        Rows::F32(x) => (x.as_ptr() as usize, std::mem::size_of_val(x)),
-        Rows::F16(x) | Rows::Bf16(x) => (x.as_ptr() as usize, std::mem::size_of_val(x)),
-    };
-    let offset = ptr - map.as_ptr() as usize;
-    // SAFETY: the map is read-only and its pages are clean copies of the
-    // file: MADV_DONTNEED drops them and the next access reads the file
-    // again, so no value anyone reads changes. A failure only means the
-    // pages stay resident.
-    let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, offset, bytes) };
+/// The memory holding `rows`.
+fn bytes_of<'r>(rows: Rows<'r>) -> &'r [u8] {
+    match rows {
+        Rows::F32(x) => bytemuck::cast_slice(x),
+        Rows::F16(x) | Rows::Bf16(x) => bytemuck::cast_slice(x),
+    }
 }
 
 impl<'a> Values<'a> {
@@ -498,73 +503,5 @@ impl TryFrom<ndarray::ArrayView2<'_, f64>> for Features<'static> {
     fn try_from(view: ndarray::ArrayView2<'_, f64>) -> Result<Self> {
         let (rows, cols) = view.dim();
         Features::from_vec(view.iter().map(|&v| v as f32).collect(), rows, cols)
-    }
-}
-
-/// The classes of a labelling: the sorted distinct label values (as numpy's
-/// `unique`), and each sample's class index.
-#[derive(Clone, Debug)]
-pub(crate) struct Classes {
-    /// Sorted distinct labels; class c is `labels[c]`.
-    pub labels: Vec<i64>,
-    /// Class index of each sample.
-    pub index: Vec<u32>,
-}
-
-impl Classes {
-    /// The classes of `labels`, which must be one per feature row.
-    pub fn of(labels: &[i64], rows: usize) -> Result<Self> {
-        check_label_count(labels, rows)?;
-        let mut distinct = labels.to_vec();
-        distinct.sort_unstable();
-        distinct.dedup();
-        let index = Self::indices(&distinct, labels)?;
-        Ok(Classes {
-            labels: distinct,
-            index,
-        })
-    }
-
-    /// Class indices of `labels` among the known sorted `classes`.
-    pub fn indices(classes: &[i64], labels: &[i64]) -> Result<Vec<u32>> {
-        labels
-            .iter()
-            .enumerate()
-            .map(|(row, label)| match classes.binary_search(label) {
-                Ok(c) => Ok(c as u32),
-                Err(_) => Err(PsmiError::UnseenLabel {
-                    label: *label,
-                    row,
-                    known: list_labels(classes),
-                }),
-            })
-            .collect()
-    }
-}
-
-/// Checks that there is one label per feature row.
-pub(crate) fn check_label_count(labels: &[i64], rows: usize) -> Result<()> {
-    if labels.len() != rows {
-        return Err(PsmiError::LabelCount {
-            labels: labels.len(),
-            rows,
-        });
-    }
-    Ok(())
-}
-
-/// `[a, b, c]`, or the first and last few of a long list.
-pub(crate) fn list_labels(labels: &[i64]) -> String {
-    const SHOWN: usize = 8;
-    let show = |s: &[i64]| s.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-    if labels.len() <= SHOWN {
-        format!("[{}]", show(labels))
-    } else {
-        format!(
-            "[{}, …, {}] ({} labels)",
-            show(&labels[..SHOWN / 2]),
-            show(&labels[labels.len() - SHOWN / 2..]),
-            labels.len()
-        )
     }
 }

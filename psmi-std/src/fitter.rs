@@ -1,7 +1,8 @@
 //! Streaming fit: class statistics accumulated chunk by chunk, mergeable.
 
+use crate::classes::check_label_count;
 use crate::error::{PsmiError, Result};
-use crate::features::{check_label_count, Features};
+use crate::features::Features;
 use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};

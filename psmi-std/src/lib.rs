@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod auto;
+mod classes;
 mod error;
 mod estimator;
 pub mod evaluation;

@@ -1,8 +1,9 @@
 //! The fitted model: directions and the Gaussian fit of every class along each.
 
 use crate::auto::AutoReport;
+use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
-use crate::features::{Classes, Features};
+use crate::features::Features;
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, FullMatrix};
@@ -365,7 +366,7 @@ impl PsmiModel {
                 found: x.cols(),
             });
         }
-        crate::features::check_label_count(labels, x.rows())?;
+        crate::classes::check_label_count(labels, x.rows())?;
         Classes::indices(&self.labels, labels)
     }
 

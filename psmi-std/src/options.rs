@@ -41,7 +41,7 @@ pub fn frame_size(n: usize, dim: usize) -> usize {
     (side.saturating_mul(side) / dim.max(1)).clamp(1, dim.max(1))
 }
 
-/// How the directions are drawn (DESIGN.md, "Directions: i.i.d. or orthonormal frames").
+/// How the directions are drawn (the README's "Directions in orthonormal frames").
 ///
 /// ```
 /// use psmi_std::Directions;

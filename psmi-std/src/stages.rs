@@ -1,4 +1,4 @@
-//! The stages of DESIGN.md's data flow for one block of directions, each on
+//! The stages of the estimator's data flow for one block of directions, each on
 //! the current rayon pool: directions → projection → class statistics →
 //! scoring → per-sample summaries.
 //!

@@ -48,20 +48,28 @@ fn note(size: usize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
+        // SAFETY: the caller's `layout`, passed on: it meets `System`'s terms
+        // (a non-zero size) as it meets ours.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note(layout.size());
+        // SAFETY: the caller's `layout`, passed on: it meets `System`'s terms
+        // (a non-zero size) as it meets ours.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by this allocator, so by `System`, with
+        // `layout`, as the caller guarantees.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(new_size);
+        // SAFETY: `ptr` was allocated by `System` with `layout`, and `new_size`
+        // is non-zero and fits `isize`, as the caller guarantees.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }

@@ -3,10 +3,12 @@
 
 mod common;
 
-use common::listing;
+use common::{fresh_seed, listing, mixture};
 use psmi_std::io::{
-    read_labels, write_npy_f32_2d, write_npy_f64, FeatureMatrix, Input, IoError, IoErrorKind,
+    read_labels, write_npy_f32_2d, write_npy_f64, FeatureLayers, FeatureMatrix, Input, IoError,
+    IoErrorKind,
 };
+use psmi_std::{Features, NEstimators, Psmi};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -273,7 +275,7 @@ fn errors_about_long_headers_are_one_short_line() {
 /// Found by tests/fuzz.rs: a checkpoint of thousands of tensors gave an error
 /// listing every name.
 #[test]
-fn a_missing_tensor_lists_at_most_twenty_names() {
+fn a_missing_tensor_or_an_unmatched_pattern_lists_at_most_twenty_names() {
     let dir = tempfile::tempdir().unwrap();
     let entries: Vec<String> = (0..500)
         .map(|i| {
@@ -287,16 +289,110 @@ fn a_missing_tensor_lists_at_most_twenty_names() {
     let bytes = safetensors(&format!("{{{}}}", entries.join(",")), &[0; 2000]);
     let path = write_temp(&dir, "checkpoint.safetensors", &bytes);
     let input = Input::parse(format!("{}:hidden", path.display()));
-    let err = features_err(&input);
-    let text = err.to_string();
+    let missing = features_err(&input);
     assert!(
-        matches!(err.kind(), IoErrorKind::TensorNotFound { available } if available.len() == 500)
+        matches!(missing.kind(), IoErrorKind::TensorNotFound { available } if available.len() == 500)
     );
+    // A pattern that matches nothing lists them by the same rule.
+    let pattern = Input::parse(format!("{}:hidden.*", path.display()));
+    let unmatched = FeatureLayers::open(&pattern).unwrap_err();
     assert!(
-        text.contains("layer.000, layer.001,") && text.contains("layer.019, and 480 more"),
-        "{text}"
+        matches!(unmatched.kind(), IoErrorKind::NoTensorMatches { available } if available.len() == 500)
     );
-    assert!(!text.contains("layer.020"), "{text}");
+    for text in [missing.to_string(), unmatched.to_string()] {
+        assert!(
+            text.contains("layer.000, layer.001,") && text.contains("layer.019, and 480 more"),
+            "{text}"
+        );
+        assert!(!text.contains("layer.020"), "{text}");
+    }
+}
+
+/// A stack of `layers` layers of an `n × d` mixture (fresh values, rounded
+/// to multiples of 1/8 so that f16 and bf16 hold them exactly), as f32.
+fn stack(layers: usize, n: usize, d: usize) -> Vec<Vec<f32>> {
+    let seed = fresh_seed();
+    println!("seed {seed}");
+    (0..layers)
+        .map(|l| {
+            let (x, _) = mixture(seed + l as u64, n, d, 3, 2.0);
+            x.iter()
+                .map(|v| ((v * 8.0).round() / 8.0).clamp(-15.875, 15.875))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn half_precision_layers_are_read_in_place_with_the_values_of_f32() {
+    let (layers, n, d) = (3, 301, 7);
+    let x = stack(layers, n, d);
+    let labels: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+    let dir = tempfile::tempdir().unwrap();
+    // A 3-D f16 .npy [L, n, d], and bf16 safetensors tensors taken by a pattern.
+    let f16: Vec<u8> = x
+        .iter()
+        .flatten()
+        .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+        .collect();
+    let f16_path = write_temp(
+        &dir,
+        "stack.npy",
+        &npy("<f2", false, &format!("({layers}, {n}, {d})"), &f16),
+    );
+    let bf16_layer = |l: usize| -> Vec<u8> {
+        x[l].iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect()
+    };
+    let (mut header, mut data) = (Vec::new(), Vec::new());
+    for l in 0..layers {
+        let start = data.len();
+        data.extend(bf16_layer(l));
+        header.push(format!(
+            r#""h.{l}":{{"dtype":"BF16","shape":[{n},{d}],"data_offsets":[{start},{}]}}"#,
+            data.len()
+        ));
+    }
+    let bf16_path = write_temp(
+        &dir,
+        "states.safetensors",
+        &safetensors(&format!("{{{}}}", header.join(",")), &data),
+    );
+    let psmi = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(33))
+        .seed(9)
+        .build()
+        .unwrap();
+    let scores = |features: &Features| {
+        let (_, scores) = psmi.fit_transform(features, &labels).unwrap();
+        let (mean, std, _) = scores.into_parts();
+        (
+            mean.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            std.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        )
+    };
+    for spec in [
+        f16_path.display().to_string(),
+        format!("{}:h.*", bf16_path.display()),
+    ] {
+        let opened = FeatureLayers::open(&Input::parse(&spec))
+            .unwrap()
+            .expect("layers");
+        assert_eq!(opened.len(), layers);
+        for (l, values) in x.iter().enumerate() {
+            let features = opened.features(l).unwrap();
+            // Halves stay halves: no f32 slice holds them.
+            assert_eq!(
+                features.as_slice(),
+                None,
+                "{spec}: layer {l} was copied to f32"
+            );
+            let reference = Features::new(values, n, d).unwrap();
+            assert!(scores(&features) == scores(&reference), "{spec}: layer {l}");
+            opened.release(l);
+        }
+    }
 }
 
 #[test]

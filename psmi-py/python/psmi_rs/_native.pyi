@@ -4,10 +4,13 @@ Inputs are already converted by the pure-Python layer: features are
 C-contiguous float32 (n, d), labels int64 (n,).
 """
 
-from typing import List, Optional, Tuple
+import os
+from typing import List, Optional, Tuple, Union, final
 
 import numpy as np
 import numpy.typing as npt
+
+__all__ = ["Estimator", "Model", "Fitter", "dlpack_to_f32", "__version__", "DEFAULT_DIRECTIONS"]
 
 __version__: str
 DEFAULT_DIRECTIONS: str
@@ -19,9 +22,12 @@ _Scores = Tuple[
     float,
 ]
 
+# Native classes, as PyO3 makes them: not subclassable (final), and built by
+# __new__.
+@final
 class Estimator:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         n_estimators: Optional[int],
         min_n_estimators: int,
         lowest_psmi_quantile: float,
@@ -32,7 +38,7 @@ class Estimator:
         threads: Optional[int],
         directions: str,
         frame_size: Optional[int],
-    ) -> None: ...
+    ) -> Estimator: ...
     def fit(self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> Model: ...
     def fitter(self, dim: int, n: int) -> Fitter: ...
     def block_fitter(self, dim: int, n: int, first: int, count: int) -> Fitter: ...
@@ -48,6 +54,7 @@ class Estimator:
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool
     ) -> Tuple[Model, _Scores]: ...
 
+@final
 class Model:
     def transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool, first_row: int = 0
@@ -59,8 +66,8 @@ class Model:
     def scheme(self) -> Tuple[str, Optional[int]]: ...
     def set_threads(self, threads: int) -> None: ...
     @staticmethod
-    def load(path: str) -> Model: ...
-    def save(self, path: str) -> None: ...
+    def load(path: Union[str, os.PathLike[str]]) -> Model: ...
+    def save(self, path: Union[str, os.PathLike[str]]) -> None: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod
     def from_bytes(bytes: bytes) -> Model: ...
@@ -83,16 +90,17 @@ class Model:
     @property
     def auto_report(self) -> Optional[Tuple[int, Optional[float], bool]]: ...
 
+@final
 class Fitter:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         dim: int,
         n_estimators: int,
         seed: int,
         threads: Optional[int],
         directions: str,
         frame_size: Optional[int],
-    ) -> None: ...
+    ) -> Fitter: ...
     def update(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], first_row: int = 0
     ) -> None: ...

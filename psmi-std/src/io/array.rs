@@ -2,9 +2,8 @@
 
 use super::error::IoErrorKind;
 use half::{bf16, f16};
-use memmap2::Mmap;
-use std::fs::File;
-use std::path::Path;
+use psmi_core::projection::Rows;
+use std::ops::Range;
 
 /// The element types the readers know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,20 +47,36 @@ pub(crate) struct RawArray {
 
 impl RawArray {
     pub(crate) fn len(&self) -> usize {
+        // The readers checked that a shape without zeros fits in the file;
+        // one with a zero may multiply its other sizes beyond usize.
+        if self.shape.contains(&0) {
+            return 0;
+        }
         self.shape.iter().product()
     }
 
-    pub(crate) fn bytes<'m>(&self, map: &'m Mmap) -> &'m [u8] {
-        &map[self.offset..self.offset + self.len() * self.elem.size()]
+    /// Where the array's bytes lie in its file.
+    pub(crate) fn byte_range(&self) -> Range<usize> {
+        self.offset..self.offset + self.len() * self.elem.size()
     }
 
-    /// The values as f32 where they lie, if they are native-endian f32
-    /// aligned to 4 bytes.
-    pub(crate) fn f32_in_place<'m>(&self, map: &'m Mmap) -> Option<&'m [f32]> {
-        if self.elem == Elem::F32 && self.big_endian == cfg!(target_endian = "big") {
-            bytemuck::try_cast_slice(self.bytes(map)).ok()
-        } else {
-            None
+    /// The array's bytes in `file`, the bytes of the file it was found in.
+    pub(crate) fn bytes<'m>(&self, file: &'m [u8]) -> &'m [u8] {
+        &file[self.byte_range()]
+    }
+
+    /// The values where they lie in `file`, if they are native-endian f32,
+    /// f16 or bf16 aligned to their size: features read in place.
+    pub(crate) fn in_place<'m>(&self, file: &'m [u8]) -> Option<Rows<'m>> {
+        if self.big_endian != cfg!(target_endian = "big") {
+            return None;
+        }
+        let bytes = self.bytes(file);
+        match self.elem {
+            Elem::F32 => bytemuck::try_cast_slice(bytes).ok().map(Rows::F32),
+            Elem::F16 => bytemuck::try_cast_slice(bytes).ok().map(Rows::F16),
+            Elem::Bf16 => bytemuck::try_cast_slice(bytes).ok().map(Rows::Bf16),
+            _ => None,
         }
     }
 
@@ -75,23 +90,6 @@ impl RawArray {
             offset: self.offset + l * rows * cols * self.elem.size(),
         }
     }
-}
-
-/// Maps `path` read-only, its pages filled in at once when `populate` is set.
-pub(crate) fn map_file(path: &Path, populate: bool) -> std::io::Result<Mmap> {
-    let file = File::open(path)?;
-    let mut options = memmap2::MmapOptions::new();
-    // Inputs that fit in memory are read whole, so the page tables are filled
-    // in one call (MAP_POPULATE) rather than by one fault per page on first
-    // touch; a streamed input, or a layer of a stack, is faulted in chunk by
-    // chunk (layer by layer) and released.
-    if populate {
-        options.populate();
-    }
-    // SAFETY: the map is read-only and private to this process. Another process
-    // truncating or rewriting the file while it is mapped would change what we read
-    // (or raise SIGBUS); inputs are treated as immutable for the run, as with any mmap.
-    unsafe { options.map(&file) }
 }
 
 pub(crate) const FEATURE_DTYPES: &str =

@@ -1,5 +1,6 @@
 //! The error of every file operation: which file (and tensor), and what is wrong.
 
+use crate::PsmiError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -178,7 +179,10 @@ pub enum IoErrorKind {
         available: Vec<String>,
     },
     /// A tensor pattern that no tensor of the file matches.
-    #[error("no tensor matches this pattern; the file holds: {}", available.join(", "))]
+    #[error(
+        "no tensor matches this pattern; the file holds: {}",
+        listing(available)
+    )]
     NoTensorMatches {
         /// The tensors the file holds, sorted.
         available: Vec<String>,
@@ -253,17 +257,10 @@ pub enum IoErrorKind {
         /// The feature shard.
         features: String,
     },
-    /// A NaN or infinity in the features.
-    #[error("non-finite feature value at row {row}, column {column} (NaN, infinity, or beyond the f32 range)")]
-    NonFinite {
-        /// Row among the rows of all shards.
-        row: usize,
-        /// Column of the value.
-        column: usize,
-    },
-    /// Features the estimator refuses.
+    /// Features the estimator refuses, such as a NaN or infinity
+    /// ([`PsmiError::NonFinite`], its row among the rows of all shards).
     #[error("{0}")]
-    Features(String),
+    Features(PsmiError),
     /// Writing an output file failed.
     #[error("cannot write: {0}")]
     Write(std::io::Error),

@@ -1,17 +1,20 @@
 //! Several layers of hidden states as one input: the tensors of a safetensors
 //! file whose names match a pattern, or one 3-D tensor [L, n, d].
 
-use super::array::{map_file, to_f32, Elem, RawArray, FEATURE_DTYPES};
+use super::array::{to_f32, Elem, RawArray, FEATURE_DTYPES};
 use super::error::{IoError, IoErrorKind};
 use super::names::{matches, natural_order};
+use super::pages::MappedFile;
 use super::{npy, tensors, Input};
-use memmap2::Mmap;
-use std::borrow::Cow;
+use crate::features::{Check, Features};
+use crate::PsmiError;
 use std::fmt;
 use std::path::PathBuf;
 
 /// The layers of a features input, each an n × d matrix (d may differ from
-/// layer to layer, n may not), read where they lie in the mapped file.
+/// layer to layer, n may not), read where they lie in the mapped file:
+/// little-endian f32, f16 and bf16 layers in place, without a copy; only
+/// the layer being used is read from the file.
 ///
 /// An input is a set of layers when it is `FILE.safetensors:PATTERN` with `*`
 /// (any run of characters) or `?` (one character) in the pattern — the
@@ -35,9 +38,10 @@ use std::path::PathBuf;
 /// let layers = FeatureLayers::open(&Input::parse(&spec))?.expect("a pattern");
 /// assert_eq!((layers.len(), layers.rows()), (2, 3));
 /// assert_eq!((layers.name(0), layers.name(1)), ("layers.2", "layers.10"));
-/// assert_eq!((layers.cols(0), &layers.values(0)?[..]), (2, &[2.0; 6][..]));
+/// assert_eq!(layers.cols(0), 2);
+/// assert_eq!(layers.features(0)?.as_slice(), Some(&[2.0; 6][..]));
 /// layers.release(0); // done with layers.2: its pages may go
-/// assert_eq!(&layers.values(1)?[..], &[1.0; 6]);
+/// assert_eq!(layers.features(1)?.as_slice(), Some(&[1.0; 6][..]));
 /// // One tensor named outright is not a set of layers.
 /// let one = format!("{}:head", path.display());
 /// assert!(FeatureLayers::open(&Input::parse(&one))?.is_none());
@@ -46,7 +50,7 @@ use std::path::PathBuf;
 /// ```
 pub struct FeatureLayers {
     path: PathBuf,
-    map: Mmap,
+    map: MappedFile,
     layers: Vec<(String, RawArray)>,
     rows: usize,
 }
@@ -76,7 +80,7 @@ impl FeatureLayers {
         {
             return Ok(None);
         }
-        let map = map_file(&path, false).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+        let map = MappedFile::open(&path).map_err(|e| input.error(IoErrorKind::Open(e)))?;
         let named = match input.tensor() {
             Some(pattern) if pattern.contains(['*', '?']) => {
                 let names = tensors::names(&map).map_err(|kind| input.error(kind))?;
@@ -122,7 +126,7 @@ impl FeatureLayers {
     /// Checks every layer's dtype and shape, and that all have the first one's rows.
     fn checked(
         path: PathBuf,
-        map: Mmap,
+        map: MappedFile,
         layers: Vec<(String, RawArray)>,
         stack: Option<&str>,
     ) -> Result<FeatureLayers, IoError> {
@@ -203,36 +207,36 @@ impl FeatureLayers {
         self.layers[i].1.shape[1]
     }
 
-    /// Layer `i`'s values, row-major n × d: in place for little-endian f32
-    /// aligned to 4 bytes, otherwise converted (one layer's copy).
+    /// Layer `i` as [`Features`], checked finite: read in place for
+    /// little-endian f32, f16 and bf16 aligned to their size, otherwise
+    /// converted to f32 (one layer's copy). Its pages are filled in at once,
+    /// and stay until [`FeatureLayers::release`].
     ///
     /// # Errors
     ///
-    /// An [`IoError`] naming the file and layer if the values cannot be converted.
+    /// An [`IoError`] naming the file and layer: a NaN or infinity
+    /// ([`PsmiError::NonFinite`], its row and column within the layer).
     ///
     /// # Panics
     ///
     /// If `i` is not below [`FeatureLayers::len`].
-    pub fn values(&self, i: usize) -> Result<Cow<'_, [f32]>, IoError> {
+    pub fn features(&self, i: usize) -> Result<Features<'_>, IoError> {
         let (name, raw) = &self.layers[i];
-        // The layer is read whole: its page tables filled in one call, as
-        // MAP_POPULATE does for single inputs (best effort: kernels ≥ 5.14).
-        #[cfg(target_os = "linux")]
-        let _ = self.map.advise_range(
-            memmap2::Advice::PopulateRead,
-            raw.offset,
-            raw.len() * raw.elem.size(),
-        );
-        match raw.f32_in_place(&self.map) {
-            Some(values) => Ok(Cow::Borrowed(values)),
-            None => to_f32(raw, raw.bytes(&self.map))
-                .map(Cow::Owned)
-                .map_err(|kind| IoError::new(&self.path, kind).in_tensor(Some(name))),
+        let fail =
+            |e: PsmiError| IoError::new(&self.path, IoErrorKind::Features(e)).in_tensor(Some(name));
+        self.map.populate(raw.byte_range());
+        let (rows, cols) = (self.rows, self.cols(i));
+        match raw.in_place(&self.map) {
+            Some(values) => Features::in_place(values, rows, cols, None, Check::Now),
+            None => {
+                let values = to_f32(raw, raw.bytes(&self.map))
+                    .map_err(|kind| IoError::new(&self.path, kind).in_tensor(Some(name)))?;
+                Features::from_vec(values, rows, cols)
+            }
         }
+        .map_err(fail)
     }
-}
 
-impl FeatureLayers {
     /// Lets go of layer `i`'s pages once it is done with, so that the
     /// process holds one layer at a time rather than, in the end, the whole
     /// file. They stay in the page cache, and are read again if used again.
@@ -241,21 +245,7 @@ impl FeatureLayers {
     ///
     /// If `i` is not below [`FeatureLayers::len`].
     pub fn release(&self, i: usize) {
-        let raw = &self.layers[i].1;
-        #[cfg(unix)]
-        // SAFETY: the map is private, read-only and never written, so
-        // MADV_DONTNEED only drops its page-table entries: any later read,
-        // through a reference still alive or not, faults the same bytes back
-        // in from the file. Failure leaves the pages mapped, which is harmless.
-        let _ = unsafe {
-            self.map.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                raw.offset,
-                raw.len() * raw.elem.size(),
-            )
-        };
-        #[cfg(not(unix))]
-        let _ = raw;
+        self.map.release(self.layers[i].1.byte_range());
     }
 }
 

@@ -1,26 +1,32 @@
 //! Features and labels read from an [`Input`].
 
-use super::array::{map_file, to_f32, to_i64, Elem, RawArray, FEATURE_DTYPES, LABEL_DTYPES};
+use super::array::{to_f32, to_i64, Elem, RawArray, FEATURE_DTYPES, LABEL_DTYPES};
 use super::error::{IoError, IoErrorKind};
+use super::pages::MappedFile;
 use super::{npy, tensors, Input};
 use crate::error::PsmiError;
-use crate::features::{Check, Features};
-use memmap2::Mmap;
+use crate::features::{Check, Features, ReleasePages};
 use psmi_core::projection::Rows;
 use std::fmt;
 
-/// Maps the input's file and finds its array, with errors naming file and tensor.
-fn open(
+/// Maps the input's file and finds its array, with errors naming file and
+/// tensor. Only the file's header is read: the array's pages are filled in
+/// when `populate` is set, and no other part of the file is read at all.
+pub(super) fn open(
     input: &Input,
     supported: &'static str,
     populate: bool,
-) -> Result<(Mmap, RawArray), IoError> {
-    let map = map_file(input.path(), populate).map_err(|e| input.error(IoErrorKind::Open(e)))?;
+) -> Result<(MappedFile, RawArray), IoError> {
+    let map = MappedFile::open(input.path()).map_err(|e| input.error(IoErrorKind::Open(e)))?;
     let raw = match input {
         Input::Npy(_) => npy::parse(&map, supported),
         Input::Safetensors { tensor, .. } => tensors::locate(&map, tensor.as_deref(), supported),
-    };
-    raw.map(|raw| (map, raw)).map_err(|kind| input.error(kind))
+    }
+    .map_err(|kind| input.error(kind))?;
+    if populate {
+        map.populate(raw.byte_range());
+    }
+    Ok((map, raw))
 }
 
 /// A row-major `rows × cols` matrix of features read from a file.
@@ -53,7 +59,7 @@ enum Storage {
     /// `len` values of type `elem` (F32, F16 or Bf16) at byte `offset` of the
     /// map, checked aligned at construction.
     Mapped {
-        map: Mmap,
+        map: MappedFile,
         elem: Elem,
         offset: usize,
         len: usize,
@@ -122,13 +128,7 @@ impl FeatureMatrix {
         if rows == 0 || cols == 0 {
             return Err(input.error(IoErrorKind::Empty { rows, cols }));
         }
-        let bytes = raw.bytes(&map);
-        let aligned = match raw.elem {
-            Elem::F32 => bytemuck::try_cast_slice::<u8, f32>(bytes).is_ok(),
-            Elem::F16 | Elem::Bf16 => bytemuck::try_cast_slice::<u8, u16>(bytes).is_ok(),
-            _ => false,
-        };
-        let storage = if aligned && raw.big_endian == cfg!(target_endian = "big") {
+        let storage = if raw.in_place(&map).is_some() {
             Storage::Mapped {
                 elem: raw.elem,
                 offset: raw.offset,
@@ -244,20 +244,14 @@ impl FeatureMatrix {
         self.features_with(Check::Now)
     }
 
-    /// The values as [`Features`], checked for NaN and infinities as `check` says
-    /// when read in place (a converted copy is checked at once).
+    /// The values as [`Features`], checked for NaN and infinities as `check`
+    /// says, borrowed from the map or from the converted copy.
     pub(crate) fn features_with(&self, check: Check) -> Result<Features<'_>, PsmiError> {
-        match &self.storage {
-            Storage::Mapped { map, .. } => Features::mapped(
-                self.values(),
-                self.rows,
-                self.cols,
-                map,
-                self.streamed,
-                check,
-            ),
-            Storage::Owned(_) => Features::from_rows(self.values(), self.rows, self.cols),
-        }
+        let release = match &self.storage {
+            Storage::Mapped { map, .. } if self.streamed => Some(map as &dyn ReleasePages),
+            _ => None,
+        };
+        Features::in_place(self.values(), self.rows, self.cols, release, check)
     }
 
     /// Whether the values are read in place from the mapped file (no copy was made).

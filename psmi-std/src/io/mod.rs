@@ -2,7 +2,8 @@
 //! `.npy`, each file written whole or not at all.
 //!
 //! Inputs are memory-mapped and checked against the file's length before anything of
-//! the announced size is allocated; little-endian f32 features are used in place.
+//! the announced size is allocated; only the array used is read from the file, and
+//! little-endian f32, f16 and bf16 features are used in place.
 //!
 //! The .npy header is read by a small parser of our own rather than `npyz`, because
 //! npyz reads through `io::Read` into buffers of its own while we need the data's offset
@@ -32,6 +33,7 @@ mod layers;
 mod matrix;
 mod names;
 mod npy;
+mod pages;
 mod shards;
 mod tensors;
 mod whole;

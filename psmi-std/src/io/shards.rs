@@ -1,6 +1,7 @@
 //! Inputs in shards: a glob over file names (`DIR/part-*.npy`,
 //! `shard-*.safetensors:hidden`), taken in natural order and concatenated by rows.
 
+use super::array::FEATURE_DTYPES;
 use super::error::{IoError, IoErrorKind};
 use super::matrix::{read_labels, FeatureMatrix};
 use super::names::{matches, natural_order};
@@ -205,26 +206,25 @@ impl FeatureShards {
     ///
     /// # Errors
     ///
-    /// An [`IoError`] if a shard cannot be read as features (f64 shards are
-    /// converted, and checked, at once).
+    /// An [`IoError`] if a shard cannot be read as features.
     pub fn features_checked_when_projected(&self) -> Result<Features<'_>, IoError> {
         self.features_with(Check::WhenProjected)
     }
 
     fn features_with(&self, check: Check) -> Result<Features<'_>, IoError> {
         let mut parts = Vec::with_capacity(self.shards.len());
-        let mut first_row = 0;
         for (input, matrix) in &self.shards {
-            let part = matrix.features_with(check).map_err(|e| match e {
-                PsmiError::NonFinite { row, column } => self.non_finite(first_row + row, column),
-                other => input.error(IoErrorKind::Features(other.to_string())),
-            })?;
-            parts.push(part);
-            first_row += matrix.rows();
+            let part = matrix.features_with(Check::WhenProjected);
+            parts.push(part.map_err(|e| input.error(IoErrorKind::Features(e)))?);
         }
-        // The dimensions were checked as the shards were opened.
-        Features::concat(parts)
-            .map_err(|e| self.shards[0].0.error(IoErrorKind::Features(e.to_string())))
+        // The dimensions were checked as the shards were opened; the values
+        // are checked as one, so that a bad row is named among all rows.
+        let first = &self.shards[0].0;
+        let all = Features::concat(parts).map_err(|e| first.error(IoErrorKind::Features(e)))?;
+        all.checked_as(check).map_err(|e| match e {
+            PsmiError::NonFinite { row, column } => self.non_finite(row, column),
+            other => first.error(IoErrorKind::Features(other)),
+        })
     }
 
     /// The error for a NaN or infinity at `row` (among the rows of all
@@ -240,7 +240,7 @@ impl FeatureShards {
             .unwrap_or(self.shards.len() - 1);
         self.shards[shard]
             .0
-            .error(IoErrorKind::NonFinite { row, column })
+            .error(IoErrorKind::Features(PsmiError::NonFinite { row, column }))
     }
 
     /// Labels for these features from one file (one per row of all shards)
@@ -277,18 +277,29 @@ impl FeatureShards {
     }
 }
 
-/// The total size of the files `input` names, in bytes.
+/// The bytes of the arrays that the files `input` names hold: for a
+/// safetensors tensor, that tensor's bytes, not the whole file's (only they
+/// are read). Only the files' headers are read here.
+///
+/// ```
+/// use psmi_std::io::{input_bytes, write_npy_f32_2d, Input};
+/// let path = std::env::temp_dir().join("psmi-doc-input-bytes.npy");
+/// write_npy_f32_2d(&path, 3, 2, &[0.0; 6])?;
+/// assert_eq!(input_bytes(&Input::parse(&path))?, 24);
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Errors
 ///
-/// As [`shard_inputs`], and a file whose size cannot be read.
+/// As [`shard_inputs`], and a file that cannot be opened or holds no such
+/// array.
 pub fn input_bytes(input: &Input) -> Result<u64, IoError> {
     shard_inputs(input)?
         .iter()
         .map(|input| {
-            std::fs::metadata(input.path())
-                .map(|m| m.len())
-                .map_err(|e| input.error(IoErrorKind::Open(e)))
+            let (_, raw) = super::matrix::open(input, FEATURE_DTYPES, false)?;
+            Ok(raw.byte_range().len() as u64)
         })
         .sum()
 }
