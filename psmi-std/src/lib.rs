@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod auto;
+mod class_table;
 mod error;
 mod estimator;
 mod features;
@@ -41,7 +42,7 @@ mod quantiles;
 mod scores;
 pub mod stages;
 
-pub use auto::AutoReport;
+pub use auto::{AutoReport, AutoRule, Check, Step};
 pub use error::{PsmiError, Result};
 pub use estimator::Progress;
 pub use features::Features;

@@ -4,7 +4,7 @@ Inputs are already converted by the pure-Python layer: features are
 C-contiguous float32 (n, d), labels int64 (n,).
 """
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +19,9 @@ _Scores = Tuple[
     float,
 ]
 
+# Auto mode's report: (blocks, the rule's last statistic or None, converged).
+_Report = Tuple[int, Optional[float], bool]
+
 class Estimator:
     def __init__(
         self,
@@ -32,21 +35,29 @@ class Estimator:
         threads: Optional[int],
         directions: str,
         frame_size: Optional[int],
+        target_error: Optional[float] = None,
     ) -> None: ...
     def fit(self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> Model: ...
     def fitter(self, dim: int, n: int) -> Fitter: ...
     def block_fitter(self, dim: int, n: int, first: int, count: int) -> Fitter: ...
-    def join(
-        self, blocks: List[Model], n: int, report: Tuple[int, Optional[float], bool]
-    ) -> Model: ...
-    def milestone_blocks(self, blocks: int) -> int: ...
-    def watched_samples(self, n: int) -> int: ...
-    def variation_of_the_lowest(
-        self, full: npt.NDArray[np.float64], half: npt.NDArray[np.float64], watched: int
-    ) -> float: ...
+    def join(self, blocks: List[Model], n: int, report: _Report) -> Model: ...
+    def auto_rule(self, n: int) -> AutoRule: ...
     def fit_transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool
     ) -> Tuple[Model, _Scores]: ...
+
+class AutoRule:
+    def step(
+        self,
+    ) -> Union[
+        Tuple[str, int, int],
+        Tuple[str, str, int, int, int],
+        Tuple[str, Optional[_Report]],
+    ]: ...
+    def block_scored(self) -> None: ...
+    def observe(
+        self, full: npt.NDArray[np.float64], other: npt.NDArray[np.float64]
+    ) -> None: ...
 
 class Model:
     def transform(
