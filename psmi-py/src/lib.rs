@@ -12,10 +12,12 @@ use errors::{to_py, Interruptible};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiBuilder, PsmiFitter, PsmiModel};
+use psmi_std::{
+    Check, Directions, Features, NEstimators, Psmi, PsmiBuilder, PsmiFitter, PsmiModel, Step,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 /// The slice behind a C-contiguous array (the Python layer makes it so).
 fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
@@ -118,11 +120,12 @@ struct Estimator {
 
 #[pymethods]
 impl Estimator {
-    /// Checks the options; `n_estimators` None is auto mode, `threads` None all cores.
+    /// Checks the options; `n_estimators` None is auto mode, `threads` None
+    /// all cores, `target_error` None the package's stopping rule.
     #[new]
     #[pyo3(signature = (n_estimators, min_n_estimators, lowest_psmi_quantile,
         max_variation_of_the_lowest, milestone, max_n_estimators, seed, threads,
-        directions, frame_size))]
+        directions, frame_size, target_error=None))]
     #[allow(clippy::too_many_arguments)] // the Python constructor's options, one by one
     fn new(
         n_estimators: Option<usize>,
@@ -135,14 +138,18 @@ impl Estimator {
         threads: Option<usize>,
         directions: &str,
         frame_size: Option<usize>,
+        target_error: Option<f64>,
     ) -> PyResult<Self> {
-        let builder = Psmi::builder()
+        let mut builder = Psmi::builder()
             .n_estimators(n_estimators.map_or(NEstimators::Auto, NEstimators::Fixed))
             .min_n_estimators(min_n_estimators)
             .lowest_psmi_quantile(lowest_psmi_quantile)
             .max_variation_of_the_lowest(max_variation_of_the_lowest)
             .milestone(milestone)
             .max_n_estimators(max_n_estimators);
+        if let Some(error) = target_error {
+            builder = builder.target_error(error);
+        }
         Ok(Estimator {
             psmi: common_options(builder, seed, threads, directions, frame_size)?,
         })
@@ -226,32 +233,11 @@ impl Estimator {
         Ok(Model { model })
     }
 
-    /// After `blocks` blocks, how many first blocks auto mode compares against.
-    fn milestone_blocks(&self, blocks: usize) -> usize {
-        self.psmi.milestone_blocks(blocks)
-    }
-
-    /// How many of `n` samples auto mode watches.
-    fn watched_samples(&self, n: usize) -> usize {
-        self.psmi.watched_samples(n)
-    }
-
-    /// Auto mode's variation over the `watched` lowest of candidate samples.
-    fn variation_of_the_lowest(
-        &self,
-        full: PyReadonlyArray1<'_, f64>,
-        half: PyReadonlyArray1<'_, f64>,
-        watched: usize,
-    ) -> PyResult<f64> {
-        let (full, half) = (contiguous(&full, "full")?, contiguous(&half, "half")?);
-        if full.len() != half.len() || watched == 0 || full.len() < watched {
-            return Err(PyValueError::new_err(format!(
-                "variation_of_the_lowest: {} full and {} half means for {watched} watched samples",
-                full.len(),
-                half.len()
-            )));
+    /// Auto mode's stopping rule over `n` samples, to step block by block.
+    fn auto_rule(&self, n: usize) -> AutoRule {
+        AutoRule {
+            rule: psmi_std::AutoRule::new(&self.psmi, n),
         }
-        Ok(self.psmi.variation_of_the_lowest(full, half, watched))
     }
 
     /// Fits a model and scores the samples: `(model, mean, std, full, smi)`.
@@ -267,6 +253,56 @@ impl Estimator {
         let (model, scores) =
             py.run_interruptible(|check| psmi.fit_transform_with(&x, y, full, |_| check()))?;
         Ok((Model { model }, scores_to_py(py, scores)?))
+    }
+}
+
+/// Auto mode's stopping rule (`psmi_std::AutoRule`), stepped by a
+/// distributed driver: `step()` says what it waits for.
+#[pyclass(module = "psmi_rs._native")]
+struct AutoRule {
+    rule: psmi_std::AutoRule,
+}
+
+#[pymethods]
+impl AutoRule {
+    /// `("block", first, count)`: score directions `first .. first + count`,
+    /// then call `block_scored`; `("gather", check, blocks, half_blocks,
+    /// watched)`: call `observe` with each partition's candidates (`check`
+    /// `"variation"`: running means and means over the first `half_blocks`
+    /// blocks; `"stderr"`: means and standard deviations over all directions
+    /// so far, `half_blocks` 0); `("stop", (blocks, statistic or None,
+    /// converged))`: done, with auto mode's report (None in fixed mode).
+    fn step<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        match self.rule.step() {
+            Step::Block(range) => ("block", range.start, range.len()).into_pyobject(py),
+            Step::Gather(Check::Variation {
+                blocks,
+                half_blocks,
+                watched,
+            }) => ("gather", "variation", blocks, half_blocks, watched).into_pyobject(py),
+            Step::Gather(Check::StandardError { watched }) => {
+                let blocks = self.rule.blocks();
+                ("gather", "stderr", blocks, 0usize, watched).into_pyobject(py)
+            }
+            Step::Stop(report) => {
+                let report = report.map(|r| (r.blocks, r.variation, r.converged));
+                ("stop", report).into_pyobject(py)
+            }
+        }
+    }
+
+    fn block_scored(&mut self) -> PyResult<()> {
+        self.rule.block_scored().map_err(to_py)
+    }
+
+    /// The candidates of every partition, in sample order.
+    fn observe(
+        &mut self,
+        full: PyReadonlyArray1<'_, f64>,
+        other: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<()> {
+        let (full, other) = (contiguous(&full, "full")?, contiguous(&other, "other")?);
+        self.rule.observe(full, other).map_err(to_py)
     }
 }
 
@@ -491,6 +527,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Estimator>()?;
     m.add_class::<Model>()?;
     m.add_class::<Fitter>()?;
+    m.add_class::<AutoRule>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_to_f32, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_DIRECTIONS", psmi_std::DEFAULT_DIRECTIONS.name())?;

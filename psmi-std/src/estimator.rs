@@ -1,15 +1,15 @@
 //! `fit` and `fit_transform`: the blocks of directions, fixed or auto.
 
-use crate::auto::{AutoReport, BlockMeans};
+use crate::auto::{AutoRule, BlockMeans, Check, Step};
 use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
 use crate::features::Features;
 use crate::fitter::PsmiFitter;
-use crate::model::{merge_summaries, PsmiModel};
+use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
 use crate::pipeline::{pass_width, DirectionBlock, DirectionSource, Engine};
 use crate::scores::PsmiScores;
-use crate::stages::{self, ClassParameters, FullMatrix};
+use crate::stages::{self, merge_summaries, ClassParameters, FullMatrix};
 use psmi_core::statistics::Moments;
 use std::ops::{ControlFlow, Range};
 
@@ -132,116 +132,116 @@ impl Psmi {
         let classes = Classes::of(labels, x.rows())?;
         let engine = Engine::new(self.threads)?;
         let (n, d) = (x.rows(), x.cols());
-        // Auto mode's unit is a block of `min_n_estimators` directions; fixed
-        // mode is one block. Either is worked through in passes of
-        // `pass_width` directions, whose n × width projections are all the
-        // memory that grows with n beyond the results.
-        let (block_size, max_directions, total_directions) = match self.n_estimators {
-            NEstimators::Fixed(m) => (m, m, Some(m)),
-            NEstimators::Auto => {
-                let size = self.min_n_estimators;
-                (size, self.max_n_estimators / size * size, None)
-            }
+        // Fixed mode is one block, auto mode blocks of `min_n_estimators`
+        // directions until the rule stops. Either is worked through in
+        // passes of `pass_width` directions, whose n × width projections are
+        // all the memory that grows with n beyond the results.
+        let mut rule = AutoRule::new(self, n);
+        let total_directions = match self.n_estimators {
+            NEstimators::Fixed(m) => Some(m),
+            NEstimators::Auto => None,
         };
         let scheme = self.scheme(Some(n), d)?;
         let mut pass = Pass {
             engine: &engine,
             x,
             classes: &classes,
-            source: DirectionSource::new(self.seed, scheme, d, max_directions),
+            source: DirectionSource::new(self.seed, scheme, d, rule.bound()),
             ahead: None,
             packed: Vec::new(),
             // Allocated zeroed by the system, so its pages are first touched
             // by the projection's threads rather than by one memset here.
-            projections: vec![0.0f32; n * pass_width(d).min(max_directions)],
+            projections: vec![0.0f32; n * pass_width(d).min(rule.bound())],
             table: Vec::new(),
         };
-        let mut fixed_full = match (full, total_directions) {
-            (true, Some(m)) => Some(vec![0.0f32; n * m]),
-            _ => None,
-        };
-        let mut auto_full: Vec<Vec<f32>> = Vec::new();
         let mut summaries = vec![Moments::default(); n];
         let mut block_means = BlockMeans::default();
+        // The full matrix, one n × width matrix per block.
+        let mut full_blocks = Vec::new();
         let mut passes = Vec::new();
-        let mut auto = None;
-        let mut first = 0;
-        while first < max_directions {
-            let block_end = first + block_size.min(max_directions - first);
+        let interrupted = |directions| PsmiError::Interrupted {
+            directions: Some(directions),
+        };
+        while let Step::Block(block) = rule.step() {
             let mut block_summaries = vec![Moments::default(); n];
+            let mut values = full.then(|| vec![0.0f32; n * block.len()]);
             // The directions of the pass starting at `start`, within the block.
-            let pass_from = |start: usize| start..(start + pass_width(d)).min(block_end);
-            while first < block_end {
-                let directions = pass_from(first);
-                let width = directions.len();
-                let mut target = match (&mut fixed_full, full) {
-                    (Some(values), _) => Some(FullMatrix {
-                        values,
-                        width: max_directions,
-                        column: first,
-                    }),
-                    (None, true) => {
-                        auto_full.push(vec![0.0f32; n * width]);
-                        auto_full.last_mut().map(|values| FullMatrix {
-                            values,
-                            width,
-                            column: 0,
-                        })
-                    }
-                    (None, false) => None,
-                };
+            let pass_from = |start: usize| start..(start + pass_width(d)).min(block.end);
+            let mut directions = pass_from(block.start);
+            loop {
                 // The next pass of this block, whose directions are drawn
                 // while this one scores (past the block, auto mode may stop).
-                let next = (directions.end < block_end).then(|| pass_from(directions.end));
-                let (block, params) =
-                    pass.run(directions, next, &mut block_summaries, target.as_mut())?;
+                let next = (directions.end < block.end).then(|| pass_from(directions.end));
+                let mut target = values.as_deref_mut().map(|values| FullMatrix {
+                    values,
+                    width: block.len(),
+                    column: directions.start - block.start,
+                });
+                let (drawn, params) = pass.run(
+                    directions.clone(),
+                    next.clone(),
+                    &mut block_summaries,
+                    target.as_mut(),
+                )?;
                 // The model draws its directions again from the seed when
-                // asked: the block's own are dropped here.
-                passes.push((block.first, params));
-                first += width;
+                // asked: the pass's own are dropped here.
+                passes.push((drawn.first, params));
                 let flow = progress(&Progress {
-                    blocks: block_means.len(),
-                    directions: first,
+                    blocks: rule.blocks(),
+                    directions: directions.end,
                     total_directions,
-                    variation: auto.and_then(|a: AutoReport| a.variation),
+                    variation: rule.statistic(),
                     target: None,
                 });
                 if flow.is_break() {
-                    return Err(PsmiError::Interrupted {
-                        directions: Some(first),
-                    });
+                    return Err(interrupted(directions.end));
+                }
+                match next {
+                    Some(next) => directions = next,
+                    None => break,
                 }
             }
             merge_summaries(&mut summaries, &block_summaries);
-            if self.n_estimators == NEstimators::Auto {
+            full_blocks.extend(values);
+            if total_directions.is_none() {
                 block_means.push(block_summaries.iter().map(|s| s.mean));
-                let variation =
-                    block_means.variation_of_the_lowest(self.lowest_psmi_quantile, self.milestone);
-                let converged = variation.is_some_and(|v| v <= self.max_variation_of_the_lowest);
-                auto = Some(AutoReport {
-                    blocks: block_means.len(),
-                    variation,
-                    converged,
-                });
+            }
+            rule.block_scored()?;
+            if let Step::Gather(check) = rule.step() {
+                let (running, other) = match check {
+                    Check::Variation {
+                        blocks,
+                        half_blocks,
+                        ..
+                    } => (
+                        block_means.mean_over(blocks),
+                        block_means.mean_over(half_blocks),
+                    ),
+                    Check::StandardError { .. } => (
+                        summaries.iter().map(|s| s.mean).collect(),
+                        summaries.iter().map(Moments::std).collect(),
+                    ),
+                };
+                rule.observe(&running, &other)?;
+            }
+            if let Some(target) = rule.target() {
                 let flow = progress(&Progress {
-                    blocks: block_means.len(),
-                    directions: first,
+                    blocks: rule.blocks(),
+                    directions: rule.directions(),
                     total_directions,
-                    variation,
-                    target: Some(self.max_variation_of_the_lowest),
+                    variation: rule.statistic(),
+                    target: Some(target),
                 });
                 if flow.is_break() {
-                    return Err(PsmiError::Interrupted {
-                        directions: Some(first),
-                    });
-                }
-                if converged {
-                    break;
+                    return Err(interrupted(rule.directions()));
                 }
             }
         }
+        let Step::Stop(auto) = rule.step() else {
+            unreachable!("each block's check is observed as soon as it is asked for")
+        };
         drop(pass);
-        let full_values = fixed_full.or_else(|| full.then(|| interleave_columns(&auto_full, n)));
+        let full_values = full.then(|| join_columns(full_blocks, n));
         let model = PsmiModel::assemble(
             d,
             &classes.labels,
@@ -322,9 +322,13 @@ impl Pass<'_> {
     }
 }
 
-/// Joins per-block n × width matrices side by side into one n × Σwidth matrix.
-fn interleave_columns(blocks: &[Vec<f32>], n: usize) -> Vec<f32> {
-    let widths: Vec<usize> = blocks.iter().map(|b| b.len() / n).collect();
+/// Joins per-block n × width matrices side by side into one n × Σwidth
+/// matrix (a single block as it is).
+fn join_columns(mut blocks: Vec<Vec<f32>>, n: usize) -> Vec<f32> {
+    if blocks.len() == 1 {
+        return blocks.remove(0);
+    }
+    let widths: Vec<usize> = blocks.iter().map(|b| b.len() / n.max(1)).collect();
     let mut out = Vec::with_capacity(n * widths.iter().sum::<usize>());
     for i in 0..n {
         for (block, &w) in blocks.iter().zip(&widths) {

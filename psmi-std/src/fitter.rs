@@ -1,6 +1,7 @@
 //! Streaming fit: class statistics accumulated chunk by chunk, mergeable.
 
 use crate::classes::check_label_count;
+use crate::class_table::ClassTable;
 use crate::error::{PsmiError, Result};
 use crate::features::Features;
 use crate::model::PsmiModel;
@@ -256,17 +257,14 @@ impl PsmiFitter {
         let counts = self
             .moments
             .first()
-            .map_or(vec![0; k], |s| s.counts.clone());
-        let (mut mean, mut m2) = (vec![0.0; k * m], vec![0.0; k * m]);
+            .map_or(vec![0; k], |s| s.parts().0.to_vec());
+        let (mut mean, mut m2) = (ClassTable::zeros(k, m), ClassTable::zeros(k, m));
         for (block, stats) in self.blocks.iter().zip(&self.moments) {
-            let width = stats.directions;
-            for c in 0..k {
-                let dst = c * m + block.first..c * m + block.first + width;
-                mean[dst.clone()].copy_from_slice(&stats.mean[c * width..(c + 1) * width]);
-                m2[dst].copy_from_slice(&stats.m2[c * width..(c + 1) * width]);
-            }
+            let (_, block_mean, block_m2) = stats.parts();
+            mean.scatter(block.first, block_mean, None);
+            m2.scatter(block.first, block_m2, None);
         }
-        (&self.labels, counts, mean, m2)
+        (&self.labels, counts, mean.into_values(), m2.into_values())
     }
 
     /// Replaces a fitter's (empty) state by the classes `labels` with the
@@ -274,19 +272,12 @@ impl PsmiFitter {
     pub(crate) fn restore(&mut self, labels: Vec<i64>, counts: Vec<u64>, mean: &[f64], m2: &[f64]) {
         let m = self.n_estimators();
         for (block, stats) in self.blocks.iter().zip(&mut self.moments) {
-            let width = stats.directions;
-            let columns = |values: &[f64]| -> Vec<f64> {
-                (0..labels.len())
-                    .flat_map(|c| {
-                        values[c * m + block.first..c * m + block.first + width]
-                            .iter()
-                            .copied()
-                    })
-                    .collect()
-            };
-            stats.counts = counts.clone();
-            stats.mean = columns(mean);
-            stats.m2 = columns(m2);
+            let columns = block.first..block.first + block.count();
+            *stats = ClassStatistics::from_parts(
+                counts.clone(),
+                ClassTable::columns_of(mean, m, columns.clone()),
+                ClassTable::columns_of(m2, m, columns),
+            );
         }
         self.class_of = labels
             .iter()
@@ -298,7 +289,7 @@ impl PsmiFitter {
 
     /// Number of samples seen so far.
     pub fn samples(&self) -> u64 {
-        self.moments.first().map_or(0, |m| m.counts.iter().sum())
+        self.moments.first().map_or(0, |m| m.parts().0.iter().sum())
     }
 
     /// Adds a chunk of samples. On error the fitter is unchanged.
@@ -351,13 +342,7 @@ impl PsmiFitter {
             self.class_of.insert(label, self.labels.len() as u32);
             self.labels.push(label);
             for moments in &mut self.moments {
-                moments.counts.push(0);
-                moments
-                    .mean
-                    .resize(moments.mean.len() + moments.directions, 0.0);
-                moments
-                    .m2
-                    .resize(moments.m2.len() + moments.directions, 0.0);
+                moments.add_class();
             }
         }
     }
@@ -400,19 +385,15 @@ impl PsmiFitter {
             .filter(|l| !self.class_of.contains_key(l))
             .collect();
         self.add_classes(&new_labels);
+        // The other fitter's classes, moved to this fitter's class order.
+        let rows: Vec<usize> = other
+            .labels
+            .iter()
+            .map(|label| self.class_of[label] as usize)
+            .collect();
         let classes = self.labels.len();
         for (total, theirs) in self.moments.iter_mut().zip(&other.moments) {
-            // The other fitter's classes, moved to this fitter's class order.
-            let m = theirs.directions;
-            let mut aligned = ClassStatistics::zeros(classes, m);
-            for (their_class, label) in other.labels.iter().enumerate() {
-                let c = self.class_of[label] as usize;
-                aligned.counts[c] = theirs.counts[their_class];
-                let (dst, src) = (c * m..(c + 1) * m, their_class * m..(their_class + 1) * m);
-                aligned.mean[dst.clone()].copy_from_slice(&theirs.mean[src.clone()]);
-                aligned.m2[dst].copy_from_slice(&theirs.m2[src]);
-            }
-            total.merge(aligned)?;
+            total.merge(theirs.moved_to(&rows, classes))?;
         }
         Ok(())
     }

@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod auto;
+mod class_table;
 mod classes;
 mod error;
 mod estimator;
@@ -44,7 +45,7 @@ mod scores;
 pub mod stages;
 pub mod sweep;
 
-pub use auto::AutoReport;
+pub use auto::{AutoReport, AutoRule, Check, Step};
 pub use error::{PsmiError, Result};
 pub use estimator::Progress;
 pub use features::Features;

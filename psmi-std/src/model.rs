@@ -2,6 +2,7 @@
 
 use crate::auto::AutoReport;
 use crate::classes::Classes;
+use crate::class_table::ClassTable;
 use crate::error::{PsmiError, Result};
 use crate::features::Features;
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
@@ -81,20 +82,19 @@ impl PsmiModel {
         auto: Option<AutoReport>,
     ) -> PsmiModel {
         let classes = labels.len();
-        let m: usize = blocks.iter().map(|(_, p)| p.directions).sum();
+        let m: usize = blocks.iter().map(|(_, p)| p.directions()).sum();
         let mut order: Vec<usize> = (0..classes).collect();
         order.sort_by_key(|&c| labels[c]);
-        let mut mean = vec![0.0; classes * m];
-        let mut std = vec![0.0; classes * m];
+        // Class c goes to row `rows[c]`, its place in label order.
+        let mut rows = vec![0; classes];
+        for (sorted, &c) in order.iter().enumerate() {
+            rows[c] = sorted;
+        }
+        let (mut mean, mut std) = (ClassTable::zeros(classes, m), ClassTable::zeros(classes, m));
         let frequency = order.iter().map(|&c| blocks[0].1.frequency[c]).collect();
         for (first, params) in &blocks {
-            let width = params.directions;
-            for (sorted, &c) in order.iter().enumerate() {
-                let dst = sorted * m + first..sorted * m + first + width;
-                let src = c * width..(c + 1) * width;
-                mean[dst.clone()].copy_from_slice(&params.mean[src.clone()]);
-                std[dst].copy_from_slice(&params.std[src]);
-            }
+            mean.scatter(*first, &params.mean, Some(&rows));
+            std.scatter(*first, &params.std, Some(&rows));
         }
         PsmiModel {
             dim,
@@ -102,8 +102,8 @@ impl PsmiModel {
             directions: directions.map(OnceLock::from).unwrap_or_default(),
             labels: order.iter().map(|&c| labels[c]).collect(),
             frequency,
-            mean,
-            std,
+            mean: mean.into_values(),
+            std: std.into_values(),
             seed,
             scheme,
             threads,
@@ -151,7 +151,7 @@ impl PsmiModel {
         let (dim, classes) = (head.dim, head.labels.len());
         let m: usize = parts.iter().map(PsmiModel::n_estimators).sum();
         let mut directions = Vec::with_capacity(m * dim);
-        let (mut mean, mut std) = (vec![0.0; classes * m], vec![0.0; classes * m]);
+        let (mut mean, mut std) = (ClassTable::zeros(classes, m), ClassTable::zeros(classes, m));
         let mut expected = vec![0.0f32; dim];
         let mut first = 0;
         for (b, part) in parts.iter().enumerate() {
@@ -168,14 +168,13 @@ impl PsmiModel {
             }
             directions.extend_from_slice(part.directions());
             let width = part.n_estimators;
-            for c in 0..classes {
-                let (dst, src) = (
-                    c * m + first..c * m + first + width,
-                    c * width..(c + 1) * width,
-                );
-                mean[dst.clone()].copy_from_slice(&part.mean[src.clone()]);
-                std[dst].copy_from_slice(&part.std[src]);
-            }
+            let all = 0..width;
+            mean.scatter(
+                first,
+                &ClassTable::columns_of(&part.mean, width, all.clone()),
+                None,
+            );
+            std.scatter(first, &ClassTable::columns_of(&part.std, width, all), None);
             first += width;
         }
         Ok(PsmiModel {
@@ -184,8 +183,8 @@ impl PsmiModel {
             directions: OnceLock::from(directions),
             labels: head.labels.clone(),
             frequency: head.frequency.clone(),
-            mean,
-            std,
+            mean: mean.into_values(),
+            std: std.into_values(),
             seed: Some(seed),
             scheme,
             threads: head.threads,
@@ -420,24 +419,11 @@ impl PsmiModel {
 
     /// The class parameters of directions `first .. first + width`.
     fn block_parameters(&self, first: usize, width: usize) -> ClassParameters {
-        let m = self.n_estimators();
-        let columns = |values: &[f64]| {
-            (0..self.labels.len())
-                .flat_map(|c| values[c * m + first..c * m + first + width].iter().copied())
-                .collect()
-        };
+        let columns = first..first + width;
         ClassParameters {
             frequency: self.frequency.clone(),
-            mean: columns(&self.mean),
-            std: columns(&self.std),
-            directions: width,
+            mean: ClassTable::columns_of(&self.mean, self.n_estimators, columns.clone()),
+            std: ClassTable::columns_of(&self.std, self.n_estimators, columns),
         }
-    }
-}
-
-/// Adds a block's per-sample moments to the running ones.
-pub(crate) fn merge_summaries(running: &mut [Moments], block: &[Moments]) {
-    for (r, b) in running.iter_mut().zip(block) {
-        *r = r.merge(*b);
     }
 }

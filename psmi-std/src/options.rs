@@ -164,6 +164,7 @@ pub struct Psmi {
     pub(crate) threads: Option<usize>,
     pub(crate) directions: Directions,
     pub(crate) frame_size: Option<usize>,
+    pub(crate) target_error: Option<f64>,
 }
 
 impl Default for Psmi {
@@ -179,6 +180,7 @@ impl Default for Psmi {
             threads: None,
             directions: DEFAULT_DIRECTIONS,
             frame_size: None,
+            target_error: None,
         }
     }
 }
@@ -234,6 +236,12 @@ impl Psmi {
     /// How the directions are drawn.
     pub fn directions(&self) -> Directions {
         self.directions
+    }
+
+    /// Auto mode's target standard error of the watched samples, if it
+    /// stops at one rather than by the package's rule.
+    pub fn target_error(&self) -> Option<f64> {
+        self.target_error
     }
 
     /// The scheme of the directions for `n` samples (`None` when not known,
@@ -346,6 +354,29 @@ impl PsmiBuilder {
         self
     }
 
+    /// Auto mode stops once the standard error of each watched sample (the
+    /// lowest `lowest_psmi_quantile` fraction by mean PSMI) is at most
+    /// `value`, instead of by the package's rule (positive and finite; auto
+    /// mode only). Still bounded by `max_n_estimators`.
+    ///
+    /// ```
+    /// use psmi_std::{Features, Psmi};
+    /// let data: Vec<f32> = (0..80).map(|i| ((i * 7) % 11) as f32 + if i >= 40 { 6.0 } else { 0.0 }).collect();
+    /// let x = Features::new(&data, 40, 2)?;
+    /// let labels: Vec<i64> = (0..40).map(|i| (i >= 20) as i64).collect();
+    /// let psmi = Psmi::builder().min_n_estimators(50).target_error(0.05).build()?;
+    /// let (model, scores) = psmi.fit_transform(&x, &labels)?;
+    /// let report = model.auto_report().unwrap();
+    /// assert!(report.converged && report.variation.unwrap() <= 0.05);
+    /// // The watched sample (the lowest of 40 at quantile 0.05) is within the target.
+    /// assert!(scores.stderr()[scores.lowest(1)[0]] <= 0.05);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn target_error(mut self, value: f64) -> Self {
+        self.options.target_error = Some(value);
+        self
+    }
+
     /// Checks every option.
     ///
     /// # Errors
@@ -391,6 +422,18 @@ impl PsmiBuilder {
                 o.max_n_estimators.to_string(),
                 "must be at least min_n_estimators",
             );
+        }
+        if let Some(e) = o.target_error {
+            if !(e > 0.0 && e.is_finite()) {
+                return invalid("target_error", e.to_string(), "must be positive and finite");
+            }
+            if o.n_estimators != NEstimators::Auto {
+                return invalid(
+                    "target_error",
+                    e.to_string(),
+                    "stops auto mode: n_estimators must be `auto`",
+                );
+            }
         }
         if o.frame_size == Some(0) {
             return invalid("frame_size", "0".into(), "must be at least 1");

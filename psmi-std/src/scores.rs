@@ -2,6 +2,14 @@
 
 use psmi_core::statistics::Moments;
 
+/// The standard error of a sample's mean PSMI over `directions` directions
+/// whose population standard deviation is `std`: std / √m, as for
+/// i.i.d. directions. The one place the scores and auto mode's target error
+/// take it from.
+pub(crate) fn standard_error(std: f64, directions: usize) -> f64 {
+    std / (directions as f64).sqrt()
+}
+
 /// PSMI of every sample: mean and spread over the directions, and the full
 /// n × m matrix when it was asked for.
 ///
@@ -48,8 +56,10 @@ impl PsmiScores {
 
     /// Standard error of each sample's mean: std / √m.
     pub fn stderr(&self) -> Vec<f64> {
-        let root_m = (self.n_estimators as f64).sqrt();
-        self.std.iter().map(|s| s / root_m).collect()
+        self.std
+            .iter()
+            .map(|&s| standard_error(s, self.n_estimators))
+            .collect()
     }
 
     /// Sliced mutual information of the data set: the mean PSMI over samples

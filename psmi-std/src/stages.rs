@@ -47,8 +47,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::class_table::ClassTable;
 use crate::features::Features;
-use crate::model::merge_summaries;
 use psmi_core::directions::{self, Scheme};
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::scoring::{self, ScoringTable};
@@ -233,12 +233,9 @@ fn ensure_dim(x: &Features<'_>, dim: usize) -> Result<(), Error> {
 /// mergeable across chunks of rows, threads and processes.
 #[derive(Clone, Debug)]
 pub struct ClassStatistics {
-    pub(crate) counts: Vec<u64>,
-    /// Class-major `classes × directions`.
-    pub(crate) mean: Vec<f64>,
-    /// As `mean`.
-    pub(crate) m2: Vec<f64>,
-    pub(crate) directions: usize,
+    counts: Vec<u64>,
+    mean: ClassTable,
+    m2: ClassTable,
 }
 
 impl ClassStatistics {
@@ -246,18 +243,52 @@ impl ClassStatistics {
     pub(crate) fn zeros(classes: usize, directions: usize) -> Self {
         ClassStatistics {
             counts: vec![0; classes],
-            mean: vec![0.0; classes * directions],
-            m2: vec![0.0; classes * directions],
-            directions,
+            mean: ClassTable::zeros(classes, directions),
+            m2: ClassTable::zeros(classes, directions),
         }
+    }
+
+    /// Statistics laid out as [`ClassStatistics::parts`] gives them.
+    pub(crate) fn from_parts(counts: Vec<u64>, mean: ClassTable, m2: ClassTable) -> Self {
+        ClassStatistics { counts, mean, m2 }
+    }
+
+    /// Each class's count, and its means and M2s along every direction.
+    pub(crate) fn parts(&self) -> (&[u64], &ClassTable, &ClassTable) {
+        (&self.counts, &self.mean, &self.m2)
+    }
+
+    /// Number of directions.
+    pub(crate) fn directions(&self) -> usize {
+        self.mean.directions()
+    }
+
+    /// Appends a class with no samples.
+    pub(crate) fn add_class(&mut self) {
+        self.counts.push(0);
+        self.mean.add_class();
+        self.m2.add_class();
+    }
+
+    /// These statistics over `classes` classes, class c moved to `rows[c]`
+    /// (classes no row maps to have no samples): another fitter's classes
+    /// in this fitter's order.
+    pub(crate) fn moved_to(&self, rows: &[usize], classes: usize) -> Self {
+        let mut moved = Self::zeros(classes, self.directions());
+        for (c, &row) in rows.iter().enumerate() {
+            moved.counts[row] = self.counts[c];
+        }
+        moved.mean.scatter(0, &self.mean, Some(rows));
+        moved.m2.scatter(0, &self.m2, Some(rows));
+        moved
     }
 
     fn view(&mut self) -> Result<ClassMoments<'_>, Error> {
         ClassMoments::from_parts(
-            self.directions,
+            self.mean.directions(),
             &mut self.counts,
-            &mut self.mean,
-            &mut self.m2,
+            self.mean.values_mut(),
+            self.m2.values_mut(),
         )
     }
 
@@ -396,19 +427,19 @@ impl ClassStatistics {
     /// On one thread, a merge of 64 groups would idle the others.
     fn merged_in_order(classes: usize, directions: usize, partials: &[Self]) -> Self {
         let mut total = Self::zeros(classes, directions);
-        total
-            .mean
+        let ClassStatistics { mean, m2, .. } = &mut total;
+        mean.values_mut()
             .par_chunks_mut(directions)
-            .zip(total.m2.par_chunks_mut(directions))
+            .zip(m2.values_mut().par_chunks_mut(directions))
             .enumerate()
             .for_each(|(class, (mean, m2))| {
                 let cells = class * directions..(class + 1) * directions;
                 let mut count = 0;
                 for partial in partials {
                     let added = partial.counts[class];
-                    let sources = partial.mean[cells.clone()]
+                    let sources = partial.mean.values()[cells.clone()]
                         .iter()
-                        .zip(&partial.m2[cells.clone()]);
+                        .zip(&partial.m2.values()[cells.clone()]);
                     for ((mean, m2), (&other_mean, &other_m2)) in
                         mean.iter_mut().zip(m2.iter_mut()).zip(sources)
                     {
@@ -453,13 +484,13 @@ impl ClassStatistics {
     /// [`Error::TooFewSamples`] for a class with fewer than two samples.
     pub fn parameters(mut self) -> Result<ClassParameters, Error> {
         let mut frequency = vec![0.0; self.counts.len()];
-        let mut std = vec![0.0; self.mean.len()];
+        let mut std = vec![0.0; self.mean.values().len()];
         self.view()?.finish(&mut frequency, &mut std)?;
+        let directions = self.directions();
         Ok(ClassParameters {
             frequency,
             mean: self.mean,
-            std,
-            directions: self.directions,
+            std: ClassTable::from_values(directions, std),
         })
     }
 }
@@ -476,9 +507,8 @@ fn group_rows(n: usize) -> usize {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassParameters {
     pub(crate) frequency: Vec<f64>,
-    pub(crate) mean: Vec<f64>,
-    pub(crate) std: Vec<f64>,
-    pub(crate) directions: usize,
+    pub(crate) mean: ClassTable,
+    pub(crate) std: ClassTable,
 }
 
 impl ClassParameters {
@@ -489,16 +519,21 @@ impl ClassParameters {
     /// As [`ScoringTable::new`]: [`Error::ZeroVariance`] for a class whose
     /// samples coincide along a direction.
     pub fn table<'b>(&self, buffer: &'b mut Vec<f32>) -> Result<ScoringTable<'b>, Error> {
-        let classes = self.frequency.len();
-        buffer.resize(scoring::table_len(classes, self.directions), 0.0);
+        let (classes, directions) = (self.frequency.len(), self.directions());
+        buffer.resize(scoring::table_len(classes, directions), 0.0);
         ScoringTable::new(
             classes,
-            self.directions,
+            directions,
             &self.frequency,
-            &self.mean,
-            &self.std,
+            self.mean.values(),
+            self.std.values(),
             buffer,
         )
+    }
+
+    /// Number of directions.
+    pub(crate) fn directions(&self) -> usize {
+        self.mean.directions()
     }
 }
 
@@ -713,6 +748,13 @@ pub fn project_and_score(
                 },
             ),
     )
+}
+
+/// Adds a block's per-sample moments to the running ones.
+pub(crate) fn merge_summaries(running: &mut [Moments], block: &[Moments]) {
+    for (r, b) in running.iter_mut().zip(block) {
+        *r = r.merge(*b);
+    }
 }
 
 /// Copies rows of `m` scores into columns `column .. column + m` of rows of `width`.

@@ -4,7 +4,10 @@
 mod common;
 
 use common::{mixture, TestRng};
-use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel};
+use psmi_std::{
+    AutoRule, Check, Directions, Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel,
+    Step,
+};
 use std::ops::ControlFlow;
 
 fn fixed(m: usize) -> Psmi {
@@ -521,53 +524,55 @@ fn auto_mode_block_by_block(directions: Directions) {
     let expected = reference.auto_report().unwrap();
 
     let (mut blocks, mut sums): (Vec<PsmiModel>, Vec<Vec<f64>>) = (Vec::new(), Vec::new());
-    let (mut variation, mut converged) = (None, false);
-    while !converged && blocks.len() * size < psmi.max_n_estimators() {
-        let mut fitter =
-            PsmiFitter::for_block(&psmi, d, Some(n), blocks.len() * size, size).unwrap();
-        fitter.update(&x, &labels).unwrap();
-        let block = fitter.finish().unwrap();
-        let means = block.transform(&x, &labels).unwrap().mean().to_vec();
-        sums.push(match sums.last() {
-            Some(previous) => previous.iter().zip(&means).map(|(s, m)| s + m).collect(),
-            None => means,
-        });
-        blocks.push(block);
-        let half_blocks = psmi.milestone_blocks(blocks.len());
-        if half_blocks > 0 {
-            let full: Vec<f64> = sums[blocks.len() - 1]
-                .iter()
-                .map(|s| s / blocks.len() as f64)
-                .collect();
-            let half: Vec<f64> = sums[half_blocks - 1]
-                .iter()
-                .map(|s| s / half_blocks as f64)
-                .collect();
-            let watched = psmi.watched_samples(n);
-            let v = psmi.variation_of_the_lowest(&full, &half, watched);
-            // Two "partitions", each giving only its own lowest `watched`, decide alike.
-            let mut candidates = Vec::new();
-            for part in [0..200, 200..n] {
-                let mut order: Vec<usize> = part.collect();
-                order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
-                order.truncate(watched);
-                order.sort_unstable();
-                candidates.extend(order);
+    let mut rule = AutoRule::new(&psmi, n);
+    let report = loop {
+        match rule.step() {
+            Step::Block(directions) => {
+                assert_eq!(directions.start, blocks.len() * size);
+                let mut fitter =
+                    PsmiFitter::for_block(&psmi, d, Some(n), directions.start, directions.len())
+                        .unwrap();
+                fitter.update(&x, &labels).unwrap();
+                let block = fitter.finish().unwrap();
+                let means = block.transform(&x, &labels).unwrap().mean().to_vec();
+                sums.push(match sums.last() {
+                    Some(previous) => previous.iter().zip(&means).map(|(s, m)| s + m).collect(),
+                    None => means,
+                });
+                blocks.push(block);
+                rule.block_scored().unwrap();
             }
-            let pick = |values: &[f64]| candidates.iter().map(|&i| values[i]).collect::<Vec<_>>();
-            assert_eq!(
-                psmi.variation_of_the_lowest(&pick(&full), &pick(&half), watched),
-                v
-            );
-            variation = Some(v);
-            converged = v <= psmi.max_variation_of_the_lowest();
+            Step::Gather(Check::Variation {
+                blocks: done,
+                half_blocks,
+                watched,
+            }) => {
+                assert_eq!(done, blocks.len());
+                let mean_over =
+                    |b: usize| -> Vec<f64> { sums[b - 1].iter().map(|s| s / b as f64).collect() };
+                let (full, half) = (mean_over(done), mean_over(half_blocks));
+                // Two "partitions", each giving only its own lowest `watched`,
+                // decide as all samples do.
+                let mut candidates = Vec::new();
+                for part in [0..200, 200..n] {
+                    let mut order: Vec<usize> = part.collect();
+                    order.sort_by(|&a, &b| full[a].total_cmp(&full[b]).then(a.cmp(&b)));
+                    order.truncate(watched);
+                    order.sort_unstable();
+                    candidates.extend(order);
+                }
+                let pick =
+                    |values: &[f64]| candidates.iter().map(|&i| values[i]).collect::<Vec<_>>();
+                let mut on_all = rule.clone();
+                on_all.observe(&full, &half).unwrap();
+                rule.observe(&pick(&full), &pick(&half)).unwrap();
+                assert_eq!(on_all.statistic(), rule.statistic());
+            }
+            Step::Gather(other) => panic!("the package's rule asked for {other:?}"),
+            Step::Stop(report) => break report.unwrap(),
         }
-    }
-    let report = psmi_std::AutoReport {
-        blocks: blocks.len(),
-        variation,
-        converged,
     };
+    let variation = report.variation;
     let joined = PsmiModel::concat(&blocks, 17, scheme, Some(report)).unwrap();
     assert_eq!(
         (report.blocks, report.converged),
@@ -602,5 +607,165 @@ fn auto_mode_block_by_block(directions: Directions) {
     assert!(matches!(
         PsmiModel::concat(&[], 17, scheme, None),
         Err(PsmiError::Empty { .. })
+    ));
+}
+
+/// Each sample's mean and population std over the first `m` columns of the
+/// row-major `rows × width` matrix, by two passes in f64.
+fn moments_of_prefix(full: &[f32], width: usize, m: usize) -> (Vec<f64>, Vec<f64>) {
+    full.chunks(width)
+        .map(|row| {
+            let values = &row[..m];
+            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / m as f64;
+            let var = values
+                .iter()
+                .map(|&v| (f64::from(v) - mean).powi(2))
+                .sum::<f64>()
+                / m as f64;
+            (mean, var.sqrt())
+        })
+        .unzip()
+}
+
+/// The largest standard error (std / √m) among the `watched` samples with
+/// the lowest mean, ties to the earlier sample.
+fn largest_watched_stderr(mean: &[f64], std: &[f64], m: usize, watched: usize) -> f64 {
+    let mut order: Vec<usize> = (0..mean.len()).collect();
+    order.sort_by(|&a, &b| mean[a].total_cmp(&mean[b]).then(a.cmp(&b)));
+    order[..watched]
+        .iter()
+        .map(|&i| std[i] / (m as f64).sqrt())
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// With a target error, auto mode stops at the first block after which every
+/// watched sample's standard error is within the target (or at the bound):
+/// checked against the f64 moments of the full matrix after every block.
+#[test]
+fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
+    let (n, d, k, size) = (509, 7, 3, 17);
+    let (x, labels) = mixture(23, n, d, k, 1.2);
+    let x = Features::new(&x, n, d).unwrap();
+    let watched = (0.05 * n as f64) as usize;
+    let mut stopped_early = false;
+    for (target, directions) in [
+        (0.08, Directions::Iid),
+        (0.03, Directions::Iid),
+        (0.03, Directions::Orthogonal),
+        (1e-6, Directions::Iid),
+    ] {
+        let psmi = Psmi::builder()
+            .min_n_estimators(size)
+            .max_n_estimators(size * 12)
+            .target_error(target)
+            .directions(directions)
+            .seed(4)
+            .build()
+            .unwrap();
+        let (model, scores) = psmi.fit_transform(&x, &labels).unwrap();
+        let report = model.auto_report().unwrap();
+        let m = model.n_estimators();
+        assert_eq!(m, report.blocks * size);
+        let full = model.transform_with(&x, &labels, true).unwrap();
+        let full = full.full().unwrap();
+        let after = |blocks: usize| {
+            let (mean, std) = moments_of_prefix(full, m, blocks * size);
+            largest_watched_stderr(&mean, &std, blocks * size, watched)
+        };
+        for blocks in 1..report.blocks {
+            assert!(
+                after(blocks) > target,
+                "{target}: should have stopped after {blocks} blocks"
+            );
+        }
+        let last = after(report.blocks);
+        assert_eq!(report.converged, last <= target, "{target}: {last}");
+        if !report.converged {
+            assert_eq!(m, psmi.max_n_estimators(), "unconverged before the bound");
+        }
+        stopped_early |= report.converged && report.blocks > 1;
+        assert_close(
+            &[report.variation.unwrap()],
+            &[last],
+            1e-9,
+            "largest watched stderr",
+        );
+        // The scores' own standard errors say the same.
+        let stderr = scores.stderr();
+        let lowest = scores.lowest(watched);
+        let largest = lowest
+            .iter()
+            .map(|&i| stderr[i])
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_close(&[largest], &[last], 1e-9, "PsmiScores::stderr");
+
+        // Block by block, as a distributed run drives the rule: a fitter per
+        // block, the rule fed each sample's mean and std over the blocks so far.
+        let mut rule = AutoRule::new(&psmi, n);
+        let mut columns: Vec<Vec<f32>> = vec![Vec::new(); n];
+        let mut blocks = 0;
+        let outside = loop {
+            match rule.step() {
+                Step::Block(range) => {
+                    let mut fitter =
+                        PsmiFitter::for_block(&psmi, d, Some(n), range.start, range.len()).unwrap();
+                    fitter.update(&x, &labels).unwrap();
+                    let block = fitter.finish().unwrap();
+                    let scored = block.transform_with(&x, &labels, true).unwrap();
+                    for (row, new) in columns
+                        .iter_mut()
+                        .zip(scored.full().unwrap().chunks(range.len()))
+                    {
+                        row.extend_from_slice(new);
+                    }
+                    blocks += 1;
+                    rule.block_scored().unwrap();
+                }
+                Step::Gather(check) => {
+                    assert_eq!(check, Check::StandardError { watched });
+                    let width = blocks * size;
+                    let flat: Vec<f32> = columns.concat();
+                    let (mean, std) = moments_of_prefix(&flat, width, width);
+                    rule.observe(&mean, &std).unwrap();
+                }
+                Step::Stop(report) => break report.unwrap(),
+            }
+        };
+        assert_eq!(
+            (outside.blocks, outside.converged),
+            (report.blocks, report.converged)
+        );
+    }
+    assert!(
+        stopped_early,
+        "no target stopped the run between its first block and the bound"
+    );
+}
+
+#[test]
+fn target_error_is_checked_and_needs_auto_mode() {
+    for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let err = Psmi::builder().target_error(bad).build().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                PsmiError::InvalidOption {
+                    option: "target_error",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    let fixed = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(10))
+        .target_error(0.01)
+        .build();
+    assert!(matches!(
+        fixed,
+        Err(PsmiError::InvalidOption {
+            option: "target_error",
+            ..
+        })
     ));
 }

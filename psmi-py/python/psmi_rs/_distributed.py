@@ -124,44 +124,46 @@ def run_auto(
     fit_block: Callable[[PsmiFitter], PsmiModel],
     add_block: Callable[[PsmiModel], None],
     candidates: Callable[[int, int, int], Sequence[Tuple[np.ndarray, np.ndarray]]],
+    spread: Optional[Callable[[int], Sequence[Tuple[np.ndarray, np.ndarray]]]] = None,
 ) -> PsmiModel:
-    """Auto mode, block by block, as ``PSMI`` runs it on one machine.
+    """Auto mode, block by block, as ``PSMI`` runs it on one machine: the
+    native rule (``psmi_std::AutoRule``) says which block comes next, what
+    to gather, and when to stop.
 
     ``fit_block(fitter)``: the model of an empty block fitter updated with
     every partition. ``add_block(model)``: score every partition with the
     block's model and add each sample's mean to its running sum, kept where
     the partitions are. ``candidates(blocks, half_blocks, watched)``: each
-    partition's :func:`lowest`, in partition order.
+    partition's :func:`lowest`, in partition order. ``spread(watched)``, for
+    a target error: each partition's ``watched`` samples with the lowest mean
+    over all directions so far, in row order, with that mean and their
+    standard deviation over the same directions.
     """
-    native = plan.native
-    psmi = plan.psmi
-    size = psmi.min_n_estimators
-    max_directions = psmi.max_n_estimators // size * size
-    if max_directions == 0:
-        raise ValueError(
-            f"invalid option `max_n_estimators` = {psmi.max_n_estimators}: "
-            f"must be at least min_n_estimators = {size}"
-        )
+    rule = plan.native.auto_rule(n)
     models: List[PsmiModel] = []
-    variation: Optional[float] = None
-    converged = False
-    first = 0
-    while first < max_directions:
-        count = min(size, max_directions - first)
-        model = fit_block(plan.block_fitter(dim, n, first, count))
-        models.append(model)
-        add_block(model)
-        first += count
-        blocks = len(models)
-        half_blocks = native.milestone_blocks(blocks)
-        if half_blocks:
-            watched = native.watched_samples(n)
-            parts = candidates(blocks, half_blocks, watched)
-            full = np.concatenate([p[0] for p in parts])
-            half = np.concatenate([p[1] for p in parts])
-            variation = native.variation_of_the_lowest(full, half, watched)
-            converged = variation <= psmi.max_variation_of_the_lowest
-        if converged:
-            break
-    joined = native.join([m._native for m in models], n, (len(models), variation, converged))
-    return PsmiModel(joined, plan.n_jobs)
+    while True:
+        step = rule.step()
+        if step[0] == "block":
+            _, first, count = step
+            model = fit_block(plan.block_fitter(dim, n, first, count))
+            models.append(model)
+            add_block(model)
+            rule.block_scored()
+        elif step[0] == "gather":
+            _, check, blocks, half_blocks, watched = step
+            if check == "variation":
+                parts = candidates(blocks, half_blocks, watched)
+            elif spread is not None:
+                parts = spread(watched)
+            else:
+                raise ValueError(
+                    "invalid option `target_error`: this engine does not gather "
+                    "each sample's standard deviation"
+                )
+            rule.observe(
+                np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            )
+        else:
+            _, report = step
+            joined = plan.native.join([m._native for m in models], n, report)
+            return PsmiModel(joined, plan.n_jobs)

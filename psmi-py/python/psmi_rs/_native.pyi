@@ -10,7 +10,7 @@ from typing import List, Optional, Tuple, Union, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Estimator", "Model", "Fitter", "dlpack_to_f32", "__version__", "DEFAULT_DIRECTIONS"]
+__all__ = ["Estimator", "AutoRule", "Model", "Fitter", "dlpack_to_f32", "__version__", "DEFAULT_DIRECTIONS"]
 
 __version__: str
 DEFAULT_DIRECTIONS: str
@@ -21,6 +21,9 @@ _Scores = Tuple[
     Optional[npt.NDArray[np.float32]],
     float,
 ]
+
+# Auto mode's report: (blocks, the rule's last statistic or None, converged).
+_Report = Tuple[int, Optional[float], bool]
 
 # Native classes, as PyO3 makes them: not subclassable (final), and built by
 # __new__.
@@ -38,21 +41,30 @@ class Estimator:
         threads: Optional[int],
         directions: str,
         frame_size: Optional[int],
+        target_error: Optional[float] = None,
     ) -> Estimator: ...
     def fit(self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64]) -> Model: ...
     def fitter(self, dim: int, n: int) -> Fitter: ...
     def block_fitter(self, dim: int, n: int, first: int, count: int) -> Fitter: ...
-    def join(
-        self, blocks: List[Model], n: int, report: Tuple[int, Optional[float], bool]
-    ) -> Model: ...
-    def milestone_blocks(self, blocks: int) -> int: ...
-    def watched_samples(self, n: int) -> int: ...
-    def variation_of_the_lowest(
-        self, full: npt.NDArray[np.float64], half: npt.NDArray[np.float64], watched: int
-    ) -> float: ...
+    def join(self, blocks: List[Model], n: int, report: _Report) -> Model: ...
+    def auto_rule(self, n: int) -> AutoRule: ...
     def fit_transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool
     ) -> Tuple[Model, _Scores]: ...
+
+@final
+class AutoRule:
+    def step(
+        self,
+    ) -> Union[
+        Tuple[str, int, int],
+        Tuple[str, str, int, int, int],
+        Tuple[str, Optional[_Report]],
+    ]: ...
+    def block_scored(self) -> None: ...
+    def observe(
+        self, full: npt.NDArray[np.float64], other: npt.NDArray[np.float64]
+    ) -> None: ...
 
 @final
 class Model:
