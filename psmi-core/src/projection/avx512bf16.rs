@@ -53,12 +53,11 @@ unsafe fn tile_bf16(tile: &Tile) {
     for k in 0..tile.kc {
         // SAFETY: `b` holds kc × NR words (two vectors per step) and `a`
         // the first kc words of each of the MR rows (the caller's promise).
-        // A __m512bh is 32 bf16 in 512 bits, the same bits as the words.
-        let (b0, b1): (__m512bh, __m512bh) = unsafe {
+        let (b0, b1) = unsafe {
             let panel = b.add(2 * k);
             (
-                core::mem::transmute(_mm512_loadu_si512(panel)),
-                core::mem::transmute(_mm512_loadu_si512(panel.add(1))),
+                as_bf16(_mm512_loadu_si512(panel)),
+                as_bf16(_mm512_loadu_si512(panel.add(1))),
             )
         };
         for (r, acc) in acc.iter_mut().enumerate() {
@@ -71,4 +70,11 @@ unsafe fn tile_bf16(tile: &Tile) {
     }
     // SAFETY: the caller's promise covers the CPU features and `tile.c`.
     unsafe { store_tile(&acc, tile) }
+}
+
+/// The 32 bf16 values held in the bits of `words`, pair `i` in word `i`.
+#[inline(always)]
+fn as_bf16(words: __m512i) -> __m512bh {
+    // SAFETY: both types are 512 bits of plain data, every bit pattern valid.
+    unsafe { core::mem::transmute::<__m512i, __m512bh>(words) }
 }

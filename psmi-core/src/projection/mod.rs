@@ -650,8 +650,8 @@ pub fn pack_directions_with<'a>(
 /// let packed = pack_directions_as(kernels, Precision::Bf16, CacheSizes::detect(), &theta, 2, &mut buffer)?;
 /// let mut z = [0.0f32; 2];
 /// project(&[1.0, 1.0], &packed, &mut z, &mut vec![0.0; scratch_len(kernels, 2)])?;
-/// // 0.6 and 0.8 rounded to bf16 are 0.59765625 and 0.80078125.
-/// assert_eq!(z, [1.3984375, 1.0]);
+/// // 0.6 and 0.8 rounded to bf16 are 0.6015625 and 0.80078125.
+/// assert_eq!(z, [1.40234375, 1.0]);
 /// # Ok::<(), psmi_core::Error>(())
 /// ```
 ///
