@@ -26,7 +26,12 @@ WORKSPACE = HERE.parent.parent
 VENV = HERE / ".venv"
 WORK = HERE / "work"
 RUNNER = HERE / "run_python.py"
-PYTHON_PACKAGES = ["psmi==0.2.0", "numpy==2.4.6"]
+PYTHON_PACKAGES = ["psmi==0.2.0", "numpy==2.4.6", "threadpoolctl==3.6.0"]
+
+# Variables that pin OpenBLAS to another CPU's kernel or cache size: removed
+# for the sgemm side only, so that OpenBLAS runs its own kernel for this CPU
+# (the run reports which one, through threadpoolctl).
+OPENBLAS_PINS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 GOALS = {
     "W1": {"speed": 12.0, "memory": 5.0},
@@ -274,12 +279,14 @@ def agreement(python, result):
 
 
 def sgemm_vs_throughput(python, throughput, shapes, runs):
-    """OpenBLAS sgemm and our projection at each shape, on 1 and 2 threads."""
+    """OpenBLAS sgemm (its own kernel) and our projection at each shape, on 1
+    and 2 threads, each beside the FMA peak throughput measures."""
     rows = []
     for n, d, m, classes in shapes:
         for threads in (1, 2):
             log(f"sgemm and throughput at {n}x{d} @ {d}x{m}, {threads} threads")
-            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
+            env = {key: value for key, value in os.environ.items() if key not in OPENBLAS_PINS}
+            env["OPENBLAS_NUM_THREADS"] = str(threads)
             blas = last_json(
                 run_child(
                     [python, RUNNER, "sgemm", "--n", n, "--d", d, "--m", m, "--runs", runs], "numpy sgemm",
@@ -287,12 +294,24 @@ def sgemm_vs_throughput(python, throughput, shapes, runs):
                 ).stdout
             )
             ours = throughput_json(throughput, n, d, m, classes, runs, threads)
-            rows.append((n, d, m, blas["gflops"], ours["projection_gflops"], ours["isa"], ours["threads"]))
+            bf16 = throughput_json(throughput, n, d, m, classes, runs, threads, precision="bf16")
+            rows.append({
+                "shape": (n, d, m),
+                "blas": blas["gflops"],
+                "blas_kernel": (blas.get("blas") or {}).get("architecture"),
+                "ours": ours["projection_gflops"],
+                "fma_peak": ours["fma_peak_gflops"],
+                "bf16": bf16["projection_gflops"],
+                "bf16_peak": bf16["bf16_peak_gflops"],
+                "isa": ours["isa"],
+                "threads": ours["threads"],
+            })
     return rows
 
 
-def throughput_json(throughput, n, d, m, classes, runs, threads=None):
-    command = [throughput, "--n", n, "--d", d, "--m", m, "--classes", classes, "--runs", runs, "--json"]
+def throughput_json(throughput, n, d, m, classes, runs, threads=None, precision="f32"):
+    command = [throughput, "--n", n, "--d", d, "--m", m, "--classes", classes, "--runs", runs, "--json",
+               "--precision", precision]
     if threads is not None:
         command += ["--threads", threads]
     return last_json(run_child(command, "throughput").stdout)
@@ -412,12 +431,20 @@ def print_report(args, results, checks, sgemm_rows, threads, scale):
         )
 
     if sgemm_rows:
-        print("| projection n×d @ d×m | OpenBLAS sgemm GFLOP/s | ours GFLOP/s | ours / OpenBLAS | goal |")
-        print("|---|---:|---:|---:|---|")
-        for n, d, m, blas, ours, isa, nthreads in sgemm_rows:
-            ratio = ours / blas
-            print(f"| {n}×{d} @ {d}×{m} ({isa}, {nthreads} thread{'s' * (nthreads > 1)}) | {blas:.1f} | {ours:.1f} | {ratio:.2f}× "
-                  f"| ≥ {goal_text(ratio, GOALS['sgemm'])} |")
+        fraction = lambda rate, peak: f"{rate / peak:.2f}" if peak else "—"
+        print("OpenBLAS runs its own kernel (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for that side); "
+              "peaks measured by throughput on the same threads.\n")
+        print("| projection n×d @ d×m | OpenBLAS sgemm GFLOP/s (kernel) | ours GFLOP/s | ours / OpenBLAS | goal "
+              "| FMA peak | OpenBLAS / peak | ours / peak | ours bf16 GFLOP/s | bf16 peak | bf16 / peak |")
+        print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+        for row in sgemm_rows:
+            (n, d, m), nthreads = row["shape"], row["threads"]
+            ratio = row["ours"] / row["blas"]
+            print(f"| {n}×{d} @ {d}×{m} ({row['isa']}, {nthreads} thread{'s' * (nthreads > 1)}) "
+                  f"| {row['blas']:.1f} ({row['blas_kernel']}) | {row['ours']:.1f} | {ratio:.2f}× "
+                  f"| ≥ {goal_text(ratio, GOALS['sgemm'])} | {row['fma_peak'] or 0:.1f} "
+                  f"| {fraction(row['blas'], row['fma_peak'])} | {fraction(row['ours'], row['fma_peak'])} "
+                  f"| {row['bf16']:.1f} | {row['bf16_peak'] or 0:.1f} | {fraction(row['bf16'], row['bf16_peak'])} |")
         print()
 
     if threads:

@@ -6,7 +6,10 @@ Subcommands, each printing one JSON line on stdout:
   fit-transform  run psmi.PSMI(n_estimators=...).fit_transform on .npy files and
                  save psmi_mean.npy and psmi_std.npy (timed by the caller as a
                  whole process)
-  sgemm          median seconds of a float32 matmul (OpenBLAS, default threads)
+  sgemm          median seconds of a float32 matmul (OpenBLAS, default threads),
+                 and the BLAS kernel that ran, as threadpoolctl reports it
+                 (run it without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE so
+                 that OpenBLAS picks its own kernel for this CPU)
   agree          compare our mean PSMI with the Python package's
 """
 
@@ -61,7 +64,17 @@ def sgemm(args):
     assert c.dtype == np.float32
     median = float(np.median(seconds))
     gflops = 2.0 * args.n * args.d * args.m / median / 1e9
-    print(json.dumps({"seconds": median, "gflops": gflops}))
+    print(json.dumps({"seconds": median, "gflops": gflops, "blas": blas_kernel()}))
+
+
+def blas_kernel():
+    """The BLAS library numpy calls, its kernel (OpenBLAS's core type) and threads."""
+    from threadpoolctl import threadpool_info
+
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            return {key: pool.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+    return None
 
 
 def ranks(values):

@@ -7,7 +7,8 @@
 //! package and with OpenBLAS sgemm (`compare/`).
 //!
 //! The library holds what the programs share: deterministic workloads
-//! ([`workload`]).
+//! ([`workload`]) and the probes of the machine's arithmetic peaks ([`peak`]).
 #![deny(missing_docs)]
 
+pub mod peak;
 pub mod workload;

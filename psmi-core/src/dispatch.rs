@@ -5,6 +5,11 @@
 //! time (`-C target-feature` / `-C target-cpu`). With the `std` feature,
 //! [`Kernels::detect`] asks the CPU at run time, so a default build runs the
 //! AVX2+FMA or AVX-512 kernels on a CPU that has them.
+//!
+//! Beside its instruction set, a token says whether the CPU also has the
+//! bf16 dot product of AVX512-BF16 (`vdpbf16ps`), which only the bf16
+//! projection uses ([`crate::projection::Precision::Bf16`]); every other
+//! kernel runs the same with or without it.
 
 /// An instruction set the kernels are written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,12 +108,33 @@ impl Isa {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Kernels {
     isa: Isa,
+    /// The CPU has AVX512-BF16 as well (only with [`Isa::Avx512`]).
+    bf16_dot: bool,
+}
+
+/// Whether the compile-time target features guarantee AVX512-BF16.
+const BF16_DOT_COMPILED: bool = cfg!(all(target_arch = "x86_64", target_feature = "avx512bf16"));
+
+/// Whether the running CPU has AVX512-BF16 (run-time detection).
+#[cfg(feature = "std")]
+fn bf16_dot_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 impl Kernels {
     /// The portable kernels, which run everywhere.
     pub const fn portable() -> Self {
-        Kernels { isa: Isa::Portable }
+        Kernels {
+            isa: Isa::Portable,
+            bf16_dot: false,
+        }
     }
 
     /// The widest kernels the compile-time target features guarantee.
@@ -120,7 +146,10 @@ impl Kernels {
         } else {
             Isa::Portable
         };
-        Kernels { isa }
+        Kernels {
+            isa,
+            bf16_dot: matches!(isa, Isa::Avx512) && BF16_DOT_COMPILED,
+        }
     }
 
     /// The widest kernels the running CPU supports, found at run time.
@@ -138,7 +167,17 @@ impl Kernels {
             .rev()
             .find(|isa| isa.is_supported())
             .unwrap_or(Isa::Portable);
-        Kernels { isa }
+        Kernels::with_detected_bf16_dot(isa)
+    }
+
+    /// The token of `isa` (which the CPU supports), with the bf16 dot
+    /// product if `isa` is AVX-512 and the CPU has it.
+    #[cfg(feature = "std")]
+    fn with_detected_bf16_dot(isa: Isa) -> Self {
+        Kernels {
+            isa,
+            bf16_dot: isa == Isa::Avx512 && bf16_dot_supported(),
+        }
     }
 
     /// The kernels of `isa` if the running CPU supports them.
@@ -149,7 +188,8 @@ impl Kernels {
     /// ```
     #[cfg(feature = "std")]
     pub fn for_isa(isa: Isa) -> Option<Self> {
-        isa.is_supported().then_some(Kernels { isa })
+        isa.is_supported()
+            .then(|| Kernels::with_detected_bf16_dot(isa))
     }
 
     /// The kernels of `isa`, or `None` unless the compile-time target
@@ -161,7 +201,10 @@ impl Kernels {
     /// ```
     pub const fn if_compiled(isa: Isa) -> Option<Self> {
         if isa.enabled_at_compile_time() {
-            Some(Kernels { isa })
+            Some(Kernels {
+                isa,
+                bf16_dot: matches!(isa, Isa::Avx512) && BF16_DOT_COMPILED,
+            })
         } else {
             None
         }
@@ -173,13 +216,38 @@ impl Kernels {
     ///
     /// The running CPU must support `isa` (for example, checked by a run-time
     /// detection of the caller's own). Running kernels the CPU lacks is
-    /// undefined behaviour.
+    /// undefined behaviour. The token does not claim the bf16 dot product.
     pub const unsafe fn new_unchecked(isa: Isa) -> Self {
-        Kernels { isa }
+        Kernels {
+            isa,
+            bf16_dot: false,
+        }
     }
 
     /// The instruction set these kernels use.
     pub const fn isa(self) -> Isa {
         self.isa
+    }
+
+    /// Whether the bf16 projection may use the bf16 dot product of
+    /// AVX512-BF16 (`vdpbf16ps`); without it, it multiplies the same
+    /// bf16 values with the f32 kernels of [`Kernels::isa`].
+    ///
+    /// ```
+    /// let kernels = psmi_core::Kernels::detect();
+    /// assert!(!kernels.without_bf16_dot().has_bf16_dot());
+    /// assert_eq!(kernels.without_bf16_dot().isa(), kernels.isa());
+    /// ```
+    pub const fn has_bf16_dot(self) -> bool {
+        self.bf16_dot
+    }
+
+    /// The same kernels without the bf16 dot product: the portable way to
+    /// the bf16 projection's numbers (within f32 rounding) on any CPU.
+    pub const fn without_bf16_dot(self) -> Self {
+        Kernels {
+            isa: self.isa,
+            bf16_dot: false,
+        }
     }
 }

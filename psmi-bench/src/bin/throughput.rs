@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! throughput --n N --d D --m M [--classes K] [--threads T]
-//!            [--isa portable|avx2-fma|avx512] [--runs R] [--seed S] [--json]
+//!            [--isa portable|avx2-fma|avx512] [--precision f32|bf16]
+//!            [--runs R] [--seed S] [--json]
 //! ```
 //!
 //! On standard normal features (n × d) with balanced labels over K classes,
@@ -11,14 +12,22 @@
 //!
 //! - `directions_s`: drawing the m directions;
 //! - `pack_s`: packing them for the projection kernel (once per block);
-//! - `projection_s`, `projection_gflops` = 2·n·d·m / `projection_s`;
+//! - `projection_s`, `projection_gflops` = 2·n·d·m / `projection_s`, in the
+//!   arithmetic of `--precision` (bf16: directions and rows rounded to bf16,
+//!   products by `vdpbf16ps` where the CPU has it);
 //! - `statistics_s`: class means and variances of the n × m projections;
 //! - `scoring_s`, `scoring_gevals` = n·m·K / `scoring_s` (`score_in_place`);
 //! - `summaries_s`: each sample's mean and spread over the directions.
 //!
 //! It also reports the cache sizes the CPU gives (`l1d_bytes`, `l2_bytes`) and
 //! the length of the coordinate blocks (`block_len`, at most the KC derived
-//! from them).
+//! from them), and the limit the projection works against: the machine's own
+//! peak ([`psmi_bench::peak`]), measured on all T threads at once after the
+//! stages, the f32 FMA peak (`fma_peak_gflops`) and, where the CPU has
+//! AVX512-BF16, the bf16 dot peak (`bf16_peak_gflops`), and
+//! `projection_of_peak`, the projection's rate as a fraction of the peak of
+//! its arithmetic (bf16 dot for the bf16 projection where the CPU has it,
+//! FMA otherwise).
 //!
 //! With `--json`, one JSON line; otherwise a short table. Bad arguments
 //! give one `error:` line on stderr and exit status 2; a failing stage,
@@ -26,8 +35,9 @@
 
 use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
+use psmi_bench::peak::{self, Peak};
 use psmi_bench::workload::{balanced_labels, gaussian_features};
-use psmi_core::projection;
+use psmi_core::projection::{self, Precision};
 use psmi_core::statistics::Moments;
 use psmi_core::{Isa, Kernels};
 use psmi_std::stages::{self, ClassStatistics};
@@ -56,6 +66,9 @@ struct Cli {
     /// Kernels to run [default: the widest the CPU supports].
     #[arg(long, value_enum)]
     isa: Option<IsaArg>,
+    /// Arithmetic of the projection.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    precision: PrecisionArg,
     /// Timed runs of each stage, after one warm-up run.
     #[arg(long, default_value_t = 7, value_parser = positive)]
     runs: usize,
@@ -85,6 +98,24 @@ impl From<IsaArg> for Isa {
             IsaArg::Portable => Isa::Portable,
             IsaArg::Avx2Fma => Isa::Avx2Fma,
             IsaArg::Avx512 => Isa::Avx512,
+        }
+    }
+}
+
+/// The `--precision` values, named as [`Precision::name`] names them.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum PrecisionArg {
+    /// f32 products and sums.
+    F32,
+    /// bf16 products, f32 sums.
+    Bf16,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(arg: PrecisionArg) -> Precision {
+        match arg {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Bf16 => Precision::Bf16,
         }
     }
 }
@@ -203,11 +234,18 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     })?;
     let labels = balanced_labels(n, k, cli.seed.wrapping_add(1));
     let timings = pool.install(|| time_stages(cli, kernels, &x, &labels))?;
+    let peaks = Peaks::measure(&pool, kernels, cli.runs);
 
     let projection_gflops = 2.0 * (n * d) as f64 * m as f64 / timings.projection / 1e9;
     let scoring_gevals = (n * m) as f64 * k as f64 / timings.scoring / 1e9;
     let threads = pool.current_num_threads();
     let caches = projection::CacheSizes::detect();
+    let precision = Precision::from(cli.precision);
+    let limit = match precision {
+        Precision::Bf16 if kernels.has_bf16_dot() => peaks.bf16,
+        Precision::F32 | Precision::Bf16 => peaks.fma,
+    };
+    let projection_of_peak = limit.map(|peak| projection_gflops / peak.gflops);
     if cli.json {
         let report = serde_json::json!({
             "n": n,
@@ -216,12 +254,16 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             "classes": k,
             "threads": threads,
             "isa": kernels.isa().name(),
+            "precision": precision.name(),
             "l1d_bytes": caches.l1d,
             "l2_bytes": caches.l2,
             "block_len": timings.block_len,
             "runs": cli.runs,
             "seed": cli.seed,
             "projection_gflops": projection_gflops,
+            "fma_peak_gflops": peaks.fma.map(|peak| peak.gflops),
+            "bf16_peak_gflops": peaks.bf16.map(|peak| peak.gflops),
+            "projection_of_peak": projection_of_peak,
             "scoring_gevals": scoring_gevals,
             "directions_s": timings.directions,
             "pack_s": timings.pack,
@@ -233,9 +275,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         println!("{report}");
     } else {
         println!(
-            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, blocks of {} \
-             (L1d {} KiB, L2 {} KiB); median of {} runs",
+            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, {} projection, \
+             blocks of {} (L1d {} KiB, L2 {} KiB); median of {} runs",
             kernels.isa().name(),
+            precision.name(),
             timings.block_len,
             caches.l1d / 1024,
             caches.l2 / 1024,
@@ -247,7 +290,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             (
                 "projection",
                 timings.projection,
-                format!("{projection_gflops:.1} GFLOP/s"),
+                match (projection_of_peak, limit) {
+                    (Some(fraction), Some(peak)) => format!(
+                        "{projection_gflops:.1} GFLOP/s, {fraction:.2} of {} peak {:.1}",
+                        peak.instruction, peak.gflops
+                    ),
+                    _ => format!("{projection_gflops:.1} GFLOP/s"),
+                },
             ),
             ("statistics", timings.statistics, String::new()),
             (
@@ -263,6 +312,33 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The machine's peaks on the pool's threads, all running at once.
+struct Peaks {
+    fma: Option<Peak>,
+    bf16: Option<Peak>,
+}
+
+impl Peaks {
+    fn measure(pool: &rayon::ThreadPool, kernels: Kernels, runs: usize) -> Peaks {
+        let on_every_thread = |probe: fn(Kernels, usize) -> Option<Peak>| {
+            let per_thread = pool.broadcast(|_| probe(kernels, runs));
+            let instruction = per_thread.first().copied().flatten()?.instruction;
+            let gflops = per_thread
+                .iter()
+                .map(|peak| peak.map_or(0.0, |p| p.gflops))
+                .sum();
+            Some(Peak {
+                instruction,
+                gflops,
+            })
+        };
+        Peaks {
+            fma: on_every_thread(peak::fma_f32),
+            bf16: on_every_thread(peak::dot_bf16),
+        }
+    }
 }
 
 /// Runs each stage once to warm up, then `cli.runs` times, in order, each
@@ -291,12 +367,14 @@ fn time_stages(
     })?;
 
     let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
+    let (precision, caches) = (cli.precision.into(), projection::CacheSizes::detect());
     timings.pack = median(repeat, || {
         let start = Instant::now();
-        projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+        projection::pack_directions_as(kernels, precision, caches, &theta, d, &mut packed_buffer)?;
         Ok(start.elapsed().as_secs_f64())
     })?;
-    let packed = projection::pack_directions(kernels, &theta, d, &mut packed_buffer)?;
+    let packed =
+        projection::pack_directions_as(kernels, precision, caches, &theta, d, &mut packed_buffer)?;
     timings.block_len = packed.block_len();
 
     let mut z = vec![0.0f32; n * m];

@@ -14,8 +14,10 @@ use core::arch::x86_64::*;
 /// The AVX-512 kernel set.
 pub(super) struct Kernel;
 
-const MR: usize = 14;
-const NR: usize = 32;
+/// Rows of a tile (shared with the bf16 dot-product kernel).
+pub(super) const MR: usize = 14;
+/// Directions of a tile (shared with the bf16 dot-product kernel).
+pub(super) const NR: usize = 32;
 const KC: usize = 256;
 
 impl MicroKernel for Kernel {
@@ -67,6 +69,20 @@ unsafe fn tile_avx512(tile: &Tile) {
     if tile.kc % 2 == 1 {
         step(&mut acc, a, b);
     }
+    // SAFETY: the caller's promise covers the CPU features and `tile.c`.
+    unsafe { store_tile(&acc, tile) }
+}
+
+/// Writes (or with `tile.accumulate`, adds) the `rows × cols` of `acc` that
+/// lie in Z at `tile.c`.
+///
+/// # Safety
+///
+/// The CPU supports AVX-512F; `tile.c` is writable (and readable) at
+/// `r·ldc + j` for every `r < rows`, `j < cols`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn store_tile(acc: &[[__m512; 2]; MR], tile: &Tile) {
     let mask = |cols: usize| -> __mmask16 { ((1u32 << cols.min(16)) - 1) as __mmask16 };
     let (mask0, mask1) = (mask(tile.cols), mask(tile.cols.saturating_sub(16)));
     for (r, acc) in acc.iter().enumerate().take(tile.rows) {
@@ -91,7 +107,7 @@ unsafe fn tile_avx512(tile: &Tile) {
 ///
 /// The CPU supports AVX-512F and F16C.
 #[target_feature(enable = "avx512f,avx2,f16c")]
-unsafe fn widen_f16c(src: &[u16], out: &mut [f32]) {
+pub(super) unsafe fn widen_f16c(src: &[u16], out: &mut [f32]) {
     let mut src_chunks = src.chunks_exact(16);
     let mut out_chunks = out.chunks_exact_mut(16);
     for (s, o) in (&mut src_chunks).zip(&mut out_chunks) {
@@ -111,7 +127,7 @@ unsafe fn widen_f16c(src: &[u16], out: &mut [f32]) {
 ///
 /// The CPU supports AVX-512F and AVX2.
 #[target_feature(enable = "avx512f,avx2")]
-unsafe fn widen_bf16_avx512(src: &[u16], out: &mut [f32]) {
+pub(super) unsafe fn widen_bf16_avx512(src: &[u16], out: &mut [f32]) {
     let mut src_chunks = src.chunks_exact(16);
     let mut out_chunks = out.chunks_exact_mut(16);
     let (magnitude, infinity, quiet) = (

@@ -33,11 +33,29 @@
 //!   computes one `MR × NR` tile of Z in registers;
 //! - the panels of a block are visited `NC` directions at a time, a slice
 //!   (`KC × NC`) that stays in the L2 cache while every row of X streams past.
+//!
+//! # Precision
+//!
+//! Directions packed with [`Precision::Bf16`] ([`pack_directions_as`]) are
+//! rounded to bfloat16 once, to nearest even ([`f32_to_bf16`]), and every
+//! row of X is rounded to bfloat16 as it is packed (bf16 features are used
+//! as stored). A product of two bf16 values is exact in f32, so the only
+//! roundings left are those of the f32 sums, as in the f32 projection. Where
+//! the CPU has AVX512-BF16 ([`Kernels::has_bf16_dot`]) the products are taken
+//! two coordinates at a time by `vdpbf16ps`, which reads coordinate pairs
+//! from 32-bit words: the packed directions and rows then hold the pairs
+//! `(k, k + 1)` of a block side by side, and the blocks have even lengths.
+//! Elsewhere the f32 kernels of [`Kernels::isa`] multiply the same rounded
+//! values one coordinate at a time: the same numbers up to the order of the
+//! f32 additions. `vdpbf16ps` also treats bf16 subnormals (magnitudes below
+//! 1.2 · 10⁻³⁸) as zero, where the f32 kernels multiply them.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512bf16;
 mod portable;
 
 mod cache;
@@ -222,6 +240,72 @@ pub fn widen(kernels: Kernels, src: Rows<'_>, out: &mut [f32]) -> Result<(), Err
     Ok(())
 }
 
+/// The arithmetic of the projection.
+///
+/// With [`Precision::Bf16`], each direction θ is rounded to bfloat16 once,
+/// when it is packed: the rounded vector θ' is still a direction (PSMI along
+/// a direction does not change when the direction is scaled), but its law is
+/// not exactly uniform on the sphere. Each coordinate moves by at most half
+/// an ulp of bf16 (2⁻⁹ of its magnitude), so θ'/|θ'| lies within an angle
+/// of about 2⁻⁹ radians of θ (0.11°): the rounded directions crowd,
+/// by that much, towards the lattice of bf16 values.
+///
+/// ```
+/// use psmi_core::projection::Precision;
+/// assert_eq!(Precision::Bf16.name(), "bf16");
+/// assert_eq!(Precision::default(), Precision::F32);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// f32 features and directions, f32 products and sums.
+    #[default]
+    F32,
+    /// bf16 features and directions (rounded to nearest even when packed),
+    /// exact products, f32 sums.
+    Bf16,
+}
+
+impl Precision {
+    /// A short lower-case name: `"f32"` or `"bf16"`.
+    ///
+    /// ```
+    /// assert_eq!(psmi_core::projection::Precision::F32.name(), "f32");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// The bfloat16 bits of `value`, rounded to nearest, ties to even; a NaN
+/// stays a NaN (made quiet), values beyond the largest bf16 become infinite.
+///
+/// ```
+/// use psmi_core::projection::{bf16_to_f32, f32_to_bf16};
+/// assert_eq!(f32_to_bf16(1.0), 0x3F80);
+/// // 1 + 2⁻⁸ lies halfway between 1 and 1 + 2⁻⁷: the tie goes to the even 1.
+/// assert_eq!(f32_to_bf16(1.0 + 2f32.powi(-8)), 0x3F80);
+/// assert_eq!(bf16_to_f32(f32_to_bf16(-3.0)), -3.0);
+/// assert!(bf16_to_f32(f32_to_bf16(f32::NAN)).is_nan());
+/// ```
+pub fn f32_to_bf16(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let nan = bits & 0x7FFF_FFFF > 0x7F80_0000;
+    // Adding 0x7FFF plus the lowest kept bit carries into the kept half
+    // exactly when the dropped half is above one half, or equal to it with an
+    // odd kept half; a carry out of the mantissa raises the exponent, as it should.
+    let rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16;
+    let quiet = (bits >> 16) | 0x0040;
+    (if nan { quiet } else { rounded }) as u16
+}
+
+/// `value` rounded to bfloat16 ([`f32_to_bf16`]), as an f32.
+fn round_to_bf16(value: f32) -> f32 {
+    f32::from_bits(u32::from(f32_to_bf16(value)) << 16)
+}
+
 /// Directions packed for the projection kernels of one instruction set.
 ///
 /// ```
@@ -234,10 +318,13 @@ pub fn widen(kernels: Kernels, src: Rows<'_>, out: &mut [f32]) -> Result<(), Err
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct PackedDirections<'a> {
+    /// The packed values: f32, or for the bf16 dot-product kernel, pairs of
+    /// bf16 as the bits of one f32 slot.
     data: &'a [f32],
     directions: usize,
     dim: usize,
     kernels: Kernels,
+    precision: Precision,
     blocks: Blocks,
 }
 
@@ -257,6 +344,25 @@ impl PackedDirections<'_> {
         self.kernels
     }
 
+    /// The arithmetic the projection uses.
+    ///
+    /// ```
+    /// use psmi_core::{Kernels, projection::{pack_directions_as, packed_len, CacheSizes, Precision}};
+    /// let kernels = Kernels::detect();
+    /// let mut buffer = vec![0.0f32; packed_len(kernels, 1, 2)];
+    /// let packed = pack_directions_as(kernels, Precision::Bf16, CacheSizes::detect(), &[0.6, 0.8], 2, &mut buffer)?;
+    /// assert_eq!(packed.precision(), Precision::Bf16);
+    /// # Ok::<(), psmi_core::Error>(())
+    /// ```
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The geometry of the kernel this layout is for.
+    fn geometry(&self) -> Geometry {
+        Geometry::for_kernels(self.kernels, self.precision)
+    }
+
     /// Length of the coordinate blocks the layout was cut into (the last
     /// may be shorter): the dimension in equal blocks of at most `KC`.
     ///
@@ -271,7 +377,7 @@ impl PackedDirections<'_> {
     /// # Ok::<(), psmi_core::Error>(())
     /// ```
     pub fn block_len(&self) -> usize {
-        block_len(self.blocks.kc, self.dim)
+        self.geometry().block_len(self.blocks.kc, self.dim)
     }
 
     /// Rows of X the micro-kernel computes at a time (`MR`): a chunk of rows
@@ -289,7 +395,7 @@ impl PackedDirections<'_> {
     /// # Ok::<(), psmi_core::Error>(())
     /// ```
     pub fn rows_per_tile(&self) -> usize {
-        Geometry::for_isa(self.kernels.isa()).mr
+        self.geometry().mr
     }
 }
 
@@ -304,11 +410,12 @@ struct Blocks {
 
 /// Computes one register tile: `c[..rows][..cols] (+)= a · b` over `kc` steps.
 struct Tile {
-    /// Coordinates in this block (1 ..= `KC`, the kernel's row stride).
+    /// Packed values per row in this block (1 ..= `KC / PER_SLOT`): the
+    /// coordinates, or the coordinate pairs of the bf16 dot-product kernel.
     kc: usize,
-    /// `MR` packed rows of X, row `r` at `a + r·KC`, `kc` values each.
+    /// `MR` packed rows of X, row `r` at `a + r·KC / PER_SLOT`, `kc` values each.
     a: *const f32,
-    /// One packed panel of directions: `kc × NR`, coordinate-major.
+    /// One packed panel of directions: `kc × NR` values, coordinate-major.
     b: *const f32,
     /// Top-left element of the tile in Z.
     c: *mut f32,
@@ -328,8 +435,12 @@ trait MicroKernel {
     const MR: usize;
     /// Directions per register tile (and per packed panel).
     const NR: usize;
-    /// Largest coordinate block; also the row stride of packed X.
+    /// Largest coordinate block; also the row stride of packed X, in
+    /// coordinates.
     const KC: usize;
+    /// Coordinates per packed value: 1 (an f32), or 2 (a pair of bf16 in
+    /// the 32 bits of one slot, for `vdpbf16ps`).
+    const PER_SLOT: usize = 1;
 
     /// Computes `tile`.
     ///
@@ -337,7 +448,8 @@ trait MicroKernel {
     ///
     /// The CPU supports the kernel's instruction set; `tile.a` is readable
     /// at `r·KC + k` and `tile.b` at `k·NR + j` for every `r < MR`,
-    /// `k < tile.kc`, `j < NR`; `tile.c` is writable at `r·ldc + j` for every
+    /// `k < tile.kc`, `j < NR` (`KC / PER_SLOT` for `KC` when pairs are
+    /// packed); `tile.c` is writable at `r·ldc + j` for every
     /// `r < rows`, `j < cols`.
     unsafe fn tile(tile: &Tile);
 
@@ -367,8 +479,15 @@ trait MicroKernel {
 struct Geometry {
     mr: usize,
     nr: usize,
-    /// Row stride of packed X: the longest block the kernel can take.
+    /// Row stride of packed X, in coordinates: the longest block the kernel can take.
     stride: usize,
+    /// Coordinates per packed value (`MicroKernel::PER_SLOT`).
+    per_slot: usize,
+}
+
+/// Whether `precision` runs on the bf16 dot-product kernel with `kernels`.
+fn uses_bf16_dot(kernels: Kernels, precision: Precision) -> bool {
+    precision == Precision::Bf16 && kernels.has_bf16_dot()
 }
 
 impl Geometry {
@@ -377,9 +496,20 @@ impl Geometry {
             mr: K::MR,
             nr: K::NR,
             stride: K::KC,
+            per_slot: K::PER_SLOT,
         }
     }
 
+    /// The geometry of the kernel that runs `precision` with `kernels`.
+    fn for_kernels(kernels: Kernels, precision: Precision) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if uses_bf16_dot(kernels, precision) {
+            return Self::of::<avx512bf16::Kernel>();
+        }
+        Self::for_isa(kernels.isa())
+    }
+
+    /// The geometry of the f32 kernels of `isa`.
     fn for_isa(isa: Isa) -> Self {
         match isa {
             Isa::Portable => Self::of::<portable::Kernel>(),
@@ -397,46 +527,76 @@ impl Geometry {
         directions.div_ceil(self.nr) * self.nr
     }
 
+    /// Packed values that hold `coordinates` coordinates.
+    fn slots(self, coordinates: usize) -> usize {
+        coordinates.div_ceil(self.per_slot)
+    }
+
+    /// Floats of scratch for `MR` packed rows of one block of a `dim`-long
+    /// row, and for pairs, the block widened to f32 before it is paired.
+    fn scratch_len(self, dim: usize) -> usize {
+        let block = dim.clamp(1, self.stride);
+        if self.per_slot == 1 {
+            (self.mr - 1) * self.stride + block
+        } else {
+            self.mr * self.slots(self.stride) + block
+        }
+    }
+
     /// The block sizes for `caches` (see the module's documentation): `MR`
-    /// rows of X and a `KC × NR` panel in L1, a `KC × NC` slice in half of L2.
+    /// rows of X and a `KC × NR` panel in L1, a `KC × NC` slice in half of L2,
+    /// in coordinates of 4 bytes, or 2 for packed bf16 pairs.
     fn blocks(self, caches: CacheSizes) -> Blocks {
-        const LINE: usize = 64 / core::mem::size_of::<f32>();
-        let floats = |bytes: usize| bytes / core::mem::size_of::<f32>();
-        let kc = floats(caches.l1d) / (self.mr + self.nr) / LINE * LINE;
-        let kc = kc.clamp(LINE, self.stride);
-        let nc = (floats(caches.l2 / 2) / kc / self.nr * self.nr).max(self.nr);
+        const BLOCK_UNIT: usize = 16;
+        let coordinates = |bytes: usize| bytes * self.per_slot / core::mem::size_of::<f32>();
+        let kc = coordinates(caches.l1d) / (self.mr + self.nr) / BLOCK_UNIT * BLOCK_UNIT;
+        let kc = kc.clamp(BLOCK_UNIT, self.stride);
+        let nc = (coordinates(caches.l2 / 2) / kc / self.nr * self.nr).max(self.nr);
         Blocks { kc, nc }
     }
-}
 
-/// Length of the coordinate blocks: `dim` cut into equal blocks of at most
-/// `kc` (the last one shorter), so no block is needlessly thin.
-fn block_len(kc: usize, dim: usize) -> usize {
-    dim.div_ceil(dim.div_ceil(kc))
+    /// Length of the coordinate blocks: `dim` cut into equal blocks of at
+    /// most `kc` (the last one shorter), so no block is needlessly thin;
+    /// whole pairs where the kernel reads pairs (`kc` is a multiple of 16).
+    fn block_len(self, kc: usize, dim: usize) -> usize {
+        dim.div_ceil(dim.div_ceil(kc))
+            .next_multiple_of(self.per_slot)
+    }
 }
 
 /// Floats of slack that let the packed directions start on a 64-byte line.
 const ALIGN_SLACK: usize = 64 / core::mem::size_of::<f32>() - 1;
 
-/// Length of the buffer that [`pack_directions`] needs.
+/// Length of the buffer that [`pack_directions`] needs, for either
+/// [`Precision`].
 ///
 /// The directions are padded to whole panels of the kernel's width, and a
 /// few floats more let the packed data start on a cache line.
 pub fn packed_len(kernels: Kernels, directions: usize, dim: usize) -> usize {
-    let geometry = Geometry::for_isa(kernels.isa());
-    geometry.padded_directions(directions) * dim + ALIGN_SLACK
+    let packed = |geometry: Geometry| geometry.padded_directions(directions) * geometry.slots(dim);
+    geometries(kernels).map(packed).max().unwrap_or(0) + ALIGN_SLACK
 }
 
-/// Length of the scratch buffer that [`project`] needs: a few rows of X, of
-/// at most one coordinate block each. It depends neither on the number of
-/// rows nor on the cache sizes, so one buffer serves any chunk of them.
+/// Length of the scratch buffer that [`project`] needs, for either
+/// [`Precision`]: a few rows of X, of at most one coordinate block each. It
+/// depends neither on the number of rows nor on the cache sizes, so one
+/// buffer serves any chunk of them.
 pub fn scratch_len(kernels: Kernels, dim: usize) -> usize {
-    let geometry = Geometry::for_isa(kernels.isa());
-    (geometry.mr - 1) * geometry.stride + dim.clamp(1, geometry.stride)
+    let scratch = |geometry: Geometry| geometry.scratch_len(dim);
+    geometries(kernels).map(scratch).max().unwrap_or(0)
+}
+
+/// The geometries `kernels` may pack for: the f32 kernels' and, with the
+/// bf16 dot product, that of its kernel.
+fn geometries(kernels: Kernels) -> impl Iterator<Item = Geometry> {
+    [Precision::F32, Precision::Bf16]
+        .into_iter()
+        .map(move |precision| Geometry::for_kernels(kernels, precision))
 }
 
 /// Packs `theta` (row-major `m × dim`, m = `theta.len() / dim`) into `out`,
-/// in blocks cut for the caches of this CPU ([`CacheSizes::detect`]).
+/// in blocks cut for the caches of this CPU ([`CacheSizes::detect`]), for
+/// the f32 projection.
 ///
 /// # Errors
 ///
@@ -475,6 +635,37 @@ pub fn pack_directions_with<'a>(
     dim: usize,
     out: &'a mut [f32],
 ) -> Result<PackedDirections<'a>, Error> {
+    pack_directions_as(kernels, Precision::F32, caches, theta, dim, out)
+}
+
+/// Packs `theta` for the projection in `precision`, in blocks cut for
+/// `caches` ([`CacheSizes::detect`] for this CPU's). With
+/// [`Precision::Bf16`] every direction is rounded to bf16 here, once.
+///
+/// ```
+/// use psmi_core::{Kernels, projection::*};
+/// let kernels = Kernels::detect();
+/// let theta = [0.6f32, 0.8, 1.0, 0.0];
+/// let mut buffer = vec![0.0f32; packed_len(kernels, 2, 2)];
+/// let packed = pack_directions_as(kernels, Precision::Bf16, CacheSizes::detect(), &theta, 2, &mut buffer)?;
+/// let mut z = [0.0f32; 2];
+/// project(&[1.0, 1.0], &packed, &mut z, &mut vec![0.0; scratch_len(kernels, 2)])?;
+/// // 0.6 and 0.8 rounded to bf16 are 0.6015625 and 0.80078125.
+/// assert_eq!(z, [1.40234375, 1.0]);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`pack_directions`].
+pub fn pack_directions_as<'a>(
+    kernels: Kernels,
+    precision: Precision,
+    caches: CacheSizes,
+    theta: &[f32],
+    dim: usize,
+    out: &'a mut [f32],
+) -> Result<PackedDirections<'a>, Error> {
     if dim == 0 {
         return Err(Error::EmptyInput { what: "dim" });
     }
@@ -488,32 +679,46 @@ pub fn pack_directions_with<'a>(
         out,
         packed_len(kernels, directions, dim),
     )?;
-    let geometry = Geometry::for_isa(kernels.isa());
+    let geometry = Geometry::for_kernels(kernels, precision);
     let blocks = geometry.blocks(caches);
     let nr = geometry.nr;
     let misalignment = (out.as_ptr() as usize % 64) / core::mem::size_of::<f32>();
     let start = (ALIGN_SLACK + 1 - misalignment) % (ALIGN_SLACK + 1);
-    let len = geometry.padded_directions(directions) * dim;
+    let len = geometry.padded_directions(directions) * geometry.slots(dim);
     let data = &mut out[start..start + len];
 
     // Block of coordinates k0.., panel of directions j0..: kc × nr values,
-    // coordinate-major, the directions past the last one zero.
-    let block_len = block_len(blocks.kc, dim);
+    // coordinate-major, the directions past the last one zero (or their
+    // bf16 pairs, each slot holding coordinates 2t and 2t + 1).
+    let block_len = geometry.block_len(blocks.kc, dim);
     let mut offset = 0;
     for k0 in (0..dim).step_by(block_len) {
         let kc = block_len.min(dim - k0);
+        let steps = geometry.slots(kc);
         for j0 in (0..directions).step_by(nr) {
-            let panel = &mut data[offset..offset + kc * nr];
+            let panel = &mut data[offset..offset + steps * nr];
             for j in 0..nr {
                 let column = panel[j..].iter_mut().step_by(nr);
-                if j0 + j < directions {
-                    let row = &theta[(j0 + j) * dim + k0..][..kc];
-                    column.zip(row).for_each(|(out, &value)| *out = value);
-                } else {
+                if j0 + j >= directions {
                     column.for_each(|out| *out = 0.0);
+                    continue;
+                }
+                let row = &theta[(j0 + j) * dim + k0..][..kc];
+                match (precision, geometry.per_slot) {
+                    (Precision::F32, _) => column.zip(row).for_each(|(out, &v)| *out = v),
+                    (Precision::Bf16, 1) => {
+                        column
+                            .zip(row)
+                            .for_each(|(out, &v)| *out = round_to_bf16(v));
+                    }
+                    (Precision::Bf16, _) => {
+                        column
+                            .zip(row.chunks(2))
+                            .for_each(|(out, pair)| *out = bf16_pair(pair));
+                    }
                 }
             }
-            offset += kc * nr;
+            offset += steps * nr;
         }
     }
     Ok(PackedDirections {
@@ -521,8 +726,18 @@ pub fn pack_directions_with<'a>(
         directions,
         dim,
         kernels,
+        precision,
         blocks,
     })
+}
+
+/// One or two coordinates rounded to bf16 and packed in the bits of one f32
+/// slot, the first in the low half (the order `vdpbf16ps` reads), a missing
+/// second as zero.
+fn bf16_pair(pair: &[f32]) -> f32 {
+    let low = u32::from(f32_to_bf16(pair[0]));
+    let high = pair.get(1).map_or(0, |&v| u32::from(f32_to_bf16(v)));
+    f32::from_bits(low | high << 16)
 }
 
 /// Z = X Θᵀ: `x` is row-major `n × dim`, `z` row-major `n × m` (overwritten).
@@ -648,8 +863,14 @@ fn project_with(
         scratch_len(packed.kernels, dim),
     )?;
     // SAFETY (every arm): the shapes of `x`, `z` and `scratch` were checked
-    // above, and `packed` was laid out by `pack_directions` for the same
-    // kernels, whose geometry is the one `Geometry::for_isa` gives here.
+    // above, and `packed` was laid out by `pack_directions_as` for the same
+    // kernels and precision, whose geometry is the one of the kernel run here.
+    #[cfg(target_arch = "x86_64")]
+    if uses_bf16_dot(packed.kernels, packed.precision) {
+        // SAFETY: a token claims the bf16 dot product only if the CPU has
+        // AVX512-BF16 beside AVX-512 (`Kernels::detect`, `for_isa`, `if_compiled`).
+        return Ok(unsafe { blocked::<avx512bf16::Kernel>(x, packed, z, scratch, check) });
+    }
     let finite = match packed.kernels.isa() {
         // SAFETY: the portable kernel runs on every CPU.
         Isa::Portable => unsafe { blocked::<portable::Kernel>(x, packed, z, scratch, check) },
@@ -691,44 +912,52 @@ unsafe fn blocked<K: MicroKernel>(
     let (dim, m) = (packed.dim, packed.directions);
     let n = x.len() / dim;
     let geometry = Geometry::of::<K>();
-    let block_len = block_len(packed.blocks.kc, dim);
+    let block_len = geometry.block_len(packed.blocks.kc, dim);
     let panels = m.div_ceil(K::NR);
     // Equal cache blocks of whole panels, at most NC directions each.
     let panels_per_slice = panels.div_ceil(panels.div_ceil(packed.blocks.nc / K::NR));
     let padded = geometry.padded_directions(m);
+    let rounding = RowRounding::of::<K>(packed.precision);
     let c = z.as_mut_ptr();
 
     for p0 in (0..panels).step_by(panels_per_slice) {
         let p1 = panels.min(p0 + panels_per_slice);
         for k0 in (0..dim).step_by(block_len) {
             let kc = block_len.min(dim - k0);
-            let block = &packed.data[k0 * padded..];
+            let steps = geometry.slots(kc);
+            let block = &packed.data[geometry.slots(k0) * padded..];
             for i0 in (0..n).step_by(K::MR) {
-                let rows = K::MR.min(n - i0);
-                pack_rows::<K>(x, dim, i0, rows, k0, kc, scratch);
+                let rows = RowBlock {
+                    i0,
+                    rows: K::MR.min(n - i0),
+                    k0,
+                    kc,
+                };
                 // The first slice of directions packs every block of X once.
-                let mut packed_rows = scratch.chunks(K::KC).take(rows);
-                if check && p0 == 0 && !packed_rows.all(|row| all_finite(&row[..kc])) {
+                let check = check && p0 == 0;
+                // SAFETY: the CPU supports K (our caller's promise).
+                let finite = unsafe { pack_rows::<K>(x, dim, rows, rounding, check, scratch) };
+                if !finite {
                     return false;
                 }
                 for p in p0..p1 {
                     let j0 = p * K::NR;
                     let tile = Tile {
-                        kc,
+                        kc: steps,
                         a: scratch.as_ptr(),
-                        b: block[p * kc * K::NR..][..kc * K::NR].as_ptr(),
+                        b: block[p * steps * K::NR..][..steps * K::NR].as_ptr(),
                         // In bounds: i0 < n and j0 < m.
                         c: c.wrapping_add(i0 * m + j0),
                         ldc: m,
-                        rows,
+                        rows: rows.rows,
                         cols: K::NR.min(m - j0),
                         accumulate: k0 > 0,
                     };
                     // SAFETY: the CPU supports K (our caller's promise);
-                    // `scratch` holds MR rows of stride KC with kc values
-                    // each (`pack_rows`, `scratch_len`); the panel slice
-                    // holds kc × NR values; the tile's rows × cols lie in z
-                    // (i0 + rows ≤ n, j0 + cols ≤ m).
+                    // `scratch` holds MR rows of stride KC / PER_SLOT with
+                    // `steps` values each (`pack_rows`, `scratch_len`); the
+                    // panel slice holds steps × NR values; the tile's
+                    // rows × cols lie in z (i0 + rows ≤ n, j0 + cols ≤ m).
                     unsafe { K::tile(&tile) };
                 }
             }
@@ -746,8 +975,40 @@ fn all_finite(values: &[f32]) -> bool {
         .fold(false, |bad, v| bad | (v.to_bits() & EXPONENT == EXPONENT))
 }
 
-/// Copies rows `i0..i0 + rows`, columns `k0..k0 + kc` of `x` into `out`,
-/// widened to f32, row `r` at `r·KC`, and zeroes the rows up to `MR` that X lacks.
+/// Rows `i0..i0 + rows` of X, coordinates `k0..k0 + kc`: one tile's rows of
+/// one coordinate block.
+#[derive(Clone, Copy)]
+struct RowBlock {
+    i0: usize,
+    rows: usize,
+    k0: usize,
+    kc: usize,
+}
+
+/// What becomes of the rows of X, widened to f32, as they are packed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowRounding {
+    /// Kept as f32 (the f32 projection).
+    None,
+    /// Rounded to bf16 and kept as f32 (the bf16 projection on f32 kernels).
+    Bf16,
+    /// Rounded to bf16 and packed in pairs (the bf16 dot-product kernel).
+    Bf16Pairs,
+}
+
+impl RowRounding {
+    fn of<K: MicroKernel>(precision: Precision) -> Self {
+        match (precision, K::PER_SLOT) {
+            (Precision::F32, _) => RowRounding::None,
+            (Precision::Bf16, 1) => RowRounding::Bf16,
+            (Precision::Bf16, _) => RowRounding::Bf16Pairs,
+        }
+    }
+}
+
+/// Packs `block` of `x` into `out` for `K`: widened to f32 and rounded as
+/// `rounding` says, row `r` at `r·KC / PER_SLOT`; zeroes the rows up to `MR`
+/// that X lacks. With `check`, whether every value was finite (else true).
 ///
 /// # Safety
 ///
@@ -755,20 +1016,43 @@ fn all_finite(values: &[f32]) -> bool {
 unsafe fn pack_rows<K: MicroKernel>(
     x: Rows<'_>,
     dim: usize,
-    i0: usize,
-    rows: usize,
-    k0: usize,
-    kc: usize,
+    block: RowBlock,
+    rounding: RowRounding,
+    check: bool,
     out: &mut [f32],
-) {
+) -> bool {
+    let stride = K::KC / K::PER_SLOT;
+    let steps = block.kc.div_ceil(K::PER_SLOT);
+    // Pairs are widened into the scratch past the MR packed rows first.
+    let (packed, wide) = match rounding {
+        RowRounding::Bf16Pairs => out.split_at_mut(K::MR * stride),
+        RowRounding::None | RowRounding::Bf16 => (out, &mut [][..]),
+    };
+    let mut finite = true;
     for r in 0..K::MR {
-        let dst = &mut out[r * K::KC..r * K::KC + kc];
-        if r < rows {
-            x.widen_with::<K>((i0 + r) * dim + k0, dst);
+        if r >= block.rows {
+            packed[r * stride..][..steps].fill(0.0);
+            continue;
+        }
+        let start = (block.i0 + r) * dim + block.k0;
+        let row = &mut packed[r * stride..][..steps];
+        if rounding == RowRounding::Bf16Pairs {
+            let values = &mut wide[..block.kc];
+            x.widen_with::<K>(start, values);
+            finite &= !check || all_finite(values);
+            let pairs = values.chunks(2);
+            row.iter_mut()
+                .zip(pairs)
+                .for_each(|(slot, pair)| *slot = bf16_pair(pair));
         } else {
-            dst.fill(0.0);
+            x.widen_with::<K>(start, row);
+            finite &= !check || all_finite(row);
+            if rounding == RowRounding::Bf16 {
+                row.iter_mut().for_each(|v| *v = round_to_bf16(*v));
+            }
         }
     }
+    finite
 }
 
 /// Finds the first NaN or infinity in row-major features with `dim` columns.

@@ -18,8 +18,16 @@ const TABLE_BLOCK_BYTES: usize = 32 * 1024;
 const GROUP: usize = 16;
 
 /// Scores `values` (row-major `labels.len() × m`) in place.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(super) fn score_rows<V: Lanes>(table: &ScoringTable<'_>, labels: &[u32], values: &mut [f32]) {
+pub(super) unsafe fn score_rows<V: Lanes>(
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    values: &mut [f32],
+) {
     let m = table.directions();
     // Each direction takes three f32 per class; blocks are whole vectors so
     // that only a row's last vector is partial.
@@ -29,16 +37,24 @@ pub(super) fn score_rows<V: Lanes>(table: &ScoringTable<'_>, labels: &[u32], val
     while first < m {
         let width = block.min(m - first);
         for (row, &label) in values.chunks_exact_mut(m).zip(labels) {
-            score_span::<V>(table, label as usize, first, &mut row[first..first + width]);
+            let span = &mut row[first..first + width];
+            // SAFETY: the caller promises a CPU with V's set; labels are
+            // below k (checked by `score_in_place`) and the span ends by m.
+            unsafe { score_span::<V>(table, label as usize, first, span) };
         }
         first += width;
     }
 }
 
 /// Scores `span`, the directions `first..first + span.len()` of one sample
-/// of class `label` (`label` < k and `first + span.len()` ≤ m).
+/// of class `label`.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s instruction set, `label` < k and
+/// `first + span.len()` ≤ m.
 #[inline(always)]
-pub(super) fn score_span<V: Lanes>(
+pub(super) unsafe fn score_span<V: Lanes>(
     table: &ScoringTable<'_>,
     label: usize,
     first: usize,
@@ -46,10 +62,12 @@ pub(super) fn score_span<V: Lanes>(
 ) {
     let whole = span.len() / V::LANES * V::LANES;
     let out = span.as_mut_ptr();
-    let mut terms = [V::splat(0.0); GROUP];
+    // SAFETY: the caller promises a CPU with V's set.
+    let mut terms = [unsafe { V::splat(0.0) }; GROUP];
     for j in (0..whole).step_by(V::LANES) {
-        // SAFETY: j + LANES ≤ span.len(), and direction first + j + LANES ≤ m
-        // bounds every table row read.
+        // SAFETY: the caller promises a CPU with V's set; j + LANES ≤
+        // span.len(), and direction first + j + LANES ≤ m bounds every table
+        // row read.
         unsafe {
             let z = load::<V, false>(out.add(j), V::LANES);
             let score = score_lanes::<V, false>(table, label, first + j, V::LANES, z, &mut terms);
@@ -72,7 +90,8 @@ pub(super) fn score_span<V: Lanes>(
 ///
 /// # Safety
 ///
-/// `src` must be valid for reading `len` values, and `len` = `LANES` unless `PARTIAL`.
+/// The CPU supports `V`'s instruction set; `src` must be valid for reading
+/// `len` values, and `len` = `LANES` unless `PARTIAL`.
 #[inline(always)]
 unsafe fn load<V: Lanes, const PARTIAL: bool>(src: *const f32, len: usize) -> V {
     // SAFETY: by the caller's contract.
@@ -90,7 +109,8 @@ unsafe fn load<V: Lanes, const PARTIAL: bool>(src: *const f32, len: usize) -> V 
 ///
 /// # Safety
 ///
-/// `class` < k, `j + len` ≤ m, and `len` = `LANES` unless `PARTIAL`.
+/// The CPU supports `V`'s instruction set; `class` < k, `j + len` ≤ m, and
+/// `len` = `LANES` unless `PARTIAL`.
 #[inline(always)]
 unsafe fn log_term<V: Lanes, const PARTIAL: bool>(
     table: &ScoringTable<'_>,
@@ -100,8 +120,9 @@ unsafe fn log_term<V: Lanes, const PARTIAL: bool>(
     z: V,
 ) -> V {
     let m = table.directions();
-    // SAFETY: the three rows of `class` lie in the table, and the loads read
-    // `len` values from direction j, which the rows hold.
+    // SAFETY: the caller promises a CPU with V's set; the three rows of
+    // `class` lie in the table, and the loads read `len` values from
+    // direction j, which the rows hold.
     unsafe {
         let mu = table.data.as_ptr().add(3 * class * m + j);
         let w = z
@@ -116,7 +137,8 @@ unsafe fn log_term<V: Lanes, const PARTIAL: bool>(
 ///
 /// # Safety
 ///
-/// `j + len` ≤ m, and `len` = `LANES` unless `PARTIAL`.
+/// The CPU supports `V`'s instruction set; `label` < k, `j + len` ≤ m,
+/// and `len` = `LANES` unless `PARTIAL`.
 #[inline(always)]
 unsafe fn score_lanes<V: Lanes, const PARTIAL: bool>(
     table: &ScoringTable<'_>,
@@ -126,44 +148,49 @@ unsafe fn score_lanes<V: Lanes, const PARTIAL: bool>(
     z: V,
     terms: &mut [V; GROUP],
 ) -> V {
-    // SAFETY (every `log_term` below): classes are below k, and the
-    // directions are the caller's.
-    let term = |class: usize| unsafe { log_term::<V, PARTIAL>(table, class, j, len, z) };
-    let classes = table.classes();
-    let mut max = V::splat(f32::NEG_INFINITY);
-    let mut sum = V::splat(0.0);
-    for first in (0..classes).step_by(GROUP) {
-        let size = GROUP.min(classes - first);
-        let group = &mut terms[..size];
-        // Two running maxima, so consecutive classes do not wait on each other.
-        let (mut even, mut odd) = (V::splat(f32::NEG_INFINITY), V::splat(f32::NEG_INFINITY));
-        let mut pairs = group.chunks_exact_mut(2);
-        for (class, pair) in (first..).step_by(2).zip(pairs.by_ref()) {
-            pair[0] = term(class);
-            pair[1] = term(class + 1);
-            even = even.max(pair[0]);
-            odd = odd.max(pair[1]);
+    let term = |class: usize| {
+        // SAFETY: the CPU and the directions are the caller's promise, and
+        // every class passed here is below k.
+        unsafe { log_term::<V, PARTIAL>(table, class, j, len, z) }
+    };
+    // SAFETY: the caller promises a CPU with V's set.
+    unsafe {
+        let classes = table.classes();
+        let mut max = V::splat(f32::NEG_INFINITY);
+        let mut sum = V::splat(0.0);
+        for first in (0..classes).step_by(GROUP) {
+            let size = GROUP.min(classes - first);
+            let group = &mut terms[..size];
+            // Two running maxima, so consecutive classes do not wait on each other.
+            let (mut even, mut odd) = (V::splat(f32::NEG_INFINITY), V::splat(f32::NEG_INFINITY));
+            let mut pairs = group.chunks_exact_mut(2);
+            for (class, pair) in (first..).step_by(2).zip(pairs.by_ref()) {
+                pair[0] = term(class);
+                pair[1] = term(class + 1);
+                even = even.max(pair[0]);
+                odd = odd.max(pair[1]);
+            }
+            if let [last] = pairs.into_remainder() {
+                *last = term(first + size - 1);
+                even = even.max(*last);
+            }
+            let group_max = even.max(odd);
+            if first == 0 {
+                max = group_max;
+            } else {
+                let new_max = max.max(group_max);
+                sum = sum.mul(exp_nonpositive(max.sub(new_max)));
+                max = new_max;
+            }
+            // Each exponent is ≤ 0 and the largest is exactly 0, so 1 ≤ sum ≤ k.
+            sum = group
+                .iter()
+                .fold(sum, |sum, &t| sum.add(exp_nonpositive(t.sub(max))));
         }
-        if let [last] = pairs.into_remainder() {
-            *last = term(first + size - 1);
-            even = even.max(*last);
-        }
-        let group_max = even.max(odd);
-        if first == 0 {
-            max = group_max;
-        } else {
-            let new_max = max.max(group_max);
-            sum = sum.mul(exp_nonpositive(max.sub(new_max)));
-            max = new_max;
-        }
-        // Each exponent is ≤ 0 and the largest is exactly 0, so 1 ≤ sum ≤ k.
-        sum = group
-            .iter()
-            .fold(sum, |sum, &t| sum.add(exp_nonpositive(t.sub(max))));
+        // ln N(z; μ_y, σ_y) up to −½ ln 2π is the own class's term without ln π_y.
+        term(label)
+            .sub(V::splat(table.log_weight(label)))
+            .sub(max)
+            .sub(ln_normal(sum))
     }
-    // ln N(z; μ_y, σ_y) up to −½ ln 2π is the own class's term without ln π_y.
-    term(label)
-        .sub(V::splat(table.log_weight(label)))
-        .sub(max)
-        .sub(ln_normal(sum))
 }

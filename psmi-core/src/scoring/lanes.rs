@@ -9,12 +9,20 @@
 //! multiply-add twice (where the target lacks FMA).
 
 /// A vector of `LANES` f32 values.
+///
+/// # Safety
+///
+/// Each implementation runs the instructions of one set without checking
+/// the CPU, so every method is unsafe to call: the caller promises that the
+/// CPU supports the implementation's set (none for the portable one). The
+/// kernel's entry points (`kernel::score_rows`, `kernel::score_span`) carry
+/// that promise from the `#[target_feature]` functions of each set.
 pub(super) trait Lanes: Copy {
     /// Number of f32 lanes.
     const LANES: usize;
 
     /// Every lane set to `value`.
-    fn splat(value: f32) -> Self;
+    unsafe fn splat(value: f32) -> Self;
 
     /// Loads `LANES` values.
     ///
@@ -45,34 +53,34 @@ pub(super) trait Lanes: Copy {
     unsafe fn store_partial(self, dst: *mut f32, len: usize);
 
     /// `self + other`.
-    fn add(self, other: Self) -> Self;
+    unsafe fn add(self, other: Self) -> Self;
 
     /// `self − other`.
-    fn sub(self, other: Self) -> Self;
+    unsafe fn sub(self, other: Self) -> Self;
 
     /// `self · other`.
-    fn mul(self, other: Self) -> Self;
+    unsafe fn mul(self, other: Self) -> Self;
 
     /// `self · a + b`.
-    fn mul_add(self, a: Self, b: Self) -> Self;
+    unsafe fn mul_add(self, a: Self, b: Self) -> Self;
 
     /// `b − self · a`.
-    fn neg_mul_add(self, a: Self, b: Self) -> Self;
+    unsafe fn neg_mul_add(self, a: Self, b: Self) -> Self;
 
     /// Lane-wise maximum (inputs are never NaN here).
-    fn max(self, other: Self) -> Self;
+    unsafe fn max(self, other: Self) -> Self;
 
     /// `self` where `a < b`, 0 elsewhere.
-    fn keep_where_less(self, a: Self, b: Self) -> Self;
+    unsafe fn keep_where_less(self, a: Self, b: Self) -> Self;
 
     /// 2^n from `self` = n + [`MAGIC_2POW`] for an integer n in [−126, 127]:
     /// the low bits of that float's representation hold n + 127, which
     /// shifted into the exponent field give 2^n exactly.
-    fn exp2_from_magic(self) -> Self;
+    unsafe fn exp2_from_magic(self) -> Self;
 
     /// (f, e) with `self` = f · 2^e, f in [0.5, 1), e an integer as f32;
     /// `self` must be positive, finite and normal.
-    fn frexp(self) -> (Self, Self);
+    unsafe fn frexp(self) -> (Self, Self);
 }
 
 /// Two vectors used as one of twice the width.
@@ -88,8 +96,9 @@ impl<V: Lanes> Lanes for Pair<V> {
     const LANES: usize = 2 * V::LANES;
 
     #[inline(always)]
-    fn splat(value: f32) -> Self {
-        Pair(V::splat(value), V::splat(value))
+    unsafe fn splat(value: f32) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(V::splat(value), V::splat(value)) }
     }
 
     #[inline(always)]
@@ -134,52 +143,65 @@ impl<V: Lanes> Lanes for Pair<V> {
     }
 
     #[inline(always)]
-    fn add(self, other: Self) -> Self {
-        Pair(self.0.add(other.0), self.1.add(other.1))
+    unsafe fn add(self, other: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.add(other.0), self.1.add(other.1)) }
     }
 
     #[inline(always)]
-    fn sub(self, other: Self) -> Self {
-        Pair(self.0.sub(other.0), self.1.sub(other.1))
+    unsafe fn sub(self, other: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.sub(other.0), self.1.sub(other.1)) }
     }
 
     #[inline(always)]
-    fn mul(self, other: Self) -> Self {
-        Pair(self.0.mul(other.0), self.1.mul(other.1))
+    unsafe fn mul(self, other: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.mul(other.0), self.1.mul(other.1)) }
     }
 
     #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        Pair(self.0.mul_add(a.0, b.0), self.1.mul_add(a.1, b.1))
+    unsafe fn mul_add(self, a: Self, b: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.mul_add(a.0, b.0), self.1.mul_add(a.1, b.1)) }
     }
 
     #[inline(always)]
-    fn neg_mul_add(self, a: Self, b: Self) -> Self {
-        Pair(self.0.neg_mul_add(a.0, b.0), self.1.neg_mul_add(a.1, b.1))
+    unsafe fn neg_mul_add(self, a: Self, b: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.neg_mul_add(a.0, b.0), self.1.neg_mul_add(a.1, b.1)) }
     }
 
     #[inline(always)]
-    fn max(self, other: Self) -> Self {
-        Pair(self.0.max(other.0), self.1.max(other.1))
+    unsafe fn max(self, other: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.max(other.0), self.1.max(other.1)) }
     }
 
     #[inline(always)]
-    fn keep_where_less(self, a: Self, b: Self) -> Self {
-        Pair(
-            self.0.keep_where_less(a.0, b.0),
-            self.1.keep_where_less(a.1, b.1),
-        )
+    unsafe fn keep_where_less(self, a: Self, b: Self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe {
+            Pair(
+                self.0.keep_where_less(a.0, b.0),
+                self.1.keep_where_less(a.1, b.1),
+            )
+        }
     }
 
     #[inline(always)]
-    fn exp2_from_magic(self) -> Self {
-        Pair(self.0.exp2_from_magic(), self.1.exp2_from_magic())
+    unsafe fn exp2_from_magic(self) -> Self {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe { Pair(self.0.exp2_from_magic(), self.1.exp2_from_magic()) }
     }
 
     #[inline(always)]
-    fn frexp(self) -> (Self, Self) {
-        let ((f0, e0), (f1, e1)) = (self.0.frexp(), self.1.frexp());
-        (Pair(f0, f1), Pair(e0, e1))
+    unsafe fn frexp(self) -> (Self, Self) {
+        // SAFETY: the caller's promise (a CPU with V's set) covers both halves.
+        unsafe {
+            let ((f0, e0), (f1, e1)) = (self.0.frexp(), self.1.frexp());
+            (Pair(f0, f1), Pair(e0, e1))
+        }
     }
 }
 

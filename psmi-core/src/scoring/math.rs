@@ -48,43 +48,64 @@ const LN_POLY: [f32; 9] = [
 const SQRT_HALF: f32 = core::f32::consts::FRAC_1_SQRT_2;
 
 /// Horner's scheme for a polynomial with coefficients highest degree first.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s instruction set.
 #[inline(always)]
-fn polynomial<V: Lanes>(x: V, coefficients: &[f32]) -> V {
-    coefficients[1..]
-        .iter()
-        .fold(V::splat(coefficients[0]), |acc, &c| {
-            acc.mul_add(x, V::splat(c))
-        })
+unsafe fn polynomial<V: Lanes>(x: V, coefficients: &[f32]) -> V {
+    // SAFETY: the caller promises a CPU with `V`'s set.
+    unsafe {
+        coefficients[1..]
+            .iter()
+            .fold(V::splat(coefficients[0]), |acc, &c| {
+                acc.mul_add(x, V::splat(c))
+            })
+    }
 }
 
 /// exp(x) for x ≤ 0; 0 for x ≤ [`EXP_MIN`].
+///
+/// # Safety
+///
+/// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(super) fn exp_nonpositive<V: Lanes>(x: V) -> V {
-    let clamped = x.max(V::splat(EXP_MIN));
-    // n = round(x / ln 2) in [−126, 0]; r = x − n ln 2 in [−ln 2 / 2, ln 2 / 2].
-    let shifted = clamped.mul_add(V::splat(LOG2_E), V::splat(MAGIC_2POW));
-    let n = shifted.sub(V::splat(MAGIC_2POW));
-    let r = n.neg_mul_add(V::splat(LN2_HI), clamped);
-    let r = n.neg_mul_add(V::splat(LN2_LO), r);
-    polynomial(r, &EXP_POLY)
-        .mul(shifted.exp2_from_magic())
-        .keep_where_less(V::splat(EXP_MIN), x)
+pub(super) unsafe fn exp_nonpositive<V: Lanes>(x: V) -> V {
+    // SAFETY: the caller promises a CPU with `V`'s set.
+    unsafe {
+        let clamped = x.max(V::splat(EXP_MIN));
+        // n = round(x / ln 2) in [−126, 0]; r = x − n ln 2 in [−ln 2 / 2, ln 2 / 2].
+        let shifted = clamped.mul_add(V::splat(LOG2_E), V::splat(MAGIC_2POW));
+        let n = shifted.sub(V::splat(MAGIC_2POW));
+        let r = n.neg_mul_add(V::splat(LN2_HI), clamped);
+        let r = n.neg_mul_add(V::splat(LN2_LO), r);
+        polynomial(r, &EXP_POLY)
+            .mul(shifted.exp2_from_magic())
+            .keep_where_less(V::splat(EXP_MIN), x)
+    }
 }
 
 /// ln(x) for positive, finite, normal x.
+///
+/// # Safety
+///
+/// The CPU supports `V`'s instruction set.
 #[inline(always)]
-pub(super) fn ln_normal<V: Lanes>(x: V) -> V {
-    let (f, e) = x.frexp();
-    // x = f · 2^e with f in [0.5, 1); move f to [√½, √2) so that g = f − 1 is small.
-    let e = e.sub(V::splat(1.0).keep_where_less(f, V::splat(SQRT_HALF)));
-    let g = f
-        .sub(V::splat(1.0))
-        .add(f.keep_where_less(f, V::splat(SQRT_HALF)));
-    let g2 = g.mul(g);
-    let tail = polynomial(g, &LN_POLY).mul(g).mul(g2);
-    let tail = e.mul_add(V::splat(LN2_LO), tail);
-    let tail = g2.neg_mul_add(V::splat(0.5), tail);
-    e.mul_add(V::splat(LN2_HI), g.add(tail))
+pub(super) unsafe fn ln_normal<V: Lanes>(x: V) -> V {
+    // SAFETY: the caller promises a CPU with `V`'s set.
+    unsafe {
+        let (f, e) = x.frexp();
+        // x = f · 2^e with f in [0.5, 1); move f to [√½, √2) so that g = f − 1 is small.
+        let e = e.sub(V::splat(1.0).keep_where_less(f, V::splat(SQRT_HALF)));
+        let g = f
+            .sub(V::splat(1.0))
+            .add(f.keep_where_less(f, V::splat(SQRT_HALF)));
+        let g2 = g.mul(g);
+        let tail = polynomial(g, &LN_POLY).mul(g).mul(g2);
+        let tail = e.mul_add(V::splat(LN2_LO), tail);
+        let tail = g2.neg_mul_add(V::splat(0.5), tail);
+        e.mul_add(V::splat(LN2_HI), g.add(tail))
+    }
 }
 
 #[cfg(test)]
@@ -99,8 +120,9 @@ mod tests {
         (got as f64 - exact).abs() / ulp as f64
     }
 
-    fn on_lanes(f: fn(f32x8) -> f32x8, x: f32) -> f32 {
-        f(f32x8::splat(x)).to_array()[0]
+    fn on_lanes(f: unsafe fn(f32x8) -> f32x8, x: f32) -> f32 {
+        // SAFETY: the portable lanes run on every CPU.
+        unsafe { f(f32x8::splat(x)) }.to_array()[0]
     }
 
     #[test]

@@ -195,7 +195,8 @@ pub(crate) fn score_span(
     }
     let class = class as usize;
     match kernels.isa() {
-        Isa::Portable => portable::score_span(table, class, first, span),
+        // SAFETY: the class and directions were checked above.
+        Isa::Portable => unsafe { portable::score_span(table, class, first, span) },
         // SAFETY: `kernels` proves the CPU supports the instruction set, and
         // the class and directions were checked above.
         #[cfg(target_arch = "x86_64")]
@@ -203,8 +204,9 @@ pub(crate) fn score_span(
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { avx512::score_span(table, class, first, span) },
+        // SAFETY: as for the portable kernel.
         #[cfg(not(target_arch = "x86_64"))]
-        Isa::Avx2Fma | Isa::Avx512 => portable::score_span(table, class, first, span),
+        Isa::Avx2Fma | Isa::Avx512 => unsafe { portable::score_span(table, class, first, span) },
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ impl Lanes for f32x8 {
     const LANES: usize = 8;
 
     #[inline(always)]
-    fn splat(value: f32) -> Self {
+    unsafe fn splat(value: f32) -> Self {
         f32x8::splat(value)
     }
 
@@ -40,48 +40,48 @@ impl Lanes for f32x8 {
     }
 
     #[inline(always)]
-    fn add(self, other: Self) -> Self {
+    unsafe fn add(self, other: Self) -> Self {
         self + other
     }
 
     #[inline(always)]
-    fn sub(self, other: Self) -> Self {
+    unsafe fn sub(self, other: Self) -> Self {
         self - other
     }
 
     #[inline(always)]
-    fn mul(self, other: Self) -> Self {
+    unsafe fn mul(self, other: Self) -> Self {
         self * other
     }
 
     #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
+    unsafe fn mul_add(self, a: Self, b: Self) -> Self {
         f32x8::mul_add(self, a, b)
     }
 
     #[inline(always)]
-    fn neg_mul_add(self, a: Self, b: Self) -> Self {
+    unsafe fn neg_mul_add(self, a: Self, b: Self) -> Self {
         f32x8::mul_neg_add(self, a, b)
     }
 
     #[inline(always)]
-    fn max(self, other: Self) -> Self {
+    unsafe fn max(self, other: Self) -> Self {
         self.fast_max(other)
     }
 
     #[inline(always)]
-    fn keep_where_less(self, a: Self, b: Self) -> Self {
+    unsafe fn keep_where_less(self, a: Self, b: Self) -> Self {
         self & a.simd_lt(b)
     }
 
     #[inline(always)]
-    fn exp2_from_magic(self) -> Self {
+    unsafe fn exp2_from_magic(self) -> Self {
         let bits: i32x8 = wide::bytemuck::cast(self);
         wide::bytemuck::cast(bits << 23_i32)
     }
 
     #[inline(always)]
-    fn frexp(self) -> (Self, Self) {
+    unsafe fn frexp(self) -> (Self, Self) {
         let bits: i32x8 = wide::bytemuck::cast(self);
         let fraction =
             wide::bytemuck::cast((bits & i32x8::splat(MANTISSA)) | i32x8::splat(HALF_EXPONENT));
@@ -91,9 +91,20 @@ impl Lanes for f32x8 {
 }
 
 pub(super) fn score_rows(table: &ScoringTable<'_>, labels: &[u32], values: &mut [f32]) {
-    kernel::score_rows::<Pair<f32x8>>(table, labels, values);
+    // SAFETY: the portable lanes run on every CPU.
+    unsafe { kernel::score_rows::<Pair<f32x8>>(table, labels, values) };
 }
 
-pub(super) fn score_span(table: &ScoringTable<'_>, label: usize, first: usize, span: &mut [f32]) {
-    kernel::score_span::<Pair<f32x8>>(table, label, first, span);
+/// # Safety
+///
+/// `label` < k and `first + span.len()` ≤ m.
+pub(super) unsafe fn score_span(
+    table: &ScoringTable<'_>,
+    label: usize,
+    first: usize,
+    span: &mut [f32],
+) {
+    // SAFETY: the portable lanes run on every CPU; the caller promises the
+    // label and the span.
+    unsafe { kernel::score_span::<Pair<f32x8>>(table, label, first, span) };
 }

@@ -1,0 +1,80 @@
+//! AVX512-BF16 micro-kernel: 14 × 32 tiles of bf16 dot products.
+//!
+//! The tile of the AVX-512 kernel (28 accumulators, two panel vectors and
+//! one broadcast in 31 of the 32 zmm registers), with `vdpbf16ps` in place
+//! of `vfmadd231ps`: each step takes a pair of coordinates, a 32-bit word of
+//! two bf16 values, so it does twice the work of an FMA step at the same
+//! instruction rate on the CPUs that have it (Zen 4 and 5, Cooper Lake,
+//! Sapphire Rapids). Rows of X and panels take half the bytes of f32, so
+//! blocks from the same cache sizes are twice as long; 512 coordinates is
+//! the longest block (and the row stride, 256 words).
+
+use super::avx512::{store_tile, widen_bf16_avx512, widen_f16c, MR, NR};
+use super::{MicroKernel, Tile};
+use core::arch::x86_64::*;
+
+/// The AVX512-BF16 kernel set.
+pub(super) struct Kernel;
+
+const KC: usize = 512;
+/// Row stride of packed X, in words of two coordinates.
+const STRIDE: usize = KC / 2;
+
+impl MicroKernel for Kernel {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const KC: usize = KC;
+    const PER_SLOT: usize = 2;
+
+    unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features (AVX-512 with F16C).
+        unsafe { widen_f16c(src, out) }
+    }
+
+    unsafe fn widen_bf16(src: &[u16], out: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features.
+        unsafe { widen_bf16_avx512(src, out) }
+    }
+
+    unsafe fn tile(tile: &Tile) {
+        // SAFETY: the caller's promise covers the CPU features and pointers.
+        unsafe { tile_bf16(tile) }
+    }
+}
+
+/// # Safety
+///
+/// As [`MicroKernel::tile`], on a CPU with AVX-512F and AVX512-BF16; the
+/// packed values are pairs of bf16.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn tile_bf16(tile: &Tile) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let (a, b) = (tile.a.cast::<i32>(), tile.b.cast::<__m512i>());
+    for k in 0..tile.kc {
+        // SAFETY: `b` holds kc × NR words (two vectors per step) and `a`
+        // the first kc words of each of the MR rows (the caller's promise).
+        let (b0, b1) = unsafe {
+            let panel = b.add(2 * k);
+            (
+                as_bf16(_mm512_loadu_si512(panel)),
+                as_bf16(_mm512_loadu_si512(panel.add(1))),
+            )
+        };
+        for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: as above; the broadcast word is one pair of row r.
+            let x: __m512bh =
+                unsafe { core::mem::transmute(_mm512_set1_epi32(*a.add(r * STRIDE + k))) };
+            acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
+            acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
+        }
+    }
+    // SAFETY: the caller's promise covers the CPU features and `tile.c`.
+    unsafe { store_tile(&acc, tile) }
+}
+
+/// The 32 bf16 values held in the bits of `words`, pair `i` in word `i`.
+#[inline(always)]
+fn as_bf16(words: __m512i) -> __m512bh {
+    // SAFETY: both types are 512 bits of plain data, every bit pattern valid.
+    unsafe { core::mem::transmute::<__m512i, __m512bh>(words) }
+}
