@@ -8,9 +8,11 @@ use crate::output::OutputDir;
 use crate::progress::ProgressReport;
 use crate::results::{self, Delivery, LayerRun, Target};
 use crate::source::{self, Source};
-use crate::{demo, interrupt, report, sweep};
+use crate::{demo, interrupt, memory, report, sweep};
 use psmi_std::io::Input;
-use psmi_std::{Features, NEstimators, Psmi, PsmiError, PsmiModel, PsmiScores, Quantiles};
+use psmi_std::{
+    Features, NEstimators, Progress, Psmi, PsmiError, PsmiModel, PsmiScores, Quantiles,
+};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -71,7 +73,7 @@ fn fit_transform(
         target.check(source.labels().len())?;
     }
     let runs = score_layers(&source, None, &staging, options, |i, features| {
-        fit_layer(&psmi, &source, i, features, options)
+        fit_layer(&psmi, &source, i, features, data.max_memory, options)
     })?;
     let delivery = Delivery {
         models: model_path,
@@ -92,18 +94,33 @@ pub fn checked_options(
     Ok((psmi, Target::read(options)?))
 }
 
+/// A layer's model, its scores and, with `--quantiles`, their quantiles.
+pub type Scored = (PsmiModel, PsmiScores, Option<Quantiles>);
+
 /// Fits layer `i` of `source` and scores its samples, with a progress bar.
+/// With `--quantiles` in fixed mode, the scores of the single projection are
+/// kept for them while they fit in what `budget` (`--max-memory`, default the
+/// memory available) leaves free; otherwise the quantiles take one more pass.
 pub fn fit_layer(
     psmi: &Psmi,
     source: &Source,
     i: usize,
     features: &Features<'_>,
+    budget: Option<u64>,
     options: &ReportArgs,
-) -> Result<(PsmiModel, PsmiScores), Failure> {
+) -> Result<Scored, Failure> {
     let progress = ProgressReport::new(!options.quiet, psmi.n_estimators(), features.rows());
-    let fitted = psmi.fit_transform_with(features, source.labels(), options.full, |p| {
-        progress.update(p)
-    });
+    let update = |p: &Progress| progress.update(p);
+    let (labels, full) = (source.labels(), options.full);
+    let fitted = if options.quantiles.is_empty() {
+        psmi.fit_transform_with(features, labels, full, update)
+            .map(|(model, scores)| (model, scores, None))
+    } else {
+        let work = psmi.working_memory(features.rows(), features.cols(), full);
+        let spare = memory::spare(budget, work);
+        psmi.fit_transform_with_quantiles(features, labels, full, &options.quantiles, spare, update)
+            .map(|(model, scores, quantiles)| (model, scores, Some(quantiles)))
+    };
     progress.finish();
     fitted.map_err(|e| source.blame(i).failure(e))
 }
@@ -148,10 +165,26 @@ fn transform(
     let mut models = models.into_iter();
     let runs = score_layers(&source, None, &staging, options, |i, features| {
         let model = models.next().expect("one model per layer");
-        let scores = model
-            .transform_with(features, source.labels(), options.full)
-            .map_err(|e| transform_failure(e, &source.blame(i), &model_files[i]))?;
-        Ok((model, scores))
+        let labels = source.labels();
+        let scored = if options.quantiles.is_empty() {
+            model
+                .transform_with(features, labels, options.full)
+                .map(|scores| (scores, None))
+        } else if options.full {
+            model
+                .transform_with(features, labels, true)
+                .and_then(|scores| {
+                    let quantiles = model.quantiles(features, labels, &options.quantiles)?;
+                    Ok((scores, Some(quantiles)))
+                })
+        } else {
+            model
+                .transform_with_quantiles(features, labels, &options.quantiles)
+                .map(|(scores, quantiles)| (scores, Some(quantiles)))
+        };
+        let (scores, quantiles) =
+            scored.map_err(|e| transform_failure(e, &source.blame(i), &model_files[i]))?;
+        Ok((model, scores, quantiles))
     })?;
     let delivery = Delivery {
         target: target.as_ref(),
@@ -168,7 +201,7 @@ pub fn score_layers(
     run: Option<(&str, &str)>,
     staging: &OutputDir,
     options: &ReportArgs,
-    mut score: impl FnMut(usize, &Features<'_>) -> Result<(PsmiModel, PsmiScores), Failure>,
+    mut score: impl FnMut(usize, &Features<'_>) -> Result<Scored, Failure>,
 ) -> Result<Vec<LayerRun>, Failure> {
     let mut runs = Vec::with_capacity(source.len());
     for i in 0..source.len() {
@@ -177,9 +210,7 @@ pub fn score_layers(
         // Between layers, and before the first: transform has no progress
         // callback to stop it.
         interrupt::check()?;
-        let (model, scores) = score(i, &features)?;
-        let quantiles = quantiles(&model, &features, source.labels(), options)
-            .map_err(|e| source.blame(i).failure(e))?;
+        let (model, scores, quantiles) = score(i, &features)?;
         let layer_run = LayerRun {
             run: run.map(|(name, dir)| (name.to_owned(), dir.to_owned())),
             origins: source.origins(),
@@ -209,21 +240,6 @@ fn check_levels(options: &ReportArgs) -> Result<(), Failure> {
         return Ok(());
     }
     Quantiles::check(&options.quantiles).map_err(failure::options)
-}
-
-/// Each sample's quantiles at `--quantiles`, if asked: one more pass over the data.
-fn quantiles(
-    model: &PsmiModel,
-    features: &Features<'_>,
-    labels: &[i64],
-    options: &ReportArgs,
-) -> Result<Option<Quantiles>, PsmiError> {
-    if options.quantiles.is_empty() {
-        return Ok(None);
-    }
-    model
-        .quantiles(features, labels, &options.quantiles)
-        .map(Some)
 }
 
 fn fit(

@@ -66,6 +66,14 @@ fn reopened(input: &Input, streamed: FeatureShards) -> Result<FeatureShards, Fai
     Ok(FeatureShards::open(input, false)?)
 }
 
+/// Bytes of `budget` (default: the memory available) that neither the
+/// process holds now nor `working` bytes of work still to come will take;
+/// `None` where neither a budget nor the memory available is known.
+pub fn spare(budget: Option<u64>, working: u64) -> Option<u64> {
+    let budget = budget.or_else(available)?;
+    Some(budget.saturating_sub(resident().unwrap_or(0) + SLACK + working))
+}
+
 /// MemAvailable from /proc/meminfo, in bytes.
 fn available() -> Option<u64> {
     meminfo_kib("/proc/meminfo", "MemAvailable:").map(|kib| kib << 10)

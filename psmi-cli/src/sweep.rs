@@ -61,7 +61,7 @@ pub fn fit_transform(
             Some((&run.name, &run.dir)),
             &staging,
             options,
-            |i, features| fit_layer(&psmi, &source, i, features, options),
+            |i, features| fit_layer(&psmi, &source, i, features, data.max_memory, options),
         )
         .map_err(in_run)?;
         results.extend(scored);

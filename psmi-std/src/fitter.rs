@@ -1,7 +1,7 @@
 //! Streaming fit: class statistics accumulated chunk by chunk, mergeable.
 
-use crate::classes::check_label_count;
 use crate::class_table::ClassTable;
+use crate::classes::check_label_count;
 use crate::error::{PsmiError, Result};
 use crate::features::Features;
 use crate::model::PsmiModel;

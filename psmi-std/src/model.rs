@@ -1,14 +1,16 @@
 //! The fitted model: directions and the Gaussian fit of every class along each.
 
 use crate::auto::AutoReport;
-use crate::classes::Classes;
 use crate::class_table::ClassTable;
+use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
 use crate::features::Features;
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, FullMatrix};
 use psmi_core::directions::Scheme;
+use psmi_core::projection::PackedDirections;
+use psmi_core::scoring::ScoringTable;
 use psmi_core::statistics::Moments;
 use std::sync::OnceLock;
 
@@ -245,7 +247,7 @@ impl PsmiModel {
 
     /// Draws the model's directions block by block, without drawing the
     /// others, when they are drawn from the seed and not yet held.
-    fn direction_source(&self) -> Option<DirectionSource> {
+    pub(crate) fn direction_source(&self) -> Option<DirectionSource> {
         match (self.directions.get(), self.seed) {
             (None, Some(seed)) => Some(DirectionSource::new(
                 seed,
@@ -370,8 +372,9 @@ impl PsmiModel {
     }
 
     /// Scores the rows `x` of classes `class_index` along every direction,
-    /// block after block: their moments into `summaries` and, if given,
-    /// every score into `full` (rows × m).
+    /// block after block, each block drawn (or copied), packed and scored
+    /// over all the rows before the next: their moments into `summaries`
+    /// and, if given, every score into `full` (rows × m).
     pub(crate) fn score_rows(
         &self,
         engine: &Engine,
@@ -380,41 +383,50 @@ impl PsmiModel {
         summaries: &mut [Moments],
         mut full: Option<&mut [f32]>,
     ) -> Result<()> {
-        let m = self.n_estimators();
-        let mut table_buffer = Vec::new();
-        let mut packed_buffer = Vec::new();
         let mut source = self.direction_source();
-        for first in (0..m).step_by(MAX_BLOCK) {
-            let width = MAX_BLOCK.min(m - first);
-            let block = match source.as_mut() {
-                Some(source) => source.draw(engine, first, width)?,
-                None => {
-                    let rows = &self.directions()[first * self.dim..(first + width) * self.dim];
-                    DirectionBlock::from_theta(first, rows.to_vec(), self.dim)
-                }
-            };
-            let packed = block.pack(engine.kernels, &mut packed_buffer)?;
-            let params = self.block_parameters(first, width);
-            let table = params
-                .table(&mut table_buffer)
-                .map_err(|e| PsmiError::from_core(e, &self.labels, first))?;
-            let mut target = full.as_deref_mut().map(|values| FullMatrix {
-                values,
-                width: m,
-                column: first,
-            });
-            engine.install(|| {
-                stages::project_and_score(
-                    x,
-                    &packed,
-                    &table,
-                    class_index,
-                    summaries,
-                    target.as_mut(),
-                )
-            })?;
+        let (mut packed, mut table) = (Vec::new(), Vec::new());
+        for first in self.block_starts() {
+            let block =
+                self.prepare_block(engine, source.as_mut(), first, &mut packed, &mut table)?;
+            block.score(engine, x, class_index, summaries, full.as_deref_mut())?;
         }
         Ok(())
+    }
+
+    /// The first direction of each block the model is scored in.
+    pub(crate) fn block_starts(&self) -> std::iter::StepBy<std::ops::Range<usize>> {
+        (0..self.n_estimators).step_by(MAX_BLOCK)
+    }
+
+    /// The block of directions starting at `first` (at most [`MAX_BLOCK`]),
+    /// drawn from `source` (or copied from the directions held), packed into
+    /// `packed`, with its scoring table in `table`.
+    pub(crate) fn prepare_block<'b>(
+        &self,
+        engine: &Engine,
+        source: Option<&mut DirectionSource>,
+        first: usize,
+        packed: &'b mut Vec<f32>,
+        table: &'b mut Vec<f32>,
+    ) -> Result<ScoringBlock<'b>> {
+        let width = MAX_BLOCK.min(self.n_estimators - first);
+        let block = match source {
+            Some(source) => source.draw(engine, first, width)?,
+            None => {
+                let rows = &self.directions()[first * self.dim..(first + width) * self.dim];
+                DirectionBlock::from_theta(first, rows.to_vec(), self.dim)
+            }
+        };
+        let table = self
+            .block_parameters(first, width)
+            .table(table)
+            .map_err(|e| PsmiError::from_core(e, &self.labels, first))?;
+        Ok(ScoringBlock {
+            first,
+            directions: self.n_estimators,
+            packed: block.pack(engine.kernels, packed)?,
+            table,
+        })
     }
 
     /// The class parameters of directions `first .. first + width`.
@@ -425,5 +437,46 @@ impl PsmiModel {
             mean: ClassTable::columns_of(&self.mean, self.n_estimators, columns.clone()),
             std: ClassTable::columns_of(&self.std, self.n_estimators, columns),
         }
+    }
+}
+
+/// One block of a model's directions, ready to score rows: packed for the
+/// kernels, with the scoring table of its class parameters.
+pub(crate) struct ScoringBlock<'b> {
+    first: usize,
+    /// The model's directions in all: the width of a full matrix.
+    directions: usize,
+    packed: PackedDirections<'b>,
+    table: ScoringTable<'b>,
+}
+
+impl ScoringBlock<'_> {
+    /// Scores the rows `x` of classes `class_index` along the block: their
+    /// moments merged into `summaries`, and the scores copied into the
+    /// block's columns of `full` (rows × the model's m) if given.
+    pub fn score(
+        &self,
+        engine: &Engine,
+        x: &Features<'_>,
+        class_index: &[u32],
+        summaries: &mut [Moments],
+        full: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let mut target = full.map(|values| FullMatrix {
+            values,
+            width: self.directions,
+            column: self.first,
+        });
+        engine.install(|| {
+            stages::project_and_score(
+                x,
+                &self.packed,
+                &self.table,
+                class_index,
+                summaries,
+                target.as_mut(),
+            )
+        })?;
+        Ok(())
     }
 }

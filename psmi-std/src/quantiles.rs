@@ -1,12 +1,19 @@
 //! Each sample's quantiles of PSMI over the directions: exact, as
-//! `np.quantile` computes them, without ever holding the n × m matrix.
+//! `np.quantile` computes them. In fixed mode from the scores of the run's
+//! single projection while they fit the memory given; otherwise by one more
+//! pass, chunk of rows by chunk of rows, never holding the n × m matrix.
 
 use crate::error::{PsmiError, Result};
+use crate::estimator::Progress;
 use crate::features::Features;
 use crate::model::PsmiModel;
+use crate::options::{NEstimators, Psmi};
+use crate::pipeline::Engine;
+use crate::scores::PsmiScores;
 use crate::stages::ROW_CHUNK;
 use psmi_core::statistics::Moments;
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 
 /// Bytes of scores held at once by [`PsmiModel::quantiles`]: one chunk of
 /// rows across all m directions. Large enough that a chunk spans many row
@@ -144,17 +151,34 @@ fn fill_row(values: &mut [f32], levels: &[f64], out: &mut [f64]) {
     }
 }
 
+/// Each row's quantiles at `levels` of the row-major `out.len() / q × m`
+/// matrix `scores` (left as it is), into `out` (row-major, q per row).
+fn quantiles_of_rows(engine: &Engine, scores: &[f32], m: usize, levels: &[f64], out: &mut [f64]) {
+    engine.install(|| {
+        scores
+            .par_chunks(m)
+            .zip(out.par_chunks_mut(levels.len()))
+            .for_each_init(
+                || vec![0.0f32; m],
+                |row, (scores, out)| {
+                    row.copy_from_slice(scores);
+                    fill_row(row, levels, out);
+                },
+            );
+    });
+}
+
 impl PsmiModel {
     /// Each sample's quantiles of PSMI over the model's m directions at
     /// `levels` (each in (0, 1)), exactly as `np.quantile` of the rows of the
     /// full n × m matrix (linear method), without that matrix.
     ///
     /// Cost: one more pass of projection and scoring over the data, as
-    /// [`PsmiModel::transform`]; the rows go through in chunks, each scored
-    /// along all m directions (at most 8 MiB of scores, or 256 rows × m if
-    /// that is more), its quantiles taken row by row, then dropped. After
+    /// [`PsmiModel::transform`], with [`PsmiModel::transform_with_quantiles`]
+    /// (which gives the scores of that pass too). After
     /// [`Psmi::fit_transform`](crate::Psmi::fit_transform), fixed or auto,
-    /// this pass on the same data gives the quantiles of the fitted model.
+    /// this pass on the same data gives the quantiles of the fitted model;
+    /// [`Psmi::fit_transform_with_quantiles`] saves the pass in fixed mode.
     ///
     /// ```
     /// use psmi_std::{Features, NEstimators, Psmi};
@@ -180,35 +204,139 @@ impl PsmiModel {
     /// [`PsmiError::InvalidOption`] (option `quantiles`) for a level outside
     /// (0, 1) or no level; otherwise as [`PsmiModel::transform`].
     pub fn quantiles(&self, x: &Features<'_>, labels: &[i64], levels: &[f64]) -> Result<Quantiles> {
+        Ok(self.transform_with_quantiles(x, labels, levels)?.1)
+    }
+
+    /// [`PsmiModel::transform`] and [`PsmiModel::quantiles`] in one pass
+    /// over the data: the rows go through in chunks, each scored along all m
+    /// directions (at most 8 MiB of scores, or 256 rows × m if that is
+    /// more), its rows' moments and quantiles taken, then dropped. Every
+    /// block of directions is drawn (or copied) and packed once for the
+    /// whole call and held until its end: m × d floats.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Psmi};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.2, 0.4, 5.0, 5.2, 5.1, 4.9], 5, 2)?;
+    /// let labels = [0, 0, 1, 1, 1];
+    /// let model = Psmi::builder().n_estimators(NEstimators::Fixed(40)).build()?.fit(&x, &labels)?;
+    /// let (scores, quantiles) = model.transform_with_quantiles(&x, &labels, &[0.5])?;
+    /// assert_eq!(scores, model.transform(&x, &labels)?);
+    /// assert_eq!(quantiles, model.quantiles(&x, &labels, &[0.5])?);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiModel::quantiles`].
+    pub fn transform_with_quantiles(
+        &self,
+        x: &Features<'_>,
+        labels: &[i64],
+        levels: &[f64],
+    ) -> Result<(PsmiScores, Quantiles)> {
         Quantiles::check(levels)?;
         let class_index = self.class_index(x, labels)?;
         let engine = self.engine()?;
         let (n, m, q) = (x.rows(), self.n_estimators(), levels.len());
+        let mut source = self.direction_source();
+        let mut buffers: Vec<(Vec<f32>, Vec<f32>)> =
+            self.block_starts().map(|_| Default::default()).collect();
+        let blocks = self
+            .block_starts()
+            .zip(&mut buffers)
+            .map(|(first, (packed, table))| {
+                self.prepare_block(&engine, source.as_mut(), first, packed, table)
+            })
+            .collect::<Result<Vec<_>>>()?;
         let rows = (CHUNK_BYTES / (4 * m) / ROW_CHUNK).max(1) * ROW_CHUNK;
         let mut scores = vec![0.0f32; rows.min(n) * m];
         let mut values = vec![0.0f64; n * q];
-        let mut summaries = vec![Moments::default(); rows.min(n)];
-        for (start, out) in (0..n).step_by(rows).zip(values.chunks_mut(rows * q)) {
-            let end = (start + rows).min(n);
+        let mut summaries = vec![Moments::default(); n];
+        let chunks = (0..n)
+            .step_by(rows)
+            .zip(values.chunks_mut(rows * q))
+            .zip(summaries.chunks_mut(rows));
+        for ((start, out), summaries) in chunks {
+            let end = start + summaries.len();
             let chunk = &mut scores[..(end - start) * m];
-            self.score_rows(
-                &engine,
-                &x.slice_rows(start..end),
-                &class_index[start..end],
-                &mut summaries[..end - start],
-                Some(&mut *chunk),
-            )?;
-            engine.install(|| {
-                chunk
-                    .par_chunks_mut(m)
-                    .zip(out.par_chunks_mut(q))
-                    .for_each(|(row, out)| fill_row(row, levels, out));
-            });
+            let rows_x = x.slice_rows(start..end);
+            for block in &blocks {
+                let class_index = &class_index[start..end];
+                block.score(&engine, &rows_x, class_index, summaries, Some(&mut *chunk))?;
+            }
+            quantiles_of_rows(&engine, chunk, m, levels, out);
         }
-        Ok(Quantiles {
+        let quantiles = Quantiles {
             levels: levels.to_vec(),
             values,
-        })
+        };
+        Ok((PsmiScores::from_summaries(&summaries, None), quantiles))
+    }
+}
+
+impl Psmi {
+    /// [`Psmi::fit_transform_with`], and each sample's quantiles at `levels`
+    /// as [`PsmiModel::quantiles`] gives them. In fixed mode the n × m
+    /// scores of the run's single projection are kept when they fit in
+    /// `scores_memory` bytes (`None`: no limit; always with `full`, which
+    /// keeps them anyway), and the quantiles are taken from them: no second
+    /// pass over the data. Otherwise, and in auto mode without `full` (its
+    /// number of directions is not known in advance), the quantiles take one more pass
+    /// ([`PsmiModel::quantiles`]), each block of directions drawn once.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Psmi};
+    /// use std::ops::ControlFlow;
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.2, 0.4, 5.0, 5.2, 5.1, 4.9], 5, 2)?;
+    /// let labels = [0, 0, 1, 1, 1];
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(40)).build()?;
+    /// let levels = [0.01, 0.99];
+    /// let (model, scores, quantiles) =
+    ///     psmi.fit_transform_with_quantiles(&x, &labels, false, &levels, None, |_| ControlFlow::Continue(()))?;
+    /// assert!(scores.full().is_none());
+    /// assert_eq!(quantiles, model.quantiles(&x, &labels, &levels)?);
+    /// // Within no memory for the scores: the same numbers from a second pass.
+    /// let (_, _, again) =
+    ///     psmi.fit_transform_with_quantiles(&x, &labels, false, &levels, Some(0), |_| ControlFlow::Continue(()))?;
+    /// assert_eq!(again, quantiles);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Psmi::fit_transform_with`] and [`PsmiModel::quantiles`].
+    pub fn fit_transform_with_quantiles(
+        &self,
+        x: &Features<'_>,
+        labels: &[i64],
+        full: bool,
+        levels: &[f64],
+        scores_memory: Option<u64>,
+        progress: impl FnMut(&Progress) -> ControlFlow<()>,
+    ) -> Result<(PsmiModel, PsmiScores, Quantiles)> {
+        Quantiles::check(levels)?;
+        let keep = match self.n_estimators {
+            NEstimators::Fixed(m) => {
+                let bytes = (x.rows() as u64).saturating_mul(m as u64 * 4);
+                full || scores_memory.is_none_or(|limit| bytes <= limit)
+            }
+            NEstimators::Auto => full,
+        };
+        let (model, scores) = self.fit_transform_with(x, labels, keep, progress)?;
+        let quantiles = match scores.full() {
+            Some(matrix) => {
+                let (n, m) = (x.rows(), model.n_estimators());
+                let mut values = vec![0.0f64; n * levels.len()];
+                quantiles_of_rows(&model.engine()?, matrix, m, levels, &mut values);
+                Quantiles {
+                    levels: levels.to_vec(),
+                    values,
+                }
+            }
+            None => model.quantiles(x, labels, levels)?,
+        };
+        let scores = if full { scores } else { scores.without_full() };
+        Ok((model, scores, quantiles))
     }
 }
 
