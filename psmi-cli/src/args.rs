@@ -211,6 +211,10 @@ pub struct EstimatorArgs {
     /// directions for the same accuracy).
     #[arg(long, value_name = "SCHEME", default_value_t = psmi_std::DEFAULT_DIRECTIONS)]
     pub directions: psmi_std::Directions,
+    /// Auto mode: stop once every watched sample's standard error is at most E
+    /// (instead of the package's rule on their relative variation).
+    #[arg(long, value_name = "E")]
+    pub target_error: Option<f64>,
 }
 
 impl EstimatorArgs {
@@ -227,6 +231,9 @@ impl EstimatorArgs {
             .directions(self.directions);
         if let Some(threads) = self.threads {
             builder = builder.threads(threads);
+        }
+        if let Some(error) = self.target_error {
+            builder = builder.target_error(error);
         }
         builder.build()
     }

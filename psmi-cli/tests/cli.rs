@@ -222,6 +222,60 @@ fn fit_transform_in_auto_mode_reports_convergence() {
 }
 
 #[test]
+fn target_error_stops_when_the_watched_samples_are_that_precise() {
+    let case = Case::new();
+    let (target, block) = (0.05, 20);
+    let mut cmd = psmi();
+    cmd.args(["fit-transform", "--features", &case.features()])
+        .args(["--labels", &case.labels_file(), "--out", &case.arg("out")])
+        .args(["--min-n-estimators", &block.to_string()])
+        .args(["--max-n-estimators", "20000", "--target-error", "0.05"])
+        .args(["--seed", &SEED.to_string(), "--quiet"]);
+    assert_success(&run(&mut cmd));
+    let summary = read_json(&case.path("out").join("summary.json"));
+    assert_eq!(summary["converged"], json!(true), "{summary}");
+    let m = summary["n_estimators"].as_u64().unwrap() as f64;
+    // The lowest max(1, floor(0.05 n)) samples by mean, each within the target
+    // (i.i.d. directions: std / sqrt(m)), as the files say.
+    let mean = read_f64(&case.path("out/psmi_mean.npy"));
+    let std = read_f64(&case.path("out/psmi_std.npy"));
+    let mut order: Vec<usize> = (0..N).collect();
+    order.sort_by(|&a, &b| mean[a].total_cmp(&mean[b]));
+    let watched = &order[..(N / 20).max(1)];
+    let worst = watched
+        .iter()
+        .map(|&i| std[i] / m.sqrt())
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= target,
+        "stderr {worst} > {target} after {m} directions"
+    );
+    // It did not stop later than it had to: one block fewer was not enough
+    // for the samples watched then (or this is the first block).
+    let psmi = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(m as usize - block))
+        .seed(SEED)
+        .build()
+        .unwrap();
+    if m as usize > block {
+        let x = Features::new(&case.x, N, D).unwrap();
+        let (_, earlier) = psmi.fit_transform(&x, &case.labels).unwrap();
+        let mut order: Vec<usize> = (0..N).collect();
+        let mean = earlier.mean();
+        order.sort_by(|&a, &b| mean[a].total_cmp(&mean[b]));
+        let stderr = earlier.stderr();
+        let worst = order[..(N / 20).max(1)]
+            .iter()
+            .map(|&i| stderr[i])
+            .fold(0.0, f64::max);
+        assert!(
+            worst > target,
+            "{worst} was within {target} a block earlier"
+        );
+    }
+}
+
+#[test]
 fn full_matrix_rows_average_to_the_mean() {
     let case = Case::new();
     assert_success(&run(&mut case.fit_transform("out", &["--full", "--quiet"])));

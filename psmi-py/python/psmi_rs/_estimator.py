@@ -62,6 +62,12 @@ class PSMI:
     frame_size : int or None, default None
         Rows per orthonormal frame, at most the dimension; None sizes frames
         from the number of samples and the dimension. Ignored for "iid".
+    target_error : float or None, default None
+        In auto mode, stop adding blocks of directions once the standard
+        error of every watched sample (the ``lowest_psmi_quantile`` fraction
+        with the lowest PSMI) is at most this, instead of the package's rule
+        on their relative variation; bounded by ``max_n_estimators``. None:
+        the package's rule.
     full : bool, default True
         Whether :meth:`transform` and :meth:`fit_transform` return the
         n_samples × n_estimators matrix; if False they return None in its
@@ -140,6 +146,7 @@ class PSMI:
         directions: str = _native.DEFAULT_DIRECTIONS,
         frame_size: Optional[int] = None,
         full: bool = True,
+        target_error: Optional[float] = None,
     ) -> None:
         # Parsed as the package parses them.
         self.n_estimators: Optional[int] = (
@@ -155,6 +162,7 @@ class PSMI:
         self.directions = directions
         self.frame_size = frame_size
         self.full = bool(full)
+        self.target_error = target_error
         self._fitted = False
         self.model_: Optional[PsmiModel] = None
         self.seed_: Optional[int] = None
@@ -265,6 +273,7 @@ class PSMI:
             _inputs.threads(self.n_jobs),
             self.directions,
             None if self.frame_size is None else _whole("frame_size", self.frame_size, 1),
+            None if self.target_error is None else float(self.target_error),
         )
 
     def _check_unfitted(self) -> None:
