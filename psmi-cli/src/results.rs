@@ -54,15 +54,9 @@ impl LayerRun {
             .collect()
     }
 
-    /// The standard error of the SMI: the sample standard deviation (ddof 1)
-    /// of the per-sample mean PSMI, over √n. It treats the samples as
-    /// independent draws and the directions as fixed.
+    /// The standard error of the SMI ([`PsmiScores::smi_stderr`]).
     pub fn smi_stderr(&self) -> f64 {
-        let means = self.scores.mean();
-        let n = means.len() as f64;
-        let smi = self.scores.smi();
-        let squares: f64 = means.iter().map(|m| (m - smi) * (m - smi)).sum();
-        (squares / (n - 1.0)).sqrt() / n.sqrt()
+        self.scores.smi_stderr()
     }
 
     pub fn converged(&self) -> Option<bool> {

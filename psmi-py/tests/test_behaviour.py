@@ -19,6 +19,19 @@ def data(rng):
     return mixture(rng, 157, 9, 3)
 
 
+def test_target_error_stops_with_the_watched_samples_that_precise(data):
+    X, y = data
+    target = 0.05
+    est = PSMI(min_n_estimators=40, target_error=target, random_state=3, directions="iid")
+    mean, std, _ = est.fit_transform(X, y)
+    m = est.n_estimators
+    watched = np.argsort(mean, kind="stable")[: max(1, int(0.05 * len(mean)))]
+    assert np.all(std[watched] / np.sqrt(m) <= target)
+    assert est.model_.auto_report["converged"]
+    with pytest.raises(ValueError, match="target_error"):
+        PSMI(target_error=-1.0).fit(X, y)
+
+
 def test_constructor_matches_the_package():
     ours = inspect.signature(PSMI).parameters
     theirs = inspect.signature(psmi.PSMI).parameters
@@ -33,6 +46,7 @@ def test_constructor_matches_the_package():
         "directions",
         "frame_size",
         "full",
+        "target_error",
     ]
     for args in [(), (300, "7", 0.1, "0.2", 0.25)]:
         a, b = PSMI(*args), psmi.PSMI(*args)

@@ -68,6 +68,28 @@ impl PsmiScores {
         self.mean.iter().sum::<f64>() / self.mean.len() as f64
     }
 
+    /// Standard error of the SMI as an estimate over the population the
+    /// samples were drawn from: the sample standard deviation (ddof 1) of the
+    /// per-sample means over √n. It treats the samples as independent draws
+    /// and the directions as fixed; NaN for a single sample.
+    ///
+    /// ```
+    /// # use psmi_std::{Features, NEstimators, Psmi};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.2, 5.0, 5.2, 5.1, 4.9], 9, 1)?;
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(8)).build()?;
+    /// let (_, scores) = psmi.fit_transform(&x, &[0, 0, 0, 0, 0, 1, 1, 1, 1])?;
+    /// let (n, smi) = (9.0, scores.smi());
+    /// let spread: f64 = scores.mean().iter().map(|m| (m - smi).powi(2)).sum();
+    /// assert!((scores.smi_stderr() - (spread / (n - 1.0)).sqrt() / n.sqrt()).abs() < 1e-12);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn smi_stderr(&self) -> f64 {
+        let n = self.mean.len() as f64;
+        let smi = self.smi();
+        let squares: f64 = self.mean.iter().map(|m| (m - smi) * (m - smi)).sum();
+        (squares / (n - 1.0)).sqrt() / n.sqrt()
+    }
+
     /// Number of directions m.
     pub fn n_estimators(&self) -> usize {
         self.n_estimators
