@@ -7,6 +7,7 @@ mod common;
 
 use common::files::{f32_bytes, read_json, read_npy_f64, write_labels, write_safetensors};
 use common::program::{assert_error, assert_success, path_str, psmi, run};
+use common::ranking::pairs_auroc;
 use common::{fresh_seed, listing, mixture, TestRng};
 use psmi_std::io::write_npy_f32_2d;
 use std::collections::HashMap;
@@ -283,26 +284,6 @@ fn runs_by_layers_and_by_shards_give_the_bits_of_single_runs() {
         ("ckpt-2", "h.1")
     );
     assert_eq!(layers[8]["dim"], "5");
-}
-
-/// The AUROC of −mean by a direct count over (marked, unmarked) pairs.
-fn pairs_auroc(mean: &[f64], marked: &[bool]) -> f64 {
-    let (mut won, mut pairs) = (0.0, 0.0);
-    for (i, &a) in marked.iter().enumerate() {
-        for (j, &b) in marked.iter().enumerate() {
-            if a && !b {
-                pairs += 1.0;
-                won += if mean[i] < mean[j] {
-                    1.0
-                } else if mean[i] == mean[j] {
-                    0.5
-                } else {
-                    0.0
-                };
-            }
-        }
-    }
-    won / pairs
 }
 
 #[test]
