@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::files::{f32_bytes, read_json, read_npy_f64, write_labels, write_safetensors};
+use common::files::{
+    f32_bytes, read_json, read_npy_f64, write_labels, write_npy, write_safetensors,
+};
 use common::program::{assert_error, assert_success, path_str, psmi, run};
 use common::ranking::pairs_auroc;
 use common::{fresh_seed, listing, mixture, TestRng};
@@ -323,6 +325,32 @@ fn against_a_target_gives_the_auroc_of_a_direct_count_and_names_the_best() {
     assert_eq!(summary["best"]["auroc"], best.0);
     assert_eq!(summary["best"]["run"], best.1.as_str());
     assert_eq!(summary["best"]["layer"], best.2.as_str());
+
+    // The same target as bool, in an .npy file and in a safetensors tensor.
+    let bools: Vec<u8> = marked.iter().map(|&m| u8::from(m)).collect();
+    write_npy(&s.path("target_bool.npy"), "|b1", &[N], &bools);
+    write_safetensors(
+        &s.path("target.safetensors"),
+        &[("memorised", "BOOL", vec![N], bools)],
+    );
+    for (out, target) in [
+        ("out_bool", s.arg("target_bool.npy")),
+        (
+            "out_bool_st",
+            format!("{}:memorised", s.arg("target.safetensors")),
+        ),
+    ] {
+        assert_success(&s.sweep(
+            "{run}/states.safetensors:h.*",
+            "{run}/labels.npy",
+            out,
+            &["--against", &target, "--tpr", "0.6"],
+        ));
+        assert_eq!(
+            bytes(&s.path(&format!("{out}/layers.csv"))),
+            bytes(&s.path("out/layers.csv"))
+        );
+    }
 }
 
 #[test]
