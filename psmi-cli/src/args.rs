@@ -266,7 +266,7 @@ pub struct ReportArgs {
     )]
     pub quantiles: Vec<f64>,
     /// Evaluate the scores against a per-sample target (FILE.npy or FILE.safetensors:TENSOR,
-    /// integers 0/1, in the order of the samples; 1 marks samples expected to score low):
+    /// 0/1 integers or bool, in the order of the samples; 1 marks samples expected to score low):
     /// the AUROC of −mean and the false-positive rate at --tpr, with 95 % Wilson intervals,
     /// in summary.json (and layers.csv), which names the best run and layer by AUROC.
     #[arg(long, value_name = "FILE")]

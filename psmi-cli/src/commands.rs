@@ -140,12 +140,11 @@ fn transform(
     let model_files = match &layers {
         None => vec![model_path.to_path_buf()],
         Some(layers) => {
-            let names: Vec<&str> = (0..layers.len()).map(|i| layers.name(i)).collect();
-            source::directories(&names, "layer", &Input::parse(&data.features))?
+            { source::directories(&layers.names(), "layer", &Input::parse(&data.features))? }
+                .iter()
+                .map(|dir| model_file(model_path, dir))
+                .collect()
         }
-        .iter()
-        .map(|dir| model_file(model_path, dir))
-        .collect(),
     };
     let models = model_files
         .iter()

@@ -9,7 +9,7 @@ use crate::source::{Source, LAYERS_CSV, LAYER_PLOT, SCORES_CSV, SUMMARY};
 use crate::{interrupt, plot, report};
 use psmi_std::evaluation::{evaluate, target_from_values, Evaluation, EvaluationError, Proportion};
 use psmi_std::io::{
-    read_labels, write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, write_whole, Input,
+    read_target, write_npy_f32_2d, write_npy_f64, write_npy_f64_2d, write_whole, Input,
 };
 use psmi_std::sweep::delta_mean;
 use psmi_std::{PsmiModel, PsmiScores, Quantiles};
@@ -177,7 +177,7 @@ impl Target {
         };
         let input = Input::parse(path);
         let file = input.to_string();
-        let values = read_labels(&input)?;
+        let values = read_target(&input)?;
         let marked =
             target_from_values(&values).map_err(|e| Failure::input(format!("{file}: {e}")))?;
         Ok(Some(Target {

@@ -7,7 +7,7 @@
 use crate::args::DataArgs;
 use crate::failure::{Blame, Failure};
 use crate::memory;
-use psmi_std::io::{read_labels, FeatureLayers, FeatureShards, Input};
+use psmi_std::io::{shard_labels, shard_layers, FeatureLayers, FeatureShards, Input};
 use psmi_std::Features;
 use std::fmt::Display;
 
@@ -17,9 +17,21 @@ pub const SUMMARY: &str = "summary.json";
 pub const LAYER_PLOT: &str = "smi_by_layer.svg";
 pub const SCORES_CSV: &str = "scores.csv";
 
-/// The layers of `--features`, or `None` for one matrix.
-pub fn layers(data: &DataArgs) -> Result<Option<FeatureLayers>, Failure> {
-    Ok(FeatureLayers::open(&Input::parse(&data.features))?)
+/// The layers of `--features` (of every shard, for a glob of files), or
+/// `None` for one matrix.
+pub fn layers(data: &DataArgs) -> Result<Option<Layers>, Failure> {
+    Ok(shard_layers(&Input::parse(&data.features))?.map(Layers))
+}
+
+/// Layers in one or several shards of rows, each shard holding them all.
+pub struct Layers(Vec<(Input, FeatureLayers)>);
+
+impl Layers {
+    /// The layers' names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        let first = &self.0[0].1;
+        (0..first.len()).map(|i| first.name(i)).collect()
+    }
 }
 
 /// The features and labels of one command.
@@ -35,7 +47,7 @@ enum Kind {
     Matrix(FeatureShards),
     /// Named layers, each with its directory and the `FILE:TENSOR` its errors name.
     Layers {
-        layers: FeatureLayers,
+        layers: Layers,
         dirs: Vec<String>,
         sources: Vec<String>,
     },
@@ -47,7 +59,7 @@ impl Source {
     /// and reads the labels.
     pub fn open(
         data: &DataArgs,
-        layers: Option<FeatureLayers>,
+        layers: Option<Layers>,
         working: impl Fn(usize, usize) -> u64,
     ) -> Result<Source, Failure> {
         let features_input = Input::parse(&data.features);
@@ -58,12 +70,18 @@ impl Source {
                 (matrix.labels(&labels_input)?, Kind::Matrix(matrix))
             }
             Some(layers) => {
-                let names: Vec<&str> = (0..layers.len()).map(|i| layers.name(i)).collect();
+                let names = layers.names();
                 let dirs = directories(&names, "layer", &features_input)?;
-                let sources = (0..layers.len())
-                    .map(|i| format!("{}:{}", features_input.path().display(), layers.name(i)))
+                let sources = names
+                    .iter()
+                    .map(|name| format!("{}:{name}", features_input.path().display()))
                     .collect();
-                let labels = read_labels(&labels_input)?;
+                let shards: Vec<(&Input, usize)> = layers
+                    .0
+                    .iter()
+                    .map(|(input, l)| (input, l.rows()))
+                    .collect();
+                let labels = shard_labels(&labels_input, &shards)?;
                 let kind = Kind::Layers {
                     layers,
                     dirs,
@@ -89,7 +107,7 @@ impl Source {
     pub fn len(&self) -> usize {
         match &self.kind {
             Kind::Matrix(_) => 1,
-            Kind::Layers { layers, .. } => layers.len(),
+            Kind::Layers { dirs, .. } => dirs.len(),
         }
     }
 
@@ -102,7 +120,7 @@ impl Source {
     pub fn layer(&self, i: usize) -> Option<(&str, &str)> {
         match &self.kind {
             Kind::Matrix(_) => None,
-            Kind::Layers { layers, dirs, .. } => Some((layers.name(i), &dirs[i])),
+            Kind::Layers { layers, dirs, .. } => Some((layers.0[0].1.name(i), &dirs[i])),
         }
     }
 
@@ -112,7 +130,17 @@ impl Source {
     pub fn features(&self, i: usize) -> Result<Features<'_>, Failure> {
         match &self.kind {
             Kind::Matrix(matrix) => Ok(matrix.features_checked_when_projected()?),
-            Kind::Layers { layers, .. } => Ok(layers.features(i)?),
+            Kind::Layers { layers, .. } => {
+                // Each shard's rows where they lie, concatenated without a copy.
+                let mut parts = Vec::with_capacity(layers.0.len());
+                for (_, shard) in &layers.0 {
+                    parts.push(shard.features(i)?);
+                }
+                if parts.len() == 1 {
+                    return Ok(parts.remove(0));
+                }
+                Features::concat(parts).map_err(|e| self.blame(i).failure(e))
+            }
         }
     }
 
@@ -140,17 +168,20 @@ impl Source {
                 .map(|input| input.path().display().to_string())
                 .zip(matrix.shard_rows())
                 .collect(),
-            Kind::Layers { layers, .. } => vec![(
-                self.features_input.path().display().to_string(),
-                layers.rows(),
-            )],
+            Kind::Layers { layers, .. } => layers
+                .0
+                .iter()
+                .map(|(input, l)| (input.path().display().to_string(), l.rows()))
+                .collect(),
         }
     }
 
     /// Done with layer `i`: its pages may go.
     pub fn release(&self, i: usize) {
         if let Kind::Layers { layers, .. } = &self.kind {
-            layers.release(i);
+            for (_, shard) in &layers.0 {
+                shard.release(i);
+            }
         }
     }
 }

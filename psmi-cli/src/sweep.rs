@@ -114,7 +114,7 @@ fn plan(glob: &str, data: &DataArgs) -> Result<Vec<Run>, Failure> {
         };
         let layers = source::layers(&data)
             .map_err(|f| f.in_run(&name))?
-            .map(|l| (0..l.len()).map(|i| l.name(i).to_owned()).collect())
+            .map(|l| l.names().into_iter().map(str::to_owned).collect())
             .unwrap_or_default();
         runs.push(Run {
             name,

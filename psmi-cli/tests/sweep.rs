@@ -5,8 +5,11 @@
 
 mod common;
 
-use common::files::{f32_bytes, read_json, read_npy_f64, write_labels, write_safetensors};
+use common::files::{
+    f32_bytes, read_json, read_npy_f64, write_labels, write_npy, write_safetensors,
+};
 use common::program::{assert_error, assert_success, path_str, psmi, run};
+use common::ranking::pairs_auroc;
 use common::{fresh_seed, listing, mixture, TestRng};
 use psmi_std::io::write_npy_f32_2d;
 use std::collections::HashMap;
@@ -48,8 +51,41 @@ impl Sweep {
             write_npy_f32_2d(root.join("part-1.npy"), 30, 5, &first[..30 * 5]).unwrap();
             write_npy_f32_2d(root.join("part-2.npy"), N - 30, 5, &first[30 * 5..]).unwrap();
             write_labels(&root.join("labels.npy"), "<i8", &sweep.labels);
+            // The layers again in two shards of rows, with label shards.
+            for (k, (a, b)) in [(0, 30), (30, N)].into_iter().enumerate() {
+                sweep.write_shard(
+                    r,
+                    &root.join(format!("train_{}.safetensors", k + 1)),
+                    a,
+                    b,
+                    &LAYERS,
+                );
+                write_labels(
+                    &root.join(format!("train_{}.labels.npy", k + 1)),
+                    "<i8",
+                    &sweep.labels[a..b],
+                );
+            }
         }
         sweep
+    }
+
+    /// Rows a..b of run `run`'s `layers` in a safetensors file.
+    fn write_shard(&self, run: usize, path: &Path, a: usize, b: usize, layers: &[(&str, usize)]) {
+        let tensors: Vec<(&str, &str, Vec<usize>, Vec<u8>)> = layers
+            .iter()
+            .map(|&(name, d)| {
+                let l = LAYERS.iter().position(|x| x.0 == name).unwrap();
+                let values = self.layer(run, l, d);
+                (
+                    name,
+                    "F32",
+                    vec![b - a, d],
+                    f32_bytes(&values[a * d..b * d]),
+                )
+            })
+            .collect();
+        write_safetensors(path, &tensors);
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -161,6 +197,25 @@ fn runs_by_layers_and_by_shards_give_the_bits_of_single_runs() {
             }
         }
     }
+    // Shards × layers in each run, label shards beside them.
+    assert_success(&s.sweep(
+        "{run}/train_?.safetensors:h.*",
+        "{run}/train_?.labels.npy",
+        "sharded-layers",
+        &levels,
+    ));
+    for run in RUNS {
+        for (layer, _) in LAYERS {
+            for file in ["psmi_mean.npy", "psmi_std.npy", "psmi_quantiles.npy"] {
+                let got = s.path(&format!("sharded-layers/{run}/{layer}/{file}"));
+                let want = s.path(&format!("sweep/{run}/{layer}/{file}"));
+                assert!(bytes(&got) == bytes(&want), "shards: {run} {layer} {file}");
+            }
+        }
+    }
+    let rows = read_csv(&s.path("sharded-layers/scores.csv"));
+    assert!(rows[31]["file"].ends_with("ckpt-2/train_2.safetensors") && rows[31]["row"] == "1");
+
     // Shards in each run (a single matrix per run, labels shared).
     assert_success(&s.sweep(
         "{run}/part-*.npy",
@@ -233,26 +288,6 @@ fn runs_by_layers_and_by_shards_give_the_bits_of_single_runs() {
     assert_eq!(layers[8]["dim"], "5");
 }
 
-/// The AUROC of −mean by a direct count over (marked, unmarked) pairs.
-fn pairs_auroc(mean: &[f64], marked: &[bool]) -> f64 {
-    let (mut won, mut pairs) = (0.0, 0.0);
-    for (i, &a) in marked.iter().enumerate() {
-        for (j, &b) in marked.iter().enumerate() {
-            if a && !b {
-                pairs += 1.0;
-                won += if mean[i] < mean[j] {
-                    1.0
-                } else if mean[i] == mean[j] {
-                    0.5
-                } else {
-                    0.0
-                };
-            }
-        }
-    }
-    won / pairs
-}
-
 #[test]
 fn against_a_target_gives_the_auroc_of_a_direct_count_and_names_the_best() {
     let s = Sweep::new();
@@ -290,6 +325,32 @@ fn against_a_target_gives_the_auroc_of_a_direct_count_and_names_the_best() {
     assert_eq!(summary["best"]["auroc"], best.0);
     assert_eq!(summary["best"]["run"], best.1.as_str());
     assert_eq!(summary["best"]["layer"], best.2.as_str());
+
+    // The same target as bool, in an .npy file and in a safetensors tensor.
+    let bools: Vec<u8> = marked.iter().map(|&m| u8::from(m)).collect();
+    write_npy(&s.path("target_bool.npy"), "|b1", &[N], &bools);
+    write_safetensors(
+        &s.path("target.safetensors"),
+        &[("memorised", "BOOL", vec![N], bools)],
+    );
+    for (out, target) in [
+        ("out_bool", s.arg("target_bool.npy")),
+        (
+            "out_bool_st",
+            format!("{}:memorised", s.arg("target.safetensors")),
+        ),
+    ] {
+        assert_success(&s.sweep(
+            "{run}/states.safetensors:h.*",
+            "{run}/labels.npy",
+            out,
+            &["--against", &target, "--tpr", "0.6"],
+        ));
+        assert_eq!(
+            bytes(&s.path(&format!("{out}/layers.csv"))),
+            bytes(&s.path("out/layers.csv"))
+        );
+    }
 }
 
 #[test]
@@ -364,6 +425,18 @@ fn bad_sweeps_are_named_and_leave_earlier_results_intact() {
     check(
         s.sweep(layered, labels, "out", &[]),
         &["run ckpt-10", &format!("{} samples", N - 2)],
+    );
+    // A layer pattern that matches other tensors in another shard.
+    let shard = s.path("ckpts/ckpt-9/train_2.safetensors");
+    s.write_shard(1, &shard, 30, N, &LAYERS[..2]);
+    check(
+        s.sweep(
+            "{run}/train_?.safetensors:h.*",
+            "{run}/train_?.labels.npy",
+            "out",
+            &[],
+        ),
+        &[&path_str(&shard), "no layer h.1", "train_1.safetensors"],
     );
     // A run that lacks a layer the others have.
     let fewer: Vec<(&str, &str, Vec<usize>, Vec<u8>)> = LAYERS[..2]

@@ -5,26 +5,9 @@
 
 mod common;
 
+use common::ranking::pairs_auroc;
 use common::{fresh_seed, TestRng};
 use psmi_std::evaluation::{evaluate, target_from_values, EvaluationError, Proportion};
-
-/// The AUROC of −mean: pairs where the marked sample's mean is lower, ties half.
-fn pairs_auroc(mean: &[f64], target: &[bool]) -> f64 {
-    let (mut won, mut pairs) = (0.0, 0.0);
-    for (i, &ti) in target.iter().enumerate() {
-        for (j, &tj) in target.iter().enumerate() {
-            if ti && !tj {
-                pairs += 1.0;
-                if mean[i] < mean[j] {
-                    won += 1.0;
-                } else if mean[i] == mean[j] {
-                    won += 0.5;
-                }
-            }
-        }
-    }
-    won / pairs
-}
 
 /// The FPR of the lowest threshold t (samples with mean ≤ t flagged) whose
 /// TPR reaches `tpr`.

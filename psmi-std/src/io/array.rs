@@ -20,12 +20,14 @@ pub(crate) enum Elem {
     U16,
     U32,
     U64,
+    /// numpy's and safetensors' bool: one byte, 0 or 1.
+    Bool,
 }
 
 impl Elem {
     pub(crate) fn size(self) -> usize {
         match self {
-            Elem::I8 | Elem::U8 => 1,
+            Elem::I8 | Elem::U8 | Elem::Bool => 1,
             Elem::F16 | Elem::Bf16 | Elem::I16 | Elem::U16 => 2,
             Elem::F32 | Elem::I32 | Elem::U32 => 4,
             Elem::F64 | Elem::I64 | Elem::U64 => 8,
@@ -96,6 +98,8 @@ pub(crate) const FEATURE_DTYPES: &str =
     "f32, f64, f16, bf16 (npy: <f4 >f4 <f8 >f8 <f2 >f2; safetensors: F32 F64 F16 BF16)";
 pub(crate) const LABEL_DTYPES: &str =
     "integers (npy: i1 i2 i4 i8 u1 u2 u4 u8, either byte order; safetensors: I8 I16 I32 I64 U8 U16 U32 U64)";
+pub(crate) const TARGET_DTYPES: &str =
+    "integers or bool (npy: i1 i2 i4 i8 u1 u2 u4 u8 b1, either byte order; safetensors: I8 I16 I32 I64 U8 U16 U32 U64 BOOL)";
 
 fn elems<const N: usize>(bytes: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
     bytes
@@ -143,7 +147,7 @@ pub(crate) fn to_i64(raw: &RawArray, bytes: &[u8]) -> Result<Vec<i64>, IoErrorKi
         Elem::I16 => decode!(bytes, big, i16, 2, i64::from),
         Elem::I32 => decode!(bytes, big, i32, 4, i64::from),
         Elem::I64 => decode!(bytes, big, i64, 8, |v: i64| v),
-        Elem::U8 => decode!(bytes, big, u8, 1, i64::from),
+        Elem::U8 | Elem::Bool => decode!(bytes, big, u8, 1, i64::from),
         Elem::U16 => decode!(bytes, big, u16, 2, i64::from),
         Elem::U32 => decode!(bytes, big, u32, 4, i64::from),
         Elem::U64 => elems::<8>(bytes)

@@ -239,6 +239,14 @@ pub enum IoErrorKind {
         /// The first shard.
         first: String,
     },
+    /// A shard of layers whose layers are not the first shard's.
+    #[error("its layers differ from those of the first shard ({first}): {difference}")]
+    ShardLayers {
+        /// The first shard.
+        first: String,
+        /// What differs, naming the layer.
+        difference: String,
+    },
     /// Label shards that are not as many as the feature shards.
     #[error("{labels} label shards for {features} feature shards")]
     ShardCount {

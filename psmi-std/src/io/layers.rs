@@ -249,6 +249,85 @@ impl FeatureLayers {
     }
 }
 
+/// The layers of every file a glob names (`train_???.safetensors:layer_*`):
+/// shards of rows, each holding the same layers, in natural order. `None`
+/// when the first file's input is one matrix (read those with
+/// [`FeatureShards::open`](super::FeatureShards::open)). A name without `*`
+/// or `?` is one shard: [`FeatureLayers::open`] on it.
+///
+/// ```
+/// use psmi_std::io::{shard_layers, Input};
+/// use safetensors::{serialize, Dtype, tensor::TensorView};
+/// let dir = std::env::temp_dir().join("psmi-doc-shard-layers");
+/// std::fs::create_dir_all(&dir)?;
+/// let bytes: Vec<u8> = [1.0f32; 6].iter().flat_map(|x| x.to_le_bytes()).collect();
+/// for (file, rows) in [("part-1.safetensors", 3), ("part-2.safetensors", 1)] {
+///     let view = |d| TensorView::new(Dtype::F32, vec![rows, d], &bytes[..rows * d * 4]).unwrap();
+///     let tensors = [("h.1", view(2)), ("h.0", view(1))];
+///     std::fs::write(dir.join(file), serialize(tensors, None).unwrap())?;
+/// }
+/// let spec = format!("{}:h.*", dir.join("part-*.safetensors").display());
+/// let shards = shard_layers(&Input::parse(&spec))?.expect("layers");
+/// assert_eq!(shards.len(), 2);
+/// let (input, layers) = &shards[1];
+/// assert!(input.path().ends_with("part-2.safetensors"));
+/// assert_eq!((layers.name(0), layers.cols(0), layers.rows()), ("h.0", 1, 1));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`shard_inputs`](super::shard_inputs) and [`FeatureLayers::open`];
+/// [`IoErrorKind::ShardLayers`] naming a shard whose layers differ from the
+/// first shard's, and [`IoErrorKind::ShardDimension`] one whose layer has
+/// other columns.
+pub fn shard_layers(input: &Input) -> Result<Option<Vec<(Input, FeatureLayers)>>, IoError> {
+    let mut shards: Vec<(Input, FeatureLayers)> = Vec::new();
+    for shard in super::shard_inputs(input)? {
+        let Some(layers) = FeatureLayers::open(&shard)? else {
+            return Ok(None);
+        };
+        if let Some((first_input, first)) = shards.first() {
+            let names = |l: &FeatureLayers| {
+                (0..l.len())
+                    .map(|i| l.name(i).to_owned())
+                    .collect::<Vec<_>>()
+            };
+            let (expected, found) = (names(first), names(&layers));
+            let difference = expected
+                .iter()
+                .find(|name| !found.contains(name))
+                .map(|name| format!("it has no layer {name}"))
+                .or_else(|| {
+                    found
+                        .iter()
+                        .find(|name| !expected.contains(name))
+                        .map(|name| format!("it has layer {name}, which the first lacks"))
+                });
+            if let Some(difference) = difference {
+                return Err(shard.error(IoErrorKind::ShardLayers {
+                    first: first_input.to_string(),
+                    difference,
+                }));
+            }
+            if let Some(i) = (0..first.len()).find(|&i| first.cols(i) != layers.cols(i)) {
+                return Err(IoError::new(
+                    shard.path(),
+                    IoErrorKind::ShardDimension {
+                        cols: layers.cols(i),
+                        expected: first.cols(i),
+                        first: first_input.path().display().to_string(),
+                    },
+                )
+                .in_tensor(Some(layers.name(i))));
+            }
+        }
+        shards.push((shard, layers));
+    }
+    Ok(Some(shards))
+}
+
 impl fmt::Debug for FeatureLayers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.layers.iter().map(|(name, _)| name.as_str()).collect();

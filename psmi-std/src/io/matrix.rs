@@ -1,6 +1,6 @@
 //! Features and labels read from an [`Input`].
 
-use super::array::{to_f32, to_i64, Elem, RawArray, FEATURE_DTYPES, LABEL_DTYPES};
+use super::array::{to_f32, to_i64, Elem, RawArray, FEATURE_DTYPES, LABEL_DTYPES, TARGET_DTYPES};
 use super::error::{IoError, IoErrorKind};
 use super::pages::MappedFile;
 use super::{npy, tensors, Input};
@@ -297,11 +297,40 @@ impl fmt::Debug for FeatureMatrix {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn read_labels(input: &Input) -> Result<Vec<i64>, IoError> {
-    let (map, raw) = open(input, LABEL_DTYPES, true)?;
-    if matches!(raw.elem, Elem::F16 | Elem::Bf16 | Elem::F32 | Elem::F64) {
+    read_integers(input, LABEL_DTYPES, false)
+}
+
+/// Reads a per-sample 0/1 target (what `psmi --against` and
+/// [`crate::evaluation`] take): integers as [`read_labels`] reads them, or
+/// bool (npy `|b1`, safetensors `BOOL`) as 0 and 1.
+///
+/// # Errors
+///
+/// As [`read_labels`].
+///
+/// ```
+/// use psmi_std::io::{read_target, Input};
+/// let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/io");
+/// let y = read_target(&Input::parse(format!("{fixtures}/labels_i8.npy")))?;
+/// assert!(!y.is_empty());
+/// # Ok::<(), psmi_std::io::IoError>(())
+/// ```
+pub fn read_target(input: &Input) -> Result<Vec<i64>, IoError> {
+    read_integers(input, TARGET_DTYPES, true)
+}
+
+/// A 1-D array of integers (and of bools, if `bools`) as i64.
+fn read_integers(input: &Input, supported: &'static str, bools: bool) -> Result<Vec<i64>, IoError> {
+    let (map, raw) = open(input, supported, true)?;
+    let integers = match raw.elem {
+        Elem::F16 | Elem::Bf16 | Elem::F32 | Elem::F64 => false,
+        Elem::Bool => bools,
+        _ => true,
+    };
+    if !integers {
         return Err(input.error(IoErrorKind::UnsupportedDtype {
             found: raw.dtype_name,
-            supported: LABEL_DTYPES,
+            supported,
         }));
     }
     if raw.shape.len() != 1 {

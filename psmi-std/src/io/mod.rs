@@ -39,10 +39,10 @@ mod tensors;
 mod whole;
 
 pub use error::{IoError, IoErrorKind};
-pub use layers::FeatureLayers;
-pub use matrix::{read_labels, FeatureMatrix};
+pub use layers::{shard_layers, FeatureLayers};
+pub use matrix::{read_labels, read_target, FeatureMatrix};
 pub use npy::{write_npy_f32_2d, write_npy_f64, write_npy_f64_2d};
-pub use shards::{input_bytes, matching_directories, shard_inputs, FeatureShards};
+pub use shards::{input_bytes, matching_directories, shard_inputs, shard_labels, FeatureShards};
 pub use whole::write_whole;
 
 use std::ffi::OsStr;

@@ -207,6 +207,7 @@ fn dtype(descr: &str) -> Option<(Elem, bool)> {
         ('u', 2) => Elem::U16,
         ('u', 4) => Elem::U32,
         ('u', 8) => Elem::U64,
+        ('b', 1) => Elem::Bool,
         _ => return None,
     };
     let big = match order {

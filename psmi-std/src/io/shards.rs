@@ -251,30 +251,54 @@ impl FeatureShards {
     /// As [`read_labels`]; label shards that do not line up with the feature
     /// shards, naming both files.
     pub fn labels(&self, labels: &Input) -> Result<Vec<i64>, IoError> {
-        let inputs = shard_inputs(labels)?;
-        if inputs.len() == 1 {
-            return read_labels(&inputs[0]);
-        }
-        if inputs.len() != self.shards.len() {
-            return Err(labels.error(IoErrorKind::ShardCount {
-                labels: inputs.len(),
-                features: self.shards.len(),
+        let shards: Vec<(&Input, usize)> = self
+            .shards
+            .iter()
+            .map(|(input, matrix)| (input, matrix.rows()))
+            .collect();
+        shard_labels(labels, &shards)
+    }
+}
+
+/// Labels for features in `shards` (each file and its rows), from one file
+/// (one per row of all shards) or from as many label shards, each as long as
+/// its feature shard.
+///
+/// ```
+/// use psmi_std::io::{shard_labels, Input};
+/// let missing = Input::parse("no-such-labels-*.npy");
+/// let shard = Input::parse("x-1.npy");
+/// assert!(shard_labels(&missing, &[(&shard, 3)]).is_err());
+/// ```
+///
+/// # Errors
+///
+/// As [`read_labels`]; label shards that do not line up with the feature
+/// shards, naming both files.
+pub fn shard_labels(labels: &Input, shards: &[(&Input, usize)]) -> Result<Vec<i64>, IoError> {
+    let inputs = shard_inputs(labels)?;
+    if inputs.len() == 1 {
+        return read_labels(&inputs[0]);
+    }
+    if inputs.len() != shards.len() {
+        return Err(labels.error(IoErrorKind::ShardCount {
+            labels: inputs.len(),
+            features: shards.len(),
+        }));
+    }
+    let mut all = Vec::with_capacity(shards.iter().map(|(_, rows)| rows).sum());
+    for (input, &(features, rows)) in inputs.iter().zip(shards) {
+        let part = read_labels(input)?;
+        if part.len() != rows {
+            return Err(input.error(IoErrorKind::ShardRows {
+                labels: part.len(),
+                rows,
+                features: features.to_string(),
             }));
         }
-        let mut all = Vec::with_capacity(self.rows());
-        for (input, (features, matrix)) in inputs.iter().zip(&self.shards) {
-            let part = read_labels(input)?;
-            if part.len() != matrix.rows() {
-                return Err(input.error(IoErrorKind::ShardRows {
-                    labels: part.len(),
-                    rows: matrix.rows(),
-                    features: features.to_string(),
-                }));
-            }
-            all.extend(part);
-        }
-        Ok(all)
+        all.extend(part);
     }
+    Ok(all)
 }
 
 /// The bytes of the arrays that the files `input` names hold: for a

@@ -69,6 +69,7 @@ pub(crate) fn locate(
         Dtype::U16 => Elem::U16,
         Dtype::U32 => Elem::U32,
         Dtype::U64 => Elem::U64,
+        Dtype::BOOL => Elem::Bool,
         other => {
             return Err(IoErrorKind::UnsupportedDtype {
                 found: other.to_string(),

@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod halves;
+pub mod ranking;
 
 /// A seed from the clock: fresh inputs on every run.
 pub fn fresh_seed() -> u64 {
