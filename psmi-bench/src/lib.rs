@@ -7,8 +7,10 @@
 //! package and with OpenBLAS sgemm (`compare/`).
 //!
 //! The library holds what the programs share: deterministic workloads
-//! ([`workload`]) and the probes of the machine's arithmetic peaks ([`peak`]).
+//! ([`workload`]), the probes of the machine's arithmetic peaks ([`peak`])
+//! and on-CPU time ([`cpu_time`]).
 #![deny(missing_docs)]
 
+pub mod cpu_time;
 pub mod peak;
 pub mod workload;
