@@ -450,8 +450,7 @@ trait MicroKernel {
     ///
     /// The CPU supports the kernel's instruction set; `tile.a` is readable
     /// at `r·STRIDE + k` and `tile.b` at `k·NR + j` for every `r < MR`,
-    /// `k < tile.kc`, `j < NR` (`STRIDE` for `KC` where it differs);
-    /// `tile.c` is writable at `r·ldc + j` for every
+    /// `k < tile.kc`, `j < NR`; `tile.c` is writable at `r·ldc + j` for every
     /// `r < rows`, `j < cols`.
     unsafe fn tile(tile: &Tile);
 
