@@ -97,7 +97,7 @@ pub fn dot_bf16(kernels: Kernels, runs: usize) -> Option<Peak> {
 /// one call that warms the core up to its sustained clock.
 fn median_seconds(runs: usize, probe: impl Fn() -> f32) -> f64 {
     std::hint::black_box(probe());
-    let mut seconds: Vec<f64> = (0..runs.max(1))
+    let seconds: Vec<f64> = (0..runs.max(1))
         .map(|_| {
             let (start, cpu_start) = (Instant::now(), thread_cpu_seconds());
             std::hint::black_box(probe());
@@ -107,8 +107,7 @@ fn median_seconds(runs: usize, probe: impl Fn() -> f32) -> f64 {
             }
         })
         .collect();
-    seconds.sort_by(f64::total_cmp);
-    seconds[seconds.len() / 2]
+    crate::median(seconds)
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -411,10 +411,7 @@ fn time_stages(
         .iter()
         .copied()
         .collect::<Option<Vec<f64>>>()
-        .map(|mut seconds| {
-            seconds.sort_by(f64::total_cmp);
-            seconds[seconds.len() / 2]
-        });
+        .map(psmi_bench::median);
 
     timings.statistics = median(repeat, || {
         let start = Instant::now();
@@ -452,12 +449,6 @@ fn median(
     mut time: impl FnMut() -> Result<f64, psmi_core::Error>,
 ) -> Result<f64, Failure> {
     time()?;
-    let mut seconds = (1..runs).map(|_| time()).collect::<Result<Vec<_>, _>>()?;
-    seconds.sort_by(f64::total_cmp);
-    let mid = seconds.len() / 2;
-    Ok(if seconds.len() % 2 == 1 {
-        seconds[mid]
-    } else {
-        (seconds[mid - 1] + seconds[mid]) / 2.0
-    })
+    let seconds = (1..runs).map(|_| time()).collect::<Result<Vec<_>, _>>()?;
+    Ok(psmi_bench::median(seconds))
 }
