@@ -7,8 +7,27 @@
 //! package and with OpenBLAS sgemm (`compare/`).
 //!
 //! The library holds what the programs share: deterministic workloads
-//! ([`workload`]) and the probes of the machine's arithmetic peaks ([`peak`]).
+//! ([`workload`]), the probes of the machine's arithmetic peaks ([`peak`])
+//! and on-CPU time ([`cpu_time`]).
 #![deny(missing_docs)]
 
+pub mod cpu_time;
 pub mod peak;
 pub mod workload;
+
+/// The median of `values` (the mean of the two middle ones of an even count;
+/// NaN for none).
+///
+/// ```
+/// assert_eq!(psmi_bench::median(vec![3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(psmi_bench::median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        len if len % 2 == 1 => values[mid],
+        _ => (values[mid - 1] + values[mid]) / 2.0,
+    }
+}

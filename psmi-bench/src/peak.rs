@@ -4,7 +4,9 @@
 //! Each probe runs twelve independent chains of one instruction (more than
 //! latency × ports on any x86-64 core, so the chains never wait on each
 //! other) from registers only, for a fixed number of steps, and reports
-//! floating-point operations per second on the calling thread:
+//! floating-point operations per second of the calling thread's time on the
+//! CPU ([`crate::cpu_time`]; wall time where the system does not report it),
+//! so that other processes' share of the core does not lower it:
 //!
 //! - [`fma_f32`]: `vfmadd231ps` on zmm registers where the CPU has AVX-512,
 //!   on ymm registers where it has only AVX2 + FMA (2 operations per lane);
@@ -12,6 +14,7 @@
 //!   AVX512-BF16 (two products and two additions per f32 lane: 64 operations
 //!   per instruction).
 
+use crate::cpu_time::thread_cpu_seconds;
 use psmi_core::{Isa, Kernels};
 use std::time::Instant;
 
@@ -90,19 +93,21 @@ pub fn dot_bf16(kernels: Kernels, runs: usize) -> Option<Peak> {
     }
 }
 
-/// The median time of `runs` calls of `probe` (at least one), after one
-/// call that warms the core up to its sustained clock.
+/// The median on-CPU time of `runs` calls of `probe` (at least one), after
+/// one call that warms the core up to its sustained clock.
 fn median_seconds(runs: usize, probe: impl Fn() -> f32) -> f64 {
     std::hint::black_box(probe());
-    let mut seconds: Vec<f64> = (0..runs.max(1))
+    let seconds: Vec<f64> = (0..runs.max(1))
         .map(|_| {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), thread_cpu_seconds());
             std::hint::black_box(probe());
-            start.elapsed().as_secs_f64()
+            match (cpu_start, thread_cpu_seconds()) {
+                (Some(before), Some(after)) => after - before,
+                _ => start.elapsed().as_secs_f64(),
+            }
         })
         .collect();
-    seconds.sort_by(f64::total_cmp);
-    seconds[seconds.len() / 2]
+    crate::median(seconds)
 }
 
 #[cfg(target_arch = "x86_64")]

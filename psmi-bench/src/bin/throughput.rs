@@ -27,7 +27,12 @@
 //! AVX512-BF16, the bf16 dot peak (`bf16_peak_gflops`), and
 //! `projection_of_peak`, the projection's rate as a fraction of the peak of
 //! its arithmetic (bf16 dot for the bf16 projection where the CPU has it,
-//! FMA otherwise).
+//! FMA otherwise). The peaks count the probes' time on the CPU; so does
+//! `projection_cpu_s` (the median over runs of the pool's threads' total
+//! on-CPU time, where Linux reports it), and `projection_of_peak_on_cpu` is
+//! the rate per on-CPU second of each thread against the same peak: on a
+//! machine shared with other work, the figure that the waits for the CPU
+//! do not lower.
 //!
 //! With `--json`, one JSON line; otherwise a short table. Bad arguments
 //! give one `error:` line on stderr and exit status 2; a failing stage,
@@ -35,6 +40,7 @@
 
 use clap::error::ErrorKind;
 use clap::{Parser, ValueEnum};
+use psmi_bench::cpu_time;
 use psmi_bench::peak::{self, Peak};
 use psmi_bench::workload::{balanced_labels, gaussian_features};
 use psmi_core::projection::{self, Precision};
@@ -137,6 +143,8 @@ struct Timings {
     statistics: f64,
     scoring: f64,
     summaries: f64,
+    /// Median on-CPU seconds of the projection, all threads together.
+    projection_cpu: Option<f64>,
     /// Length of the coordinate blocks the directions were packed in.
     block_len: usize,
 }
@@ -233,7 +241,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         status: 1,
     })?;
     let labels = balanced_labels(n, k, cli.seed.wrapping_add(1));
-    let timings = pool.install(|| time_stages(cli, kernels, &x, &labels))?;
+    let timings = pool.install(|| time_stages(cli, &pool, kernels, &x, &labels))?;
     let peaks = Peaks::measure(&pool, kernels, cli.runs);
 
     let projection_gflops = 2.0 * (n * d) as f64 * m as f64 / timings.projection / 1e9;
@@ -246,6 +254,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Precision::F32 | Precision::Bf16 => peaks.fma,
     };
     let projection_of_peak = limit.map(|peak| projection_gflops / peak.gflops);
+    let flops = 2.0 * (n * d) as f64 * m as f64;
+    let projection_of_peak_on_cpu = timings
+        .projection_cpu
+        .zip(limit)
+        .map(|(cpu, peak)| flops / (cpu / threads as f64) / 1e9 / peak.gflops);
     if cli.json {
         let report = serde_json::json!({
             "n": n,
@@ -264,6 +277,8 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             "fma_peak_gflops": peaks.fma.map(|peak| peak.gflops),
             "bf16_peak_gflops": peaks.bf16.map(|peak| peak.gflops),
             "projection_of_peak": projection_of_peak,
+            "projection_cpu_s": timings.projection_cpu,
+            "projection_of_peak_on_cpu": projection_of_peak_on_cpu,
             "scoring_gevals": scoring_gevals,
             "directions_s": timings.directions,
             "pack_s": timings.pack,
@@ -292,8 +307,11 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 timings.projection,
                 match (projection_of_peak, limit) {
                     (Some(fraction), Some(peak)) => format!(
-                        "{projection_gflops:.1} GFLOP/s, {fraction:.2} of {} peak {:.1}",
-                        peak.instruction, peak.gflops
+                        "{projection_gflops:.1} GFLOP/s, {fraction:.2} of {} peak {:.1} \
+                         ({:.2} on CPU time)",
+                        peak.instruction,
+                        peak.gflops,
+                        projection_of_peak_on_cpu.unwrap_or(f64::NAN)
                     ),
                     _ => format!("{projection_gflops:.1} GFLOP/s"),
                 },
@@ -345,6 +363,7 @@ impl Peaks {
 /// stage feeding the next.
 fn time_stages(
     cli: &Cli,
+    pool: &rayon::ThreadPool,
     kernels: Kernels,
     x: &psmi_std::Features<'_>,
     labels: &[u32],
@@ -378,11 +397,21 @@ fn time_stages(
     timings.block_len = packed.block_len();
 
     let mut z = vec![0.0f32; n * m];
+    let mut cpu_seconds = Vec::with_capacity(repeat);
     timings.projection = median(repeat, || {
-        let start = Instant::now();
+        let (start, cpu_start) = (Instant::now(), cpu_time::pool_cpu_seconds(pool));
         stages::project(x, &packed, &mut z)?;
-        Ok(start.elapsed().as_secs_f64())
+        let seconds = start.elapsed().as_secs_f64();
+        let cpu_end = cpu_time::pool_cpu_seconds(pool);
+        cpu_seconds.push(cpu_start.zip(cpu_end).map(|(start, end)| end - start));
+        Ok(seconds)
     })?;
+    // The median of the timed runs' on-CPU seconds (the first is the warm-up).
+    timings.projection_cpu = cpu_seconds[1..]
+        .iter()
+        .copied()
+        .collect::<Option<Vec<f64>>>()
+        .map(psmi_bench::median);
 
     timings.statistics = median(repeat, || {
         let start = Instant::now();
@@ -420,12 +449,6 @@ fn median(
     mut time: impl FnMut() -> Result<f64, psmi_core::Error>,
 ) -> Result<f64, Failure> {
     time()?;
-    let mut seconds = (1..runs).map(|_| time()).collect::<Result<Vec<_>, _>>()?;
-    seconds.sort_by(f64::total_cmp);
-    let mid = seconds.len() / 2;
-    Ok(if seconds.len() % 2 == 1 {
-        seconds[mid]
-    } else {
-        (seconds[mid - 1] + seconds[mid]) / 2.0
-    })
+    let seconds = (1..runs).map(|_| time()).collect::<Result<Vec<_>, _>>()?;
+    Ok(psmi_bench::median(seconds))
 }

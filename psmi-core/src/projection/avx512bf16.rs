@@ -17,14 +17,16 @@ use core::arch::x86_64::*;
 pub(super) struct Kernel;
 
 const KC: usize = 512;
-/// Row stride of packed X, in words of two coordinates.
-const STRIDE: usize = KC / 2;
+/// Row stride of packed X, in words of two coordinates: a block and one
+/// cache line, so the 14 rows fall in different sets of the L1 cache.
+const STRIDE: usize = KC / 2 + 16;
 
 impl MicroKernel for Kernel {
     const MR: usize = MR;
     const NR: usize = NR;
     const KC: usize = KC;
     const PER_SLOT: usize = 2;
+    const STRIDE: usize = STRIDE;
 
     unsafe fn widen_f16(src: &[u16], out: &mut [f32]) {
         // SAFETY: the caller's promise covers the CPU features (AVX-512 with F16C).
@@ -62,8 +64,7 @@ unsafe fn tile_bf16(tile: &Tile) {
         };
         for (r, acc) in acc.iter_mut().enumerate() {
             // SAFETY: as above; the broadcast word is one pair of row r.
-            let x: __m512bh =
-                unsafe { core::mem::transmute(_mm512_set1_epi32(*a.add(r * STRIDE + k))) };
+            let x = as_bf16(_mm512_set1_epi32(unsafe { *a.add(r * STRIDE + k) }));
             acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
             acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
         }

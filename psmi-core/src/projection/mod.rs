@@ -413,7 +413,7 @@ struct Tile {
     /// Packed values per row in this block (1 ..= `KC / PER_SLOT`): the
     /// coordinates, or the coordinate pairs of the bf16 dot-product kernel.
     kc: usize,
-    /// `MR` packed rows of X, row `r` at `a + r·KC / PER_SLOT`, `kc` values each.
+    /// `MR` packed rows of X, row `r` at `a + r·STRIDE`, `kc` values each.
     a: *const f32,
     /// One packed panel of directions: `kc × NR` values, coordinate-major.
     b: *const f32,
@@ -441,15 +441,16 @@ trait MicroKernel {
     /// Coordinates per packed value: 1 (an f32), or 2 (a pair of bf16 in
     /// the 32 bits of one slot, for `vdpbf16ps`).
     const PER_SLOT: usize = 1;
+    /// Row stride of packed X, in packed values: at least `KC / PER_SLOT`.
+    const STRIDE: usize = Self::KC / Self::PER_SLOT;
 
     /// Computes `tile`.
     ///
     /// # Safety
     ///
     /// The CPU supports the kernel's instruction set; `tile.a` is readable
-    /// at `r·KC + k` and `tile.b` at `k·NR + j` for every `r < MR`,
-    /// `k < tile.kc`, `j < NR` (`KC / PER_SLOT` for `KC` when pairs are
-    /// packed); `tile.c` is writable at `r·ldc + j` for every
+    /// at `r·STRIDE + k` and `tile.b` at `k·NR + j` for every `r < MR`,
+    /// `k < tile.kc`, `j < NR`; `tile.c` is writable at `r·ldc + j` for every
     /// `r < rows`, `j < cols`.
     unsafe fn tile(tile: &Tile);
 
@@ -479,8 +480,10 @@ trait MicroKernel {
 struct Geometry {
     mr: usize,
     nr: usize,
-    /// Row stride of packed X, in coordinates: the longest block the kernel can take.
+    /// The longest block the kernel can take, in coordinates.
     stride: usize,
+    /// Row stride of packed X, in packed values (`MicroKernel::STRIDE`).
+    row_stride: usize,
     /// Coordinates per packed value (`MicroKernel::PER_SLOT`).
     per_slot: usize,
 }
@@ -496,6 +499,7 @@ impl Geometry {
             mr: K::MR,
             nr: K::NR,
             stride: K::KC,
+            row_stride: K::STRIDE,
             per_slot: K::PER_SLOT,
         }
     }
@@ -537,9 +541,9 @@ impl Geometry {
     fn scratch_len(self, dim: usize) -> usize {
         let block = dim.clamp(1, self.stride);
         if self.per_slot == 1 {
-            (self.mr - 1) * self.stride + block
+            (self.mr - 1) * self.row_stride + block
         } else {
-            self.mr * self.slots(self.stride) + block
+            self.mr * self.row_stride + block
         }
     }
 
@@ -954,7 +958,7 @@ unsafe fn blocked<K: MicroKernel>(
                         accumulate: k0 > 0,
                     };
                     // SAFETY: the CPU supports K (our caller's promise);
-                    // `scratch` holds MR rows of stride KC / PER_SLOT with
+                    // `scratch` holds MR rows of stride STRIDE with
                     // `steps` values each (`pack_rows`, `scratch_len`); the
                     // panel slice holds steps × NR values; the tile's
                     // rows × cols lie in z (i0 + rows ≤ n, j0 + cols ≤ m).
@@ -1007,7 +1011,7 @@ impl RowRounding {
 }
 
 /// Packs `block` of `x` into `out` for `K`: widened to f32 and rounded as
-/// `rounding` says, row `r` at `r·KC / PER_SLOT`; zeroes the rows up to `MR`
+/// `rounding` says, row `r` at `r·STRIDE`; zeroes the rows up to `MR`
 /// that X lacks. With `check`, whether every value was finite (else true).
 ///
 /// # Safety
@@ -1021,7 +1025,7 @@ unsafe fn pack_rows<K: MicroKernel>(
     check: bool,
     out: &mut [f32],
 ) -> bool {
-    let stride = K::KC / K::PER_SLOT;
+    let stride = K::STRIDE;
     let steps = block.kc.div_ceil(K::PER_SLOT);
     // Pairs are widened into the scratch past the MR packed rows first.
     let (packed, wide) = match rounding {
