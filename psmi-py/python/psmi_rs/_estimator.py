@@ -148,27 +148,102 @@ class PSMI:
         full: bool = True,
         target_error: Optional[float] = None,
     ) -> None:
-        # Parsed as the package parses them.
-        self.n_estimators: Optional[int] = (
-            None if n_estimators == "auto" else int(n_estimators)
-        )
-        self.min_n_estimators: int = int(min_n_estimators)
-        self.lowest_psmi_quantile: float = float(lowest_psmi_quantile)
-        self.max_variation_of_the_lowest: float = float(max_variation_of_the_lowest)
-        self.milestone: float = float(milestone)
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.max_n_estimators = max_n_estimators
-        self.directions = directions
-        self.frame_size = frame_size
-        self.full = bool(full)
-        self.target_error = target_error
+        # The arguments as given, for get_params (scikit-learn's clone wants
+        # the very objects back); the attributes hold them parsed.
+        params = {name: value for name, value in locals().items() if name != "self"}
+        self._params: Dict[str, Any] = {}
+        self._set_hyperparameters(params)
         self._fitted = False
         self.model_: Optional[PsmiModel] = None
         self.seed_: Optional[int] = None
         self._label_type: type = np.int64
         self._per_label: Optional[tuple] = None
         self._thetas: Optional[np.ndarray] = None
+
+    def _set_hyperparameters(self, params: Dict[str, Any]) -> None:
+        """Parses ``params`` as the package parses them, then sets them all
+        (none when one is refused)."""
+        n_estimators = params["n_estimators"]
+        parsed = {
+            "n_estimators": None if n_estimators == "auto" else int(n_estimators),
+            "min_n_estimators": int(params["min_n_estimators"]),
+            "lowest_psmi_quantile": float(params["lowest_psmi_quantile"]),
+            "max_variation_of_the_lowest": float(params["max_variation_of_the_lowest"]),
+            "milestone": float(params["milestone"]),
+            "full": bool(params["full"]),
+        }
+        self._params = dict(params)
+        for name, value in params.items():
+            setattr(self, name, parsed.get(name, value))
+
+    # -------------------------------------------------- scikit-learn's contract
+
+    def get_params(self, deep: bool = True) -> Dict[str, Any]:
+        """The constructor's arguments, as given (scikit-learn's contract).
+
+        ``sklearn.base.clone(est)`` and grid searches use it; scikit-learn
+        is not needed. ``n_estimators`` is ``"auto"`` after an auto fit too
+        (the attribute then holds the number drawn).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn; PSMI holds no sub-estimators.
+
+        Returns
+        -------
+        dict
+            ``{parameter name: value}``.
+
+        Examples
+        --------
+        >>> from psmi_rs import PSMI
+        >>> est = PSMI(n_estimators=200, random_state=0)
+        >>> again = PSMI(**est.get_params())
+        >>> again.get_params() == est.get_params()
+        True
+        """
+        return dict(self._params)
+
+    def set_params(self, **params: Any) -> "PSMI":
+        """Sets constructor arguments (scikit-learn's contract).
+
+        A fitted estimator stays fitted with its model; the new values take
+        effect at the next fit of a clone.
+
+        Parameters
+        ----------
+        **params
+            Constructor arguments by name.
+
+        Returns
+        -------
+        PSMI
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a constructor argument, or a value that
+            cannot be parsed; the estimator is then unchanged.
+
+        Examples
+        --------
+        >>> from psmi_rs import PSMI
+        >>> PSMI().set_params(n_estimators=64, random_state=3).n_estimators
+        64
+        """
+        unknown = sorted(set(params) - set(self._params))
+        if unknown:
+            raise ValueError(
+                f"invalid parameter {unknown[0]!r} for PSMI; valid parameters are: "
+                f"{sorted(self._params)}"
+            )
+        try:
+            self._set_hyperparameters({**self._params, **params})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid parameters {params}: {e}") from None
+        return self
 
     # ---------------------------------------------------------------- fitting
 

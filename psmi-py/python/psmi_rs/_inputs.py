@@ -30,14 +30,26 @@ def _dlpack_array(x: Any) -> np.ndarray:
             raise numpy_error from None
 
 
+def _without_autograd(x: Any) -> Any:
+    """``x.detach()`` for objects that have it (torch tensors, without
+    importing torch): a tensor that requires grad refuses ``__array__`` and
+    ``__dlpack__``, and its values are the same detached."""
+    detach = getattr(x, "detach", None)
+    if isinstance(x, np.ndarray) or not callable(detach):
+        return x
+    return detach()
+
+
 def features(x: Any, name: str = "X") -> np.ndarray:
     """``x`` as a C-contiguous float32 array of shape (n_samples, dim).
 
     Accepts numpy arrays of any float (or integer) dtype and layout,
     bfloat16 arrays of ``ml_dtypes``, nested lists, objects with
     ``__array__`` (CPU torch tensors, pandas frames) and objects with
-    ``__dlpack__`` (torch tensors of any float type, bfloat16 included).
+    ``__dlpack__`` (torch tensors of any float type, bfloat16 included);
+    tensors that require grad are detached first.
     """
+    x = _without_autograd(x)
     if isinstance(x, np.ndarray):
         a = x
     elif hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
@@ -75,6 +87,7 @@ def labels(y: Any, n_samples: Optional[int], name: str = "y") -> Tuple[np.ndarra
     package ``psmi`` accepts those); anything else is a :class:`ValueError`
     naming the first offending label.
     """
+    y = _without_autograd(y)
     if hasattr(y, "__dlpack__") and not hasattr(y, "__array__"):
         a = np.from_dlpack(y)
     else:
