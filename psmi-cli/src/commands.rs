@@ -169,16 +169,9 @@ fn transform(
             model
                 .transform_with(features, labels, options.full)
                 .map(|scores| (scores, None))
-        } else if options.full {
-            model
-                .transform_with(features, labels, true)
-                .and_then(|scores| {
-                    let quantiles = model.quantiles(features, labels, &options.quantiles)?;
-                    Ok((scores, Some(quantiles)))
-                })
         } else {
             model
-                .transform_with_quantiles(features, labels, &options.quantiles)
+                .transform_with_quantiles(features, labels, &options.quantiles, options.full)
                 .map(|(scores, quantiles)| (scores, Some(quantiles)))
         };
         let (scores, quantiles) =

@@ -265,6 +265,20 @@ fn a_pattern_over_tensors_gives_what_separate_runs_give() {
             assert!(a == b, "{name}/{file}");
         }
     }
+    // With --full, the quantiles come from the full matrix: the same bytes,
+    // and the quantiles of its rows.
+    let mut cmd = case.command("transform", &features, "full", &["--quantiles", levels]);
+    cmd.args(["--model", &case.arg("models"), "--full"]);
+    assert_success(&cmd.output().unwrap());
+    for name in order {
+        for file in ["psmi_mean.npy", "psmi_std.npy", "psmi_quantiles.npy"] {
+            let a = std::fs::read(case.path("again").join(name).join(file)).unwrap();
+            let b = std::fs::read(case.path("full").join(name).join(file)).unwrap();
+            assert!(a == b, "{name}/{file} with --full");
+        }
+        let levels: Vec<f64> = levels.split(',').map(|v| v.parse().unwrap()).collect();
+        assert_quantiles_match_the_full_matrix(&case.path("full").join(name), &levels);
+    }
 }
 
 #[test]

@@ -168,6 +168,20 @@ fn quantiles_of_rows(engine: &Engine, scores: &[f32], m: usize, levels: &[f64], 
     });
 }
 
+impl Quantiles {
+    /// Each sample's quantiles at `levels` of the full matrix `scores` holds,
+    /// on `engine`'s threads; `None` if it holds none.
+    fn of_full(engine: &Engine, scores: &PsmiScores, levels: &[f64]) -> Option<Quantiles> {
+        let matrix = scores.full()?;
+        let mut values = vec![0.0f64; scores.mean().len() * levels.len()];
+        quantiles_of_rows(engine, matrix, scores.n_estimators(), levels, &mut values);
+        Some(Quantiles {
+            levels: levels.to_vec(),
+            values,
+        })
+    }
+}
+
 impl PsmiModel {
     /// Each sample's quantiles of PSMI over the model's m directions at
     /// `levels` (each in (0, 1)), exactly as `np.quantile` of the rows of the
@@ -204,13 +218,14 @@ impl PsmiModel {
     /// [`PsmiError::InvalidOption`] (option `quantiles`) for a level outside
     /// (0, 1) or no level; otherwise as [`PsmiModel::transform`].
     pub fn quantiles(&self, x: &Features<'_>, labels: &[i64], levels: &[f64]) -> Result<Quantiles> {
-        Ok(self.transform_with_quantiles(x, labels, levels)?.1)
+        Ok(self.transform_with_quantiles(x, labels, levels, false)?.1)
     }
 
-    /// [`PsmiModel::transform`] and [`PsmiModel::quantiles`] in one pass
-    /// over the data: the rows go through in chunks, each scored along all m
-    /// directions (at most 8 MiB of scores, or 256 rows × m if that is
-    /// more), its rows' moments and quantiles taken, then dropped. Every
+    /// [`PsmiModel::transform_with`] and [`PsmiModel::quantiles`] in one
+    /// pass over the data. With `full`, the quantiles are taken from the full
+    /// matrix. Otherwise the rows go through in chunks, each scored along all
+    /// m directions (at most 8 MiB of scores, or 256 rows × m if that is
+    /// more), its rows' moments and quantiles taken, then dropped; every
     /// block of directions is drawn (or copied) and packed once for the
     /// whole call and held until its end: m × d floats.
     ///
@@ -219,9 +234,13 @@ impl PsmiModel {
     /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.2, 0.4, 5.0, 5.2, 5.1, 4.9], 5, 2)?;
     /// let labels = [0, 0, 1, 1, 1];
     /// let model = Psmi::builder().n_estimators(NEstimators::Fixed(40)).build()?.fit(&x, &labels)?;
-    /// let (scores, quantiles) = model.transform_with_quantiles(&x, &labels, &[0.5])?;
+    /// let (scores, quantiles) = model.transform_with_quantiles(&x, &labels, &[0.5], false)?;
     /// assert_eq!(scores, model.transform(&x, &labels)?);
     /// assert_eq!(quantiles, model.quantiles(&x, &labels, &[0.5])?);
+    /// // With the full matrix, the same quantiles from it.
+    /// let (scores, again) = model.transform_with_quantiles(&x, &labels, &[0.5], true)?;
+    /// assert_eq!(scores.full().map(|f| f.len()), Some(5 * 40));
+    /// assert_eq!(again, quantiles);
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
     ///
@@ -233,10 +252,17 @@ impl PsmiModel {
         x: &Features<'_>,
         labels: &[i64],
         levels: &[f64],
+        full: bool,
     ) -> Result<(PsmiScores, Quantiles)> {
         Quantiles::check(levels)?;
-        let class_index = self.class_index(x, labels)?;
         let engine = self.engine()?;
+        if full {
+            let scores = self.transform_with(x, labels, true)?;
+            if let Some(quantiles) = Quantiles::of_full(&engine, &scores, levels) {
+                return Ok((scores, quantiles));
+            }
+        }
+        let class_index = self.class_index(x, labels)?;
         let (n, m, q) = (x.rows(), self.n_estimators(), levels.len());
         let mut source = self.direction_source();
         let mut buffers: Vec<(Vec<f32>, Vec<f32>)> =
@@ -323,16 +349,8 @@ impl Psmi {
             NEstimators::Auto => full,
         };
         let (model, scores) = self.fit_transform_with(x, labels, keep, progress)?;
-        let quantiles = match scores.full() {
-            Some(matrix) => {
-                let (n, m) = (x.rows(), model.n_estimators());
-                let mut values = vec![0.0f64; n * levels.len()];
-                quantiles_of_rows(&model.engine()?, matrix, m, levels, &mut values);
-                Quantiles {
-                    levels: levels.to_vec(),
-                    values,
-                }
-            }
+        let quantiles = match Quantiles::of_full(&model.engine()?, &scores, levels) {
+            Some(quantiles) => quantiles,
             None => model.quantiles(x, labels, levels)?,
         };
         let scores = if full { scores } else { scores.without_full() };
