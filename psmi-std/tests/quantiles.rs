@@ -5,7 +5,7 @@
 mod common;
 
 use common::{fresh_seed, mixture};
-use psmi_std::{Features, NEstimators, Psmi, PsmiModel};
+use psmi_std::{Features, NEstimators, Psmi, PsmiModel, PsmiScores, Quantiles};
 use std::ops::ControlFlow;
 
 /// Levels on both sides of the median, the median, and the extremes that
@@ -29,21 +29,27 @@ fn check(psmi: &Psmi, n: usize, d: usize, seed: u64) -> PsmiModel {
     let (model, scores) = psmi
         .fit_transform_with(&x, &labels, true, |_| ControlFlow::Continue(()))
         .unwrap();
+    let quantiles = model.quantiles(&x, &labels, &LEVELS).unwrap();
+    assert_matches_the_full_matrix(&quantiles, &scores, &format!("seed {seed}"));
+    model
+}
+
+/// Every sample's quantiles at [`LEVELS`] against the rows of `scores`'
+/// full matrix, to 1e-6.
+fn assert_matches_the_full_matrix(quantiles: &Quantiles, scores: &PsmiScores, what: &str) {
     let m = scores.n_estimators();
     let full = scores.full().unwrap();
-    let quantiles = model.quantiles(&x, &labels, &LEVELS).unwrap();
-    assert_eq!(quantiles.rows(), n);
-    for i in 0..n {
+    assert_eq!(quantiles.rows(), full.len() / m);
+    for (i, row) in full.chunks(m).enumerate() {
         for (j, &q) in LEVELS.iter().enumerate() {
-            let want = reference(&full[i * m..(i + 1) * m], q);
+            let want = reference(row, q);
             let got = quantiles.row(i)[j];
             assert!(
                 (got - want).abs() <= 1e-6,
-                "seed {seed}: sample {i}, q = {q}: {got} vs {want}"
+                "{what}: sample {i}, q = {q}: {got} vs {want}"
             );
         }
     }
-    model
 }
 
 #[test]
@@ -97,4 +103,54 @@ fn bad_levels_name_the_option_and_value() {
             "{text}"
         );
     }
+}
+
+/// The quantiles of `fit_transform_with_quantiles` against the full matrix
+/// of the same run, whether the single projection's scores were kept
+/// (no memory limit) or not (no memory: a second pass), and its mean and
+/// std the same bits as `fit_transform_with` gives.
+fn check_fit_transform_with_quantiles(psmi: &Psmi, n: usize, d: usize, seed: u64) {
+    let (x, labels) = mixture(seed, n, d, 3, 2.0);
+    let x = Features::new(&x, n, d).unwrap();
+    let go = |_: &_| ControlFlow::Continue(());
+    let (_, with_full) = psmi.fit_transform_with(&x, &labels, true, go).unwrap();
+    for memory in [None, Some(0)] {
+        let (model, scores, quantiles) = psmi
+            .fit_transform_with_quantiles(&x, &labels, false, &LEVELS, memory, go)
+            .unwrap();
+        assert!(scores.full().is_none());
+        assert_eq!(
+            scores,
+            with_full.clone().without_full(),
+            "memory {memory:?}"
+        );
+        let what = format!("seed {seed}, memory {memory:?}");
+        assert_matches_the_full_matrix(&quantiles, &with_full, &what);
+        let (again, again_quantiles) = model
+            .transform_with_quantiles(&x, &labels, &LEVELS, false)
+            .unwrap();
+        assert_eq!(again, model.transform(&x, &labels).unwrap());
+        assert_eq!(again_quantiles, quantiles);
+    }
+}
+
+#[test]
+fn fit_transform_with_quantiles_matches_the_full_matrix_kept_or_not() {
+    let psmi = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(389))
+        .seed(fresh_seed())
+        .build()
+        .unwrap();
+    check_fit_transform_with_quantiles(&psmi, 677, 9, fresh_seed());
+}
+
+#[test]
+fn fit_transform_with_quantiles_in_auto_mode_matches_the_full_matrix() {
+    let psmi = Psmi::builder()
+        .min_n_estimators(97)
+        .max_n_estimators(485)
+        .seed(fresh_seed())
+        .build()
+        .unwrap();
+    check_fit_transform_with_quantiles(&psmi, 419, 6, fresh_seed());
 }
