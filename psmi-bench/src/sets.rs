@@ -1,4 +1,5 @@
-//! The data sets the `accuracy` and `coverage` programs measure on, by name.
+//! The data sets the `accuracy` and `coverage` programs measure on, by name,
+//! and what the two programs share around them.
 
 use crate::workload::{hidden_states, mixture};
 use psmi_std::io::{read_labels, FeatureMatrix, Input};
@@ -67,5 +68,42 @@ impl Set {
             }
             other => return Err(format!("unknown set {other:?}: digits, w1 or llm").into()),
         })
+    }
+}
+
+/// Mean of `values` and its standard error: the sample standard deviation
+/// (ddof 1) over √count; 0 for a single value.
+///
+/// ```
+/// let (mean, se) = psmi_bench::sets::mean_and_stderr(&[1.0, 2.0, 3.0]);
+/// assert_eq!(mean, 2.0);
+/// assert!((se - 1.0 / 3f64.sqrt()).abs() < 1e-15);
+/// ```
+pub fn mean_and_stderr(values: &[f64]) -> (f64, f64) {
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    let variance = if count > 1.0 {
+        squares / (count - 1.0)
+    } else {
+        0.0
+    };
+    (mean, (variance / count).sqrt())
+}
+
+/// The exit status of a program whose run ended in `result`: an error is
+/// printed on stderr as one line beginning `error:`.
+///
+/// ```
+/// let status = psmi_bench::sets::exit_code(Ok(()));
+/// assert_eq!(status, std::process::ExitCode::SUCCESS);
+/// ```
+pub fn exit_code(result: Result<(), Box<dyn std::error::Error>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -366,16 +366,13 @@ impl ErrorBars {
             0.0
         };
         let rows = self.rows.max(1) as f64;
-        let series = self
-            .columns
-            .iter()
-            .fold(Moments::default(), |acc, &sum| {
-                acc.merge(Moments {
-                    count: 1,
-                    mean: sum / rows,
-                    m2: 0.0,
-                })
-            });
+        let series = self.columns.iter().fold(Moments::default(), |acc, &sum| {
+            acc.merge(Moments {
+                count: 1,
+                mean: sum / rows,
+                m2: 0.0,
+            })
+        });
         let m = series.count.max(1) as f64;
         let directions = series.variance() * self.design_effect(summaries) / m;
         (samples + directions).sqrt()
@@ -488,7 +485,10 @@ mod tests {
         let (bars, moments) = folded(Scheme::Orthogonal { frame: f }, &scores, 7);
         let d = bars.design_effect(&moments);
         let expected = 1.0 + rho * (f - 1) as f64;
-        assert!((d - expected).abs() < 0.1 * expected, "{d} against {expected}");
+        assert!(
+            (d - expected).abs() < 0.1 * expected,
+            "{d} against {expected}"
+        );
     }
 
     #[test]

@@ -298,7 +298,10 @@ impl PsmiModel {
             levels: levels.to_vec(),
             values,
         };
-        Ok((PsmiScores::from_summaries(&summaries, &bars, None), quantiles))
+        Ok((
+            PsmiScores::from_summaries(&summaries, &bars, None),
+            quantiles,
+        ))
     }
 }
 

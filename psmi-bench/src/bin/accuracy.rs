@@ -27,7 +27,7 @@
 //! set, and one JSON line per measurement on stderr.
 
 use clap::Parser;
-use psmi_bench::sets::Set;
+use psmi_bench::sets::{exit_code, mean_and_stderr, Set};
 use psmi_std::{Directions, Features, NEstimators, Psmi};
 use serde_json::json;
 use std::process::ExitCode;
@@ -60,14 +60,7 @@ struct Cli {
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> Result<(), Error> {
@@ -107,16 +100,6 @@ fn significant(value: f64) -> String {
 fn significant_to(value: f64, digits: i32) -> String {
     let decimals = (digits - 1 - value.abs().log10().floor() as i32).max(0) as usize;
     format!("{value:.decimals$}")
-}
-
-/// Mean of `values` and its standard error (sample standard deviation, ddof
-/// 1, over √count; 0 for a single value).
-fn mean_and_stderr(values: impl ExactSizeIterator<Item = f64> + Clone) -> (f64, f64) {
-    let count = values.len() as f64;
-    let mean = values.clone().sum::<f64>() / count;
-    let squares: f64 = values.map(|v| (v - mean).powi(2)).sum();
-    let variance = if count > 1.0 { squares / (count - 1.0) } else { 0.0 };
-    (mean, (variance / count).sqrt())
 }
 
 /// Mean over samples of |a_i − truth_i|.
@@ -230,7 +213,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         .iter()
         .map(|runs| {
             (0..grid.len())
-                .map(|g| mean_and_stderr(runs.iter().map(|run| run[g])))
+                .map(|g| mean_and_stderr(&runs.iter().map(|run| run[g]).collect::<Vec<_>>()))
                 .unzip()
         })
         .unzip();

@@ -18,7 +18,7 @@
 //! comparison; one JSON line per run on stderr.
 
 use clap::Parser;
-use psmi_bench::sets::Set;
+use psmi_bench::sets::{exit_code, mean_and_stderr, Set};
 use psmi_std::{Directions, Features, NEstimators, Psmi};
 use serde_json::json;
 use std::process::ExitCode;
@@ -53,14 +53,7 @@ type Error = Box<dyn std::error::Error>;
 const Z95: f64 = 1.96;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> Result<(), Error> {
@@ -94,13 +87,6 @@ fn covered(mean: &[f64], stderr: &[f64], truth: &[f64]) -> f64 {
 
 fn average(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
-}
-
-/// Mean of `values` and its standard error (ddof 1).
-fn mean_and_stderr(values: &[f64]) -> (f64, f64) {
-    let (count, mean) = (values.len() as f64, average(values));
-    let squares: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
-    (mean, (squares / (count - 1.0).max(1.0) / count).sqrt())
 }
 
 fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
@@ -140,7 +126,12 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
             let iid_formula: Vec<f64> = scores.std().iter().map(|s| s / root_m).collect();
             coverage.push(covered(scores.mean(), &stderr, truth));
             naive.push(covered(scores.mean(), &iid_formula, truth));
-            let error: Vec<f64> = scores.mean().iter().zip(truth).map(|(a, t)| (a - t).abs()).collect();
+            let error: Vec<f64> = scores
+                .mean()
+                .iter()
+                .zip(truth)
+                .map(|(a, t)| (a - t).abs())
+                .collect();
             stderr_sum += average(&stderr);
             error_sum += average(&error);
             eprintln!(
