@@ -161,7 +161,7 @@ impl ChunkBars<'_> {
             while start < width {
                 let end = width.min(start + self.frame - (self.first + start) % self.frame);
                 let sum = scores[start..end].iter().map(|&v| v as f64).sum();
-                frames.add(sum, end - start, (self.first + end) % self.frame == 0);
+                frames.add(sum, end - start, (self.first + end).is_multiple_of(self.frame));
                 start = end;
             }
         }

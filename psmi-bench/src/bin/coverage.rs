@@ -3,7 +3,7 @@
 //! directions and orthonormal frames.
 //!
 //! ```text
-//! coverage [--sets w1,digits] [--seeds 20] [--truth 131072] [--threads T]
+//! coverage [--sets w1,digits] [--seeds 20] [--truth 131072] [--m M] [--target-error E] [--threads T]
 //! ```
 //!
 //! For each set, the truth is each sample's mean over `--truth` directions in
@@ -16,6 +16,11 @@
 //! share directions and so are not independent), the mean stderr, the mean
 //! absolute error, and the coverage of the i.i.d. formula std/√m for
 //! comparison; one JSON line per run on stderr.
+//!
+//! With `--target-error E`, the runs are auto mode stopping at that target
+//! instead: per scheme, the directions it took and the fraction of the
+//! watched samples (the lowest 5 % by mean, as the rule watches them) within
+//! 1.96 · E of the truth.
 
 use clap::Parser;
 use psmi_bench::sets::{exit_code, mean_and_stderr, Set};
@@ -45,6 +50,9 @@ struct Cli {
     /// Worker threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
+    /// Measure auto mode with this target error instead of fixed runs.
+    #[arg(long)]
+    target_error: Option<f64>,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -63,11 +71,20 @@ fn run(cli: &Cli) -> Result<(), Error> {
     Ok(())
 }
 
-fn estimator(cli: &Cli, directions: Directions, m: usize, seed: u64) -> Result<Psmi, Error> {
-    let mut builder = Psmi::builder()
-        .n_estimators(NEstimators::Fixed(m))
-        .directions(directions)
-        .seed(seed);
+/// The estimator of one run: `m` directions, or auto mode with the target
+/// error when `m` is `None`.
+fn estimator(
+    cli: &Cli,
+    directions: Directions,
+    m: Option<usize>,
+    seed: u64,
+) -> Result<Psmi, Error> {
+    let mut builder = Psmi::builder().directions(directions).seed(seed);
+    builder = match (m, cli.target_error) {
+        (Some(m), _) => builder.n_estimators(NEstimators::Fixed(m)),
+        (None, Some(target)) => builder.target_error(target),
+        (None, None) => builder,
+    };
     if let Some(threads) = cli.threads {
         builder = builder.threads(threads);
     }
@@ -98,7 +115,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         _ => d,
     });
     let start = std::time::Instant::now();
-    let truth_psmi = estimator(cli, Directions::Orthogonal, cli.truth, 1 << 40)?;
+    let truth_psmi = estimator(cli, Directions::Orthogonal, Some(cli.truth), 1 << 40)?;
     let (truth_model, truth_scores) = truth_psmi.fit_transform(&x, &set.labels)?;
     let truth = truth_scores.mean();
     let truth_stderr = average(&truth_scores.stderr());
@@ -107,6 +124,9 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         json!({"set": set.name, "truth": cli.truth, "scheme": format!("{:?}", truth_model.scheme()),
                "truth_mean_stderr": truth_stderr, "truth_s": start.elapsed().as_secs_f64()})
     );
+    if let Some(target) = cli.target_error {
+        return measure_target(set, cli, &x, truth, target);
+    }
     println!(
         "\n### {} (n {n}, d {d}, m {m}; truth: {} directions in frames, mean stderr {:.2e}; {} seeds)\n",
         set.name, cli.truth, truth_stderr, cli.seeds
@@ -119,7 +139,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         let mut scheme = None;
         for seed in 0..cli.seeds {
             let (model, scores) =
-                estimator(cli, directions, m, seed)?.fit_transform(&x, &set.labels)?;
+                estimator(cli, directions, Some(m), seed)?.fit_transform(&x, &set.labels)?;
             scheme = Some(model.scheme());
             let stderr = scores.stderr();
             let root_m = (m as f64).sqrt();
@@ -154,6 +174,57 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
             error_sum / seeds,
             c_naive,
             c_naive_se
+        );
+    }
+    Ok(())
+}
+
+/// Auto mode stopping at `target`, per scheme and seed: the directions taken
+/// and the fraction of the watched samples within 1.96 · target of `truth`.
+fn measure_target(
+    set: &Set,
+    cli: &Cli,
+    x: &Features<'_>,
+    truth: &[f64],
+    target: f64,
+) -> Result<(), Error> {
+    let n = set.labels.len();
+    let watched = ((0.05 * n as f64) as usize).max(1);
+    println!(
+        "\n### {} (n {n}, d {}; target error {target}, {watched} watched samples; {} seeds)\n",
+        set.name, set.d, cli.seeds
+    );
+    println!("| scheme | directions | converged | watched within 1.96·E of the truth |");
+    println!("|---|---|---|---|");
+    for directions in [Directions::Iid, Directions::Orthogonal] {
+        let (mut within, mut taken, mut converged) = (Vec::new(), Vec::new(), 0);
+        let mut scheme = None;
+        for seed in 0..cli.seeds {
+            let (model, scores) =
+                estimator(cli, directions, None, seed)?.fit_transform(x, &set.labels)?;
+            scheme = Some(model.scheme());
+            let lowest = scores.lowest(watched);
+            let hits = lowest
+                .iter()
+                .filter(|&&i| (scores.mean()[i] - truth[i]).abs() <= Z95 * target)
+                .count();
+            within.push(hits as f64 / watched as f64);
+            taken.push(model.n_estimators());
+            converged += model.auto_report().is_some_and(|r| r.converged) as usize;
+            eprintln!(
+                "{}",
+                json!({"set": set.name, "scheme": format!("{:?}", model.scheme()), "seed": seed,
+                       "target_error": target, "n_estimators": model.n_estimators(),
+                       "watched_within": within.last()})
+            );
+        }
+        let (w, w_se) = mean_and_stderr(&within);
+        println!(
+            "| {:?} | {}–{} | {converged}/{} | {w:.3} ± {w_se:.3} |",
+            scheme.expect("at least one seed"),
+            taken.iter().min().unwrap_or(&0),
+            taken.iter().max().unwrap_or(&0),
+            cli.seeds
         );
     }
     Ok(())
