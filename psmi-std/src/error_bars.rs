@@ -161,7 +161,11 @@ impl ChunkBars<'_> {
             while start < width {
                 let end = width.min(start + self.frame - (self.first + start) % self.frame);
                 let sum = scores[start..end].iter().map(|&v| v as f64).sum();
-                frames.add(sum, end - start, (self.first + end).is_multiple_of(self.frame));
+                frames.add(
+                    sum,
+                    end - start,
+                    (self.first + end).is_multiple_of(self.frame),
+                );
                 start = end;
             }
         }
