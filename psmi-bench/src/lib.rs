@@ -7,12 +7,14 @@
 //! package and with OpenBLAS sgemm (`compare/`).
 //!
 //! The library holds what the programs share: deterministic workloads
-//! ([`workload`]), the probes of the machine's arithmetic peaks ([`peak`])
-//! and on-CPU time ([`cpu_time`]).
+//! ([`workload`]), the probes of the machine's arithmetic peaks ([`peak`]),
+//! on-CPU time ([`cpu_time`]) and the named data sets of the `accuracy` and
+//! `coverage` programs ([`sets`]).
 #![deny(missing_docs)]
 
 pub mod cpu_time;
 pub mod peak;
+pub mod sets;
 pub mod workload;
 
 /// The median of `values` (the mean of the two middle ones of an even count;

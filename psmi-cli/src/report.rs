@@ -25,6 +25,7 @@ pub fn summary(model: &PsmiModel, scores: &PsmiScores, labels: &[i64], elapsed_s
         "directions": Directions::from(model.scheme()).name(),
         "frame_size": model.scheme().frame_size(),
         "smi": scores.smi(),
+        "smi_stderr": scores.smi_stderr(),
         "mode": if auto.is_some() { "auto" } else { "fixed" },
         // Only auto mode has a convergence test: null in fixed mode.
         "converged": auto.map(|a| a.converged),

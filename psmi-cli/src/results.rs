@@ -401,7 +401,7 @@ impl<'a> Delivery<'a> {
             "n_layers": runs.len(),
             "layers": layers,
             "quantiles": (!options.quantiles.is_empty()).then_some(&options.quantiles),
-            "smi_stderr": "std of the per-sample mean PSMI (ddof 1) / sqrt(n_samples)",
+            "smi_stderr": "the samples' share (std of the per-sample mean PSMI, ddof 1, / sqrt(n_samples)) and the directions' (right for their scheme), added as variances",
             "elapsed_s": elapsed,
             "version": env!("CARGO_PKG_VERSION"),
         });

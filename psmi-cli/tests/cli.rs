@@ -12,7 +12,7 @@ use common::program::{assert_error, assert_success, path_str, psmi, run, text};
 use common::{listing, mixture};
 use predicates::prelude::*;
 use psmi_std::io::write_npy_f32_2d;
-use psmi_std::{Features, NEstimators, Psmi, PsmiScores};
+use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiScores};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -230,6 +230,7 @@ fn target_error_stops_when_the_watched_samples_are_that_precise() {
         .args(["--labels", &case.labels_file(), "--out", &case.arg("out")])
         .args(["--min-n-estimators", &block.to_string()])
         .args(["--max-n-estimators", "20000", "--target-error", "0.05"])
+        .args(["--directions", "iid"])
         .args(["--seed", &SEED.to_string(), "--quiet"]);
     assert_success(&run(&mut cmd));
     let summary = read_json(&case.path("out").join("summary.json"));
@@ -254,6 +255,7 @@ fn target_error_stops_when_the_watched_samples_are_that_precise() {
     // for the samples watched then (or this is the first block).
     let psmi = Psmi::builder()
         .n_estimators(NEstimators::Fixed(m as usize - block))
+        .directions(Directions::Iid)
         .seed(SEED)
         .build()
         .unwrap();
@@ -490,6 +492,8 @@ fn csv_has_a_header_and_one_line_per_sample() {
     assert_eq!(lines[0], "index,label,mean,std,stderr");
     let mean = read_f64(&case.path("out/psmi_mean.npy"));
     let std = read_f64(&case.path("out/psmi_std.npy"));
+    // The library's standard errors, right for the default frames.
+    let library = case.library_scores().stderr();
     for (i, line) in lines[1..].iter().enumerate() {
         let fields: Vec<&str> = line.split(',').collect();
         assert_eq!(fields.len(), 5, "{line}");
@@ -498,10 +502,8 @@ fn csv_has_a_header_and_one_line_per_sample() {
         assert_eq!(fields[2].parse::<f64>().unwrap(), mean[i], "{line}");
         assert_eq!(fields[3].parse::<f64>().unwrap(), std[i], "{line}");
         let stderr: f64 = fields[4].parse().unwrap();
-        assert!(
-            stderr.is_finite() && stderr >= 0.0 && stderr <= std[i],
-            "{line}"
-        );
+        assert_eq!(stderr, library[i], "{line}");
+        assert!(stderr > 0.0 && stderr <= std[i], "{line}");
     }
     // The CSV lives where it was asked for, not in DIR.
     assert!(!case.path("out/scores.csv").exists());

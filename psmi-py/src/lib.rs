@@ -61,16 +61,21 @@ fn inputs_at<'a>(
     Ok((features, contiguous(y, "y")?))
 }
 
-/// `(mean, std, full or None, smi)` as numpy arrays, handed over without copies.
+/// `(mean, std, full or None, smi, stderr, smi_stderr)` as numpy arrays,
+/// handed over without copies; the standard errors are the library's, right
+/// for the scheme of directions.
 type Scores<'py> = (
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f64>>,
     Option<Bound<'py, PyArray2<f32>>>,
     f64,
+    Bound<'py, PyArray1<f64>>,
+    f64,
 );
 
 fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores<'_>> {
     let (smi, m) = (scores.smi(), scores.n_estimators());
+    let (stderr, smi_stderr) = (scores.stderr(), scores.smi_stderr());
     let (mean, std, full) = scores.into_parts();
     let n = mean.len();
     let full = match full {
@@ -82,6 +87,8 @@ fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores
         PyArray1::from_vec(py, std),
         full,
         smi,
+        PyArray1::from_vec(py, stderr),
+        smi_stderr,
     ))
 }
 
@@ -269,8 +276,8 @@ impl AutoRule {
     /// then call `block_scored`; `("gather", check, blocks, half_blocks,
     /// watched)`: call `observe` with each partition's candidates (`check`
     /// `"variation"`: running means and means over the first `half_blocks`
-    /// blocks; `"stderr"`: means and standard deviations over all directions
-    /// so far, `half_blocks` 0); `("stop", (blocks, statistic or None,
+    /// blocks; `"stderr"`: means and standard errors over all directions so
+    /// far, as `PsmiScores.stderr` gives them, `half_blocks` 0); `("stop", (blocks, statistic or None,
     /// converged))`: done, with auto mode's report (None in fixed mode).
     fn step<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         match self.rule.step() {

@@ -28,6 +28,19 @@ def test_target_error_stops_with_the_watched_samples_that_precise(data):
     watched = np.argsort(mean, kind="stable")[: max(1, int(0.05 * len(mean)))]
     assert np.all(std[watched] / np.sqrt(m) <= target)
     assert est.model_.auto_report["converged"]
+    # Frames: the rule reads the scheme's own standard error, the one the
+    # scores give, and stops no later than the i.i.d. formula would.
+    frames = PSMI(min_n_estimators=40, target_error=target, random_state=3, frame_size=8)
+    scores = frames.fit_transform(X, y)
+    watched = np.argsort(scores.mean, kind="stable")[: max(1, int(0.05 * len(y)))]
+    assert frames.model_.directions_scheme == ("orthogonal", 8)
+    assert np.all(scores.stderr[watched] <= target)
+    assert frames.model_.auto_report["converged"]
+    if frames.n_estimators > 40:
+        earlier = PSMI(n_estimators=frames.n_estimators - 40, random_state=3, frame_size=8)
+        before = earlier.fit_transform(X, y)
+        watched = np.argsort(before.mean, kind="stable")[: max(1, int(0.05 * len(y)))]
+        assert before.stderr[watched].max() > target
     with pytest.raises(ValueError, match="target_error"):
         PSMI(target_error=-1.0).fit(X, y)
 
@@ -120,12 +133,48 @@ def test_full_false_never_returns_the_matrix(data):
 
 def test_scores_carry_stderr_and_smi(data):
     x, y = data
-    scores = PSMI(n_estimators=64, random_state=3).fit_transform(x, y)
+    scores = PSMI(n_estimators=64, random_state=3, directions="iid").fit_transform(x, y)
     np.testing.assert_allclose(scores.stderr, scores.std / 8.0, rtol=1e-15)
     assert scores.smi == pytest.approx(scores.mean.mean(), rel=1e-12)
     assert scores.n_estimators == 64
     back = pickle.loads(pickle.dumps(scores))
     assert back.smi == scores.smi and np.array_equal(back.full, scores.full)
+    assert np.array_equal(back.stderr, scores.stderr) and back.smi_stderr == scores.smi_stderr
+
+
+def frames_stderr(full, frame):
+    """Each sample's standard error under orthonormal frames, from the full
+    matrix alone: the two pooled moment equations (spread between frame
+    means, spread of all scores) solved for the variance and the covariance
+    within a frame, then std * sqrt(D / m)."""
+    full = full.astype(np.float64)
+    m = full.shape[1]
+    sizes = [min(frame, m - start) for start in range(0, m, frame)]
+    b, pairs = len(sizes), sum(g * (g - 1) for g in sizes)
+    row_mean = full.mean(axis=1, keepdims=True)
+    within = ((full - row_mean) ** 2).sum()
+    between = sum(
+        g * ((full[:, s : s + g].mean(axis=1) - row_mean[:, 0]) ** 2).sum()
+        for s, g in zip(range(0, m, frame), sizes)
+    )
+    equations = np.array([[b - 1, m - b - pairs / m], [m - 1, -pairs / m]])
+    variance, covariance = np.linalg.solve(equations, [between, within])
+    design_effect = 1 + covariance / variance * pairs / m
+    return full.std(axis=1) * np.sqrt(design_effect / m)
+
+
+def test_stderr_of_frames_is_the_libraries_design_effect_formula(data):
+    x, y = data
+    est = PSMI(n_estimators=150, random_state=5, directions="orthogonal", frame_size=8)
+    scores = est.fit_transform(x, y)
+    assert est.model_.directions_scheme == ("orthogonal", 8)
+    expected = frames_stderr(scores.full, 8)
+    np.testing.assert_allclose(scores.stderr, expected, rtol=1e-4)
+    # The same from transform, with and without the full matrix.
+    np.testing.assert_allclose(est.model_.transform(x, y).stderr, scores.stderr, rtol=1e-12)
+    # The SMI's standard error holds the samples' share at least.
+    samples_share = scores.mean.std(ddof=1) / np.sqrt(len(y))
+    assert scores.smi_stderr >= samples_share * (1 - 1e-12)
 
 
 def test_random_state_none_draws_a_seed_and_records_it(data):

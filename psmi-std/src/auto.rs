@@ -5,7 +5,6 @@
 
 use crate::error::{PsmiError, Result};
 use crate::options::{NEstimators, Psmi};
-use crate::scores::standard_error;
 use std::ops::Range;
 
 /// How auto mode ended.
@@ -60,8 +59,9 @@ pub enum Check {
         watched: usize,
     },
     /// A target error: each candidate's mean over all directions so far
-    /// (by which the watched samples are chosen) and its population standard
-    /// deviation over them.
+    /// (by which the watched samples are chosen) and its standard error
+    /// ([`PsmiScores::stderr`](crate::PsmiScores::stderr)'s, right for the
+    /// scheme of directions).
     StandardError {
         /// Samples watched: those with the lowest mean.
         watched: usize,
@@ -118,6 +118,13 @@ enum Target {
 /// [`Step::Gather`] it hands [`AutoRule::observe`] the candidates' numbers;
 /// [`Step::Stop`] ends the run with the report. The rule sees only what a
 /// distributed run can gather: per sample, two numbers, for candidates only.
+/// For a target error the second is the candidate's standard error. With
+/// i.i.d. directions a partition computes it alone (std/√m); with
+/// orthonormal frames it is std · √(D/m), and the design effect D is pooled
+/// over all samples ([`ErrorBars`](crate::error_bars::ErrorBars)): each
+/// partition keeps its samples' frame means where they are (two f64 and
+/// two counts a sample) and sends two sums per block, not one number per
+/// sample.
 ///
 /// ```
 /// use psmi_std::{AutoRule, Check, Psmi, Step};
@@ -225,8 +232,8 @@ impl AutoRule {
 
     /// The candidates of the pending [`Check`], in sample order: their
     /// running means `full`, and `other`, the means over the first blocks
-    /// ([`Check::Variation`]) or the standard deviations over all
-    /// directions so far ([`Check::StandardError`]). Ties between equal
+    /// ([`Check::Variation`]) or the standard errors over all directions so
+    /// far ([`Check::StandardError`]). Ties between equal
     /// running means go to the earlier candidate.
     ///
     /// # Errors
@@ -255,10 +262,9 @@ impl AutoRule {
                 (total / watched.len() as f64, max)
             }
             Target::StandardError(target) => {
-                let directions = self.blocks * self.block_size;
                 let largest = watched
                     .iter()
-                    .map(|&i| standard_error(other[i], directions))
+                    .map(|&i| other[i])
                     .fold(f64::NEG_INFINITY, f64::max);
                 (largest, target)
             }

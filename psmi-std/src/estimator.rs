@@ -3,6 +3,7 @@
 use crate::auto::{AutoRule, BlockMeans, Check, Step};
 use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
+use crate::error_bars::{BarsTarget, ErrorBars};
 use crate::features::Features;
 use crate::fitter::PsmiFitter;
 use crate::model::PsmiModel;
@@ -155,6 +156,7 @@ impl Psmi {
             table: Vec::new(),
         };
         let mut summaries = vec![Moments::default(); n];
+        let mut bars = ErrorBars::new(scheme, n);
         let mut block_means = BlockMeans::default();
         // The full matrix, one n × width matrix per block.
         let mut full_blocks = Vec::new();
@@ -177,11 +179,17 @@ impl Psmi {
                     width: block.len(),
                     column: directions.start - block.start,
                 });
+                let mut bars = BarsTarget {
+                    bars: &mut bars,
+                    row: 0,
+                    direction: directions.start,
+                };
                 let (drawn, params) = pass.run(
                     directions.clone(),
                     next.clone(),
                     &mut block_summaries,
                     target.as_mut(),
+                    &mut bars,
                 )?;
                 // The model draws its directions again from the seed when
                 // asked: the pass's own are dropped here.
@@ -219,7 +227,7 @@ impl Psmi {
                     ),
                     Check::StandardError { .. } => (
                         summaries.iter().map(|s| s.mean).collect(),
-                        summaries.iter().map(Moments::std).collect(),
+                        bars.stderr(&summaries),
                     ),
                 };
                 rule.observe(&running, &other)?;
@@ -251,7 +259,8 @@ impl Psmi {
             self.threads,
             auto,
         );
-        Ok((model, PsmiScores::from_summaries(&summaries, full_values)))
+        let scores = PsmiScores::from_summaries(&summaries, &bars, full_values);
+        Ok((model, scores))
     }
 }
 
@@ -273,15 +282,17 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// Directions `directions`: their block and class parameters; each
-    /// sample's moments over its scores are merged into `running` and the
-    /// scores copied into `full`. The directions `next`, if given, are drawn
-    /// while the samples are scored, for the next call.
+    /// sample's moments over its scores are merged into `running`, the
+    /// scores copied into `full` and gathered into `bars`. The directions
+    /// `next`, if given, are drawn while the samples are scored, for the
+    /// next call.
     fn run(
         &mut self,
         directions: Range<usize>,
         next: Option<Range<usize>>,
         running: &mut [Moments],
         full: Option<&mut FullMatrix<'_>>,
+        bars: &mut BarsTarget<'_>,
     ) -> Result<(DirectionBlock, ClassParameters)> {
         let (labels, index) = (&self.classes.labels, &self.classes.index);
         let (engine, x) = (self.engine, self.x);
@@ -309,7 +320,10 @@ impl Pass<'_> {
             let params = statistics.parameters().map_err(named)?;
             let table = params.table(table).map_err(named)?;
             let (scored, drawn) = rayon::join(
-                || stages::score_and_merge(engine.kernels, &table, index, z, running, full),
+                || {
+                    let kernels = engine.kernels;
+                    stages::score_and_merge(kernels, &table, index, z, running, full, Some(bars))
+                },
                 || {
                     next.map(|next| source.draw(engine, next.start, next.len()))
                         .transpose()
@@ -370,6 +384,7 @@ impl Psmi {
         let moments = std::mem::size_of::<Moments>();
         let per_row = width * 4 // one pass's projections
             + 3 * moments // running, block and pass summaries
+            + crate::error_bars::BYTES_PER_SAMPLE
             + 2 * 8 // mean and std out
             + 8 + 8 + 4 // labels, their sorted copy, class indices
             + if blocks > 1 { blocks * 8 } else { 0 } // auto mode's block means

@@ -31,6 +31,7 @@ mod auto;
 mod class_table;
 mod classes;
 mod error;
+pub mod error_bars;
 mod estimator;
 pub mod evaluation;
 mod features;

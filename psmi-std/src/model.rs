@@ -4,6 +4,7 @@ use crate::auto::AutoReport;
 use crate::class_table::ClassTable;
 use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
+use crate::error_bars::{BarsTarget, ErrorBars};
 use crate::features::Features;
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
@@ -343,14 +344,21 @@ impl PsmiModel {
         let engine = self.engine()?;
         let mut full_values = full.then(|| vec![0.0f32; x.rows() * self.n_estimators()]);
         let mut summaries = vec![Moments::default(); x.rows()];
+        let mut bars = self.error_bars(x.rows());
         self.score_rows(
             &engine,
             x,
             &class_index,
             &mut summaries,
             full_values.as_deref_mut(),
+            &mut bars,
         )?;
-        Ok(PsmiScores::from_summaries(&summaries, full_values))
+        Ok(PsmiScores::from_summaries(&summaries, &bars, full_values))
+    }
+
+    /// Empty error bars for `rows` samples scored along the model's directions.
+    pub(crate) fn error_bars(&self, rows: usize) -> ErrorBars {
+        ErrorBars::new(self.scheme, rows)
     }
 
     /// The thread pool `transform` runs on.
@@ -373,8 +381,9 @@ impl PsmiModel {
 
     /// Scores the rows `x` of classes `class_index` along every direction,
     /// block after block, each block drawn (or copied), packed and scored
-    /// over all the rows before the next: their moments into `summaries`
-    /// and, if given, every score into `full` (rows × m).
+    /// over all the rows before the next: their moments into `summaries`,
+    /// their error bars into `bars` and, if given, every score into `full`
+    /// (rows × m).
     pub(crate) fn score_rows(
         &self,
         engine: &Engine,
@@ -382,13 +391,15 @@ impl PsmiModel {
         class_index: &[u32],
         summaries: &mut [Moments],
         mut full: Option<&mut [f32]>,
+        bars: &mut ErrorBars,
     ) -> Result<()> {
         let mut source = self.direction_source();
         let (mut packed, mut table) = (Vec::new(), Vec::new());
         for first in self.block_starts() {
             let block =
                 self.prepare_block(engine, source.as_mut(), first, &mut packed, &mut table)?;
-            block.score(engine, x, class_index, summaries, full.as_deref_mut())?;
+            let outputs = (&mut *summaries, full.as_deref_mut(), &mut *bars);
+            block.score(engine, x, class_index, 0, outputs)?;
         }
         Ok(())
     }
@@ -452,16 +463,22 @@ pub(crate) struct ScoringBlock<'b> {
 
 impl ScoringBlock<'_> {
     /// Scores the rows `x` of classes `class_index` along the block: their
-    /// moments merged into `summaries`, and the scores copied into the
-    /// block's columns of `full` (rows × the model's m) if given.
+    /// moments merged into `summaries`, the scores copied into the block's
+    /// columns of `full` (rows × the model's m) if given, and gathered into
+    /// `bars`, where `x` starts at sample `row`.
     pub fn score(
         &self,
         engine: &Engine,
         x: &Features<'_>,
         class_index: &[u32],
-        summaries: &mut [Moments],
-        full: Option<&mut [f32]>,
+        row: usize,
+        (summaries, full, bars): (&mut [Moments], Option<&mut [f32]>, &mut ErrorBars),
     ) -> Result<()> {
+        let mut bars = BarsTarget {
+            bars,
+            row,
+            direction: self.first,
+        };
         let mut target = full.map(|values| FullMatrix {
             values,
             width: self.directions,
@@ -475,6 +492,7 @@ impl ScoringBlock<'_> {
                 class_index,
                 summaries,
                 target.as_mut(),
+                Some(&mut bars),
             )
         })?;
         Ok(())

@@ -10,8 +10,10 @@ pub const DEFAULT_SEED: u64 = 0x5053_4d49; // "PSMI"
 pub const DEFAULT_MAX_N_ESTIMATORS: usize = 50_000;
 
 /// How the directions are drawn, when none is chosen: shared by the library,
-/// the `psmi` program and the Python package.
-pub const DEFAULT_DIRECTIONS: Directions = Directions::Iid;
+/// the `psmi` program and the Python package. Orthonormal frames: never less
+/// accurate than i.i.d. directions in the README's measurements, and far more
+/// on data with many samples per dimension.
+pub const DEFAULT_DIRECTIONS: Directions = Directions::Orthogonal;
 
 /// Frames span the whole dimension once there are `FRAME_RATIO · d` samples
 /// or more: see [`frame_size`].

@@ -278,6 +278,7 @@ impl PsmiModel {
         let mut scores = vec![0.0f32; rows.min(n) * m];
         let mut values = vec![0.0f64; n * q];
         let mut summaries = vec![Moments::default(); n];
+        let mut bars = self.error_bars(n);
         let chunks = (0..n)
             .step_by(rows)
             .zip(values.chunks_mut(rows * q))
@@ -288,7 +289,8 @@ impl PsmiModel {
             let rows_x = x.slice_rows(start..end);
             for block in &blocks {
                 let class_index = &class_index[start..end];
-                block.score(&engine, &rows_x, class_index, summaries, Some(&mut *chunk))?;
+                let outputs = (&mut *summaries, Some(&mut *chunk), &mut bars);
+                block.score(&engine, &rows_x, class_index, start, outputs)?;
             }
             quantiles_of_rows(&engine, chunk, m, levels, out);
         }
@@ -296,7 +298,10 @@ impl PsmiModel {
             levels: levels.to_vec(),
             values,
         };
-        Ok((PsmiScores::from_summaries(&summaries, None), quantiles))
+        Ok((
+            PsmiScores::from_summaries(&summaries, &bars, None),
+            quantiles,
+        ))
     }
 }
 

@@ -1,14 +1,7 @@
 //! Per-sample results of `transform` and `fit_transform`.
 
+use crate::error_bars::ErrorBars;
 use psmi_core::statistics::Moments;
-
-/// The standard error of a sample's mean PSMI over `directions` directions
-/// whose population standard deviation is `std`: std / √m, as for
-/// i.i.d. directions. The one place the scores and auto mode's target error
-/// take it from.
-pub(crate) fn standard_error(std: f64, directions: usize) -> f64 {
-    std / (directions as f64).sqrt()
-}
 
 /// PSMI of every sample: mean and spread over the directions, and the full
 /// n × m matrix when it was asked for.
@@ -31,12 +24,22 @@ pub struct PsmiScores {
     std: Vec<f64>,
     n_estimators: usize,
     full: Option<Vec<f32>>,
+    /// See [`ErrorBars::design_effect`].
+    design_effect: f64,
+    smi_stderr: f64,
 }
 
 impl PsmiScores {
-    pub(crate) fn from_summaries(summaries: &[Moments], full: Option<Vec<f32>>) -> Self {
+    pub(crate) fn from_summaries(
+        summaries: &[Moments],
+        bars: &ErrorBars,
+        full: Option<Vec<f32>>,
+    ) -> Self {
+        let mean: Vec<f64> = summaries.iter().map(|s| s.mean).collect();
         PsmiScores {
-            mean: summaries.iter().map(|s| s.mean).collect(),
+            smi_stderr: bars.smi_stderr(&mean, summaries),
+            design_effect: bars.design_effect(summaries),
+            mean,
             std: summaries.iter().map(Moments::std).collect(),
             n_estimators: summaries.first().map_or(0, |s| s.count as usize),
             full,
@@ -54,12 +57,45 @@ impl PsmiScores {
         &self.std
     }
 
-    /// Standard error of each sample's mean: std / √m.
+    /// Standard error of each sample's mean over the directions, right for
+    /// the scheme they were drawn in: std / √m for i.i.d. directions, and
+    /// std · √(D/m) for orthonormal frames, D the design effect pooled over
+    /// the samples ([`ErrorBars`]; the README derives it). Nominal 95 %
+    /// intervals are mean ± 1.96 · stderr.
+    ///
+    /// ```
+    /// use psmi_std::{Directions, Features, NEstimators, Psmi};
+    /// let data: Vec<f32> = (0..400).map(|i| ((i * 37 % 101) as f32) / 50.0 + (i / 200) as f32).collect();
+    /// let labels: Vec<i64> = (0..100).map(|i| i / 50).collect();
+    /// let x = Features::new(&data, 100, 4)?;
+    /// let run = |directions| {
+    ///     Psmi::builder().n_estimators(NEstimators::Fixed(64)).directions(directions)
+    ///         .frame_size(4).build()?.fit_transform(&x, &labels)
+    /// };
+    /// let (_, iid) = run(Directions::Iid)?;
+    /// assert_eq!(iid.stderr()[0], iid.std()[0] / 8.0);
+    /// let (_, frames) = run(Directions::Orthogonal)?;
+    /// assert!(frames.stderr().iter().all(|e| e.is_finite()));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
     pub fn stderr(&self) -> Vec<f64> {
-        self.std
-            .iter()
-            .map(|&s| standard_error(s, self.n_estimators))
-            .collect()
+        let scale = (self.design_effect / self.n_estimators.max(1) as f64).sqrt();
+        self.std.iter().map(|s| s * scale).collect()
+    }
+
+    /// The design effect D of the directions: the variance of a sample's
+    /// mean as a multiple of the i.i.d. formula's (1 for i.i.d. directions,
+    /// below 1 where frames help); [`PsmiScores::stderr`] is std · √(D/m).
+    ///
+    /// ```
+    /// use psmi_std::{Directions, Features, NEstimators, Psmi};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(16)).directions(Directions::Iid).build()?;
+    /// assert_eq!(psmi.fit_transform(&x, &[0, 0, 1, 1])?.1.design_effect(), 1.0);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn design_effect(&self) -> f64 {
+        self.design_effect
     }
 
     /// Sliced mutual information of the data set: the mean PSMI over samples
@@ -68,26 +104,27 @@ impl PsmiScores {
         self.mean.iter().sum::<f64>() / self.mean.len() as f64
     }
 
-    /// Standard error of the SMI as an estimate over the population the
-    /// samples were drawn from: the sample standard deviation (ddof 1) of the
-    /// per-sample means over √n. It treats the samples as independent draws
-    /// and the directions as fixed; NaN for a single sample.
+    /// Standard error of the [SMI](PsmiScores::smi) as an estimate of the
+    /// sliced mutual information of the population the samples come from:
+    /// the samples' share (std of the per-sample means, ddof 1, over √n) and
+    /// the directions' share (as [`PsmiScores::stderr`] for the series of
+    /// per-direction means over samples), added as variances.
     ///
     /// ```
-    /// # use psmi_std::{Features, NEstimators, Psmi};
-    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.2, 5.0, 5.2, 5.1, 4.9], 9, 1)?;
-    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(8)).build()?;
-    /// let (_, scores) = psmi.fit_transform(&x, &[0, 0, 0, 0, 0, 1, 1, 1, 1])?;
-    /// let (n, smi) = (9.0, scores.smi());
-    /// let spread: f64 = scores.mean().iter().map(|m| (m - smi).powi(2)).sum();
-    /// assert!((scores.smi_stderr() - (spread / (n - 1.0)).sqrt() / n.sqrt()).abs() < 1e-12);
+    /// use psmi_std::{Features, NEstimators, Psmi};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 0.1, 5.0, 5.2, 5.1, 4.9, 5.3], 5, 2)?;
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(50)).build()?;
+    /// let (_, scores) = psmi.fit_transform(&x, &[0, 0, 1, 1, 1])?;
+    /// let samples_only = {
+    ///     let (n, smi) = (5.0, scores.smi());
+    ///     let var = scores.mean().iter().map(|m| (m - smi).powi(2)).sum::<f64>() / (n - 1.0);
+    ///     (var / n).sqrt()
+    /// };
+    /// assert!(scores.smi_stderr() >= samples_only * (1.0 - 1e-12));
     /// # Ok::<(), psmi_std::PsmiError>(())
     /// ```
     pub fn smi_stderr(&self) -> f64 {
-        let n = self.mean.len() as f64;
-        let smi = self.smi();
-        let squares: f64 = self.mean.iter().map(|m| (m - smi) * (m - smi)).sum();
-        (squares / (n - 1.0)).sqrt() / n.sqrt()
+        self.smi_stderr
     }
 
     /// Number of directions m.

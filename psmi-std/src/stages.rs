@@ -42,12 +42,13 @@
 //!
 //! // The fused path of `transform` gives the same numbers.
 //! let mut fused = vec![Moments::default(); n];
-//! stages::project_and_score(&features, &packed, &table, &labels, &mut fused, None)?;
+//! stages::project_and_score(&features, &packed, &table, &labels, &mut fused, None, None)?;
 //! assert_eq!(fused, summaries);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use crate::class_table::ClassTable;
+use crate::error_bars::{BarsTarget, ChunkBars, ErrorBars};
 use crate::features::Features;
 use psmi_core::directions::{self, Scheme};
 use psmi_core::projection::{self, PackedDirections};
@@ -656,7 +657,7 @@ fn full_chunks<'a>(
 /// let mut running = [Moments::default(); 3];
 /// let mut values = vec![0.0f32; 3 * 2];
 /// let mut full = FullMatrix { values: &mut values, width: 2, column: 1 };
-/// stages::score_and_merge(kernels, &table, &labels, &mut z, &mut running, Some(&mut full))?;
+/// stages::score_and_merge(kernels, &table, &labels, &mut z, &mut running, Some(&mut full), None)?;
 /// assert_eq!(running[0].count, 1);
 /// assert!(running[0].mean > 0.0 && running[2].mean < 0.0); // the third is on the other side
 /// assert_eq!([values[1], values[3], values[5]], z);
@@ -674,29 +675,41 @@ pub fn score_and_merge(
     z: &mut [f32],
     running: &mut [Moments],
     full: Option<&mut FullMatrix<'_>>,
+    bars: Option<&mut BarsTarget<'_>>,
 ) -> Result<(), Error> {
     let (n, m) = (labels.len(), table.directions());
     ensure_rows("projections", z, n, m)?;
     ensure_rows("summaries", running, n, 1)?;
     let mut full_chunks = full_chunks(full, n, m)?;
-    z.par_chunks_mut(ROW_CHUNK * m.max(1))
-        .zip(labels.par_chunks(ROW_CHUNK))
-        .zip(running.par_chunks_mut(ROW_CHUNK))
-        .zip(full_chunks.par_iter_mut())
-        .try_for_each(|(((z, labels), running), full)| {
-            score_chunk(kernels, table, labels, z, running, full.as_mut())
-        })
+    ErrorBars::fold_block(bars, n, m, ROW_CHUNK, |bar_chunks| {
+        z.par_chunks_mut(ROW_CHUNK * m.max(1))
+            .zip(labels.par_chunks(ROW_CHUNK))
+            .zip(running.par_chunks_mut(ROW_CHUNK))
+            .zip(full_chunks.par_iter_mut())
+            .zip(bar_chunks.par_iter_mut())
+            .try_for_each(|((((z, labels), running), full), bars)| {
+                let outputs = (running, full.as_mut(), bars.as_mut());
+                score_chunk(kernels, table, labels, z, outputs)
+            })
+    })
 }
 
+/// Where one chunk's scores go: its rows' running moments, its rows of the
+/// full matrix and its share of the error bars.
+type ChunkOutputs<'r, 'f, 'b> = (
+    &'r mut [Moments],
+    Option<&'r mut FullRows<'f>>,
+    Option<&'r mut ChunkBars<'b>>,
+);
+
 /// Scores one chunk's projections in place, merges its rows' moments into
-/// `running` and copies the scores into `full`.
+/// `running`, copies the scores into `full` and folds them into `bars`.
 fn score_chunk(
     kernels: Kernels,
     table: &ScoringTable<'_>,
     labels: &[u32],
     z: &mut [f32],
-    running: &mut [Moments],
-    full: Option<&mut FullRows<'_>>,
+    (running, full, bars): ChunkOutputs<'_, '_, '_>,
 ) -> Result<(), Error> {
     let m = table.directions();
     scoring::score_in_place(kernels, table, labels, z)?;
@@ -704,6 +717,9 @@ fn score_chunk(
     let moments = &mut moments[..labels.len()];
     scoring::summarize_rows(z, m, moments)?;
     merge_summaries(running, moments);
+    if let Some(bars) = bars {
+        bars.fold(z);
+    }
     if let Some(full) = full {
         copy_rows(z, m, full.column, full.rows, full.width);
     }
@@ -713,7 +729,8 @@ fn score_chunk(
 /// Projects, scores and summarises chunk by chunk, never holding more than a
 /// chunk's projections per task (the path of `transform`): the same numbers
 /// as [`project`] then [`score_and_merge`] (each row's moments merged into
-/// `running`), with the kernels `packed` was packed for.
+/// `running`, the error bars gathered into `bars`), with the kernels
+/// `packed` was packed for.
 ///
 /// # Errors
 ///
@@ -725,6 +742,7 @@ pub fn project_and_score(
     labels: &[u32],
     running: &mut [Moments],
     full: Option<&mut FullMatrix<'_>>,
+    bars: Option<&mut BarsTarget<'_>>,
 ) -> Result<(), Error> {
     let (d, m) = (packed.dim(), packed.directions());
     let n = labels.len();
@@ -734,20 +752,24 @@ pub fn project_and_score(
     let mut full_chunks = full_chunks(full, n, m)?;
     let kernels = packed.kernels();
     let scratch_len = projection::scratch_len(kernels, d);
-    x.projected_all(
-        row_chunks(n, ROW_CHUNK)
-            .zip(labels.par_chunks(ROW_CHUNK))
-            .zip(running.par_chunks_mut(ROW_CHUNK))
-            .zip(full_chunks.par_iter_mut())
-            .try_for_each_init(
-                || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
-                |(scratch, z), (((rows, labels), running), full)| {
-                    let z = &mut z[..labels.len() * m];
-                    x.project(rows, packed, z, scratch)?;
-                    score_chunk(kernels, table, labels, z, running, full.as_mut())
-                },
-            ),
-    )
+    ErrorBars::fold_block(bars, n, m, ROW_CHUNK, |bar_chunks| {
+        x.projected_all(
+            row_chunks(n, ROW_CHUNK)
+                .zip(labels.par_chunks(ROW_CHUNK))
+                .zip(running.par_chunks_mut(ROW_CHUNK))
+                .zip(full_chunks.par_iter_mut())
+                .zip(bar_chunks.par_iter_mut())
+                .try_for_each_init(
+                    || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
+                    |(scratch, z), ((((rows, labels), running), full), bars)| {
+                        let z = &mut z[..labels.len() * m];
+                        x.project(rows, packed, z, scratch)?;
+                        let outputs = (running, full.as_mut(), bars.as_mut());
+                        score_chunk(kernels, table, labels, z, outputs)
+                    },
+                ),
+        )
+    })
 }
 
 /// Adds a block's per-sample moments to the running ones.
@@ -833,9 +855,12 @@ mod tests {
     }
 
     /// Every stage alone, then the fused paths, on `threads` threads, the
-    /// rows cut into shards of `shards` rows: the summaries, the full matrix
-    /// and the class parameters of both.
-    fn run_all(threads: usize, shards: &[usize]) -> (Vec<Moments>, Vec<f32>, ClassParameters) {
+    /// rows cut into shards of `shards` rows: the summaries, the full matrix,
+    /// the class parameters and the error bars of both.
+    fn run_all(
+        threads: usize,
+        shards: &[usize],
+    ) -> (Vec<Moments>, Vec<f32>, ClassParameters, ErrorBars) {
         let (n, d, m, k) = (700, 37, 29, 3);
         let (x, labels) = data(n, d, k);
         let mut rest = &x[..];
@@ -916,8 +941,18 @@ mod tests {
                     column: 1,
                 }
             }
+            // Frames of 4 over 29 directions: a partial last frame.
+            let frames = Scheme::Orthogonal { frame: 4 };
+            fn at(bars: &mut ErrorBars, row: usize) -> BarsTarget<'_> {
+                BarsTarget {
+                    bars,
+                    row,
+                    direction: 0,
+                }
+            }
             let mut running = earlier.clone();
             let mut fused_values = vec![0.0f32; n * (m + 2)];
+            let mut bars = ErrorBars::new(frames, n);
             score_and_merge(
                 kernels,
                 &table,
@@ -925,12 +960,14 @@ mod tests {
                 &mut kept,
                 &mut running,
                 Some(&mut fused_full(&mut fused_values, m + 2)),
+                Some(&mut at(&mut bars, 0)),
             )
             .unwrap();
             assert_eq!((&running, &fused_values, &kept), (&merged, &values, &z));
 
             let mut running = earlier.clone();
             let mut fused_values = vec![0.0f32; n * (m + 2)];
+            let mut projected_bars = ErrorBars::new(frames, n);
             project_and_score(
                 &features,
                 &packed,
@@ -938,10 +975,32 @@ mod tests {
                 &labels,
                 &mut running,
                 Some(&mut fused_full(&mut fused_values, m + 2)),
+                Some(&mut at(&mut projected_bars, 0)),
             )
             .unwrap();
             assert_eq!((&running, &fused_values), (&merged, &values));
-            (summaries, values, parameters)
+            assert_eq!((projected_bars.directions(), &projected_bars), (m, &bars));
+
+            // The rows in two groups of whole chunks, as the quantiles score
+            // a group of rows along all directions before the next.
+            let mut grouped = ErrorBars::new(frames, n);
+            let split = 2 * ROW_CHUNK;
+            let mut running = earlier.clone();
+            for rows in [0..split, split..n] {
+                let start = rows.start;
+                project_and_score(
+                    &features.slice_rows(rows.clone()),
+                    &packed,
+                    &table,
+                    &labels[rows.clone()],
+                    &mut running[rows],
+                    None,
+                    Some(&mut at(&mut grouped, start)),
+                )
+                .unwrap();
+            }
+            assert_eq!((&running, &grouped), (&merged, &bars));
+            (summaries, values, parameters, bars)
         })
     }
 
@@ -989,6 +1048,7 @@ mod tests {
             &mut z,
             &mut running,
             Some(&mut full),
+            None,
         );
         assert!(matches!(narrow, Err(Error::ShapeMismatch { .. })));
         assert_eq!(

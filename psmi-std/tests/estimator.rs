@@ -627,20 +627,62 @@ fn moments_of_prefix(full: &[f32], width: usize, m: usize) -> (Vec<f64>, Vec<f64
         .unzip()
 }
 
-/// The largest standard error (std / √m) among the `watched` samples with
-/// the lowest mean, ties to the earlier sample.
-fn largest_watched_stderr(mean: &[f64], std: &[f64], m: usize, watched: usize) -> f64 {
+/// Each sample's standard error over the first `m` columns of the
+/// row-major `rows × width` matrix, directions in frames of `frame` (1 for
+/// i.i.d. directions), from the whole matrix at once: the frame means'
+/// spread and all scores' spread, summed over the samples, solved for the
+/// variance and the covariance within a frame (two equations in two
+/// unknowns), then std · √(D/m) with D = 1 + ρ·Σg(g − 1)/m.
+fn scheme_stderr(full: &[f32], width: usize, m: usize, frame: usize) -> Vec<f64> {
+    let (mean, std) = moments_of_prefix(full, width, m);
+    let sizes: Vec<usize> = (0..m).step_by(frame).map(|s| frame.min(m - s)).collect();
+    let (b, pairs) = (
+        sizes.len() as f64,
+        sizes.iter().map(|&g| (g * (g - 1)) as f64).sum::<f64>(),
+    );
+    let (mut between, mut within) = (0.0, 0.0);
+    for ((row, &mu), &sd) in full.chunks(width).zip(&mean).zip(&std) {
+        within += sd * sd * m as f64;
+        for (start, &g) in (0..m).step_by(frame).zip(&sizes) {
+            let frame_mean = row[start..start + g]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>()
+                / g as f64;
+            between += g as f64 * (frame_mean - mu).powi(2);
+        }
+    }
+    let mf = m as f64;
+    let design_effect = if frame > 1 && sizes.len() > 1 {
+        // [b − 1, m − b − P/m; m − 1, −P/m] · [σ², c] = [between, within].
+        let (a11, a12, a21, a22) = (b - 1.0, mf - b - pairs / mf, mf - 1.0, -pairs / mf);
+        let det = a11 * a22 - a12 * a21;
+        let variance = (between * a22 - a12 * within) / det;
+        let covariance = (a11 * within - a21 * between) / det;
+        (1.0 + covariance / variance * pairs / mf).max(0.0)
+    } else {
+        1.0
+    };
+    std.iter()
+        .map(|s| s * (design_effect / mf).sqrt())
+        .collect()
+}
+
+/// The largest of `stderr` among the `watched` samples with the lowest
+/// mean, ties to the earlier sample.
+fn largest_watched(mean: &[f64], stderr: &[f64], watched: usize) -> f64 {
     let mut order: Vec<usize> = (0..mean.len()).collect();
     order.sort_by(|&a, &b| mean[a].total_cmp(&mean[b]).then(a.cmp(&b)));
     order[..watched]
         .iter()
-        .map(|&i| std[i] / (m as f64).sqrt())
+        .map(|&i| stderr[i])
         .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// With a target error, auto mode stops at the first block after which every
-/// watched sample's standard error is within the target (or at the bound):
-/// checked against the f64 moments of the full matrix after every block.
+/// watched sample's standard error (right for the scheme) is within the
+/// target (or at the bound): checked against the f64 moments of the full
+/// matrix after every block.
 #[test]
 fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
     let (n, d, k, size) = (509, 7, 3, 17);
@@ -652,6 +694,7 @@ fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
         (0.08, Directions::Iid),
         (0.03, Directions::Iid),
         (0.03, Directions::Orthogonal),
+        (0.01, Directions::Orthogonal),
         (1e-6, Directions::Iid),
     ] {
         let psmi = Psmi::builder()
@@ -668,9 +711,14 @@ fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
         assert_eq!(m, report.blocks * size);
         let full = model.transform_with(&x, &labels, true).unwrap();
         let full = full.full().unwrap();
+        let frame = model.scheme().frame_size().unwrap_or(1);
         let after = |blocks: usize| {
-            let (mean, std) = moments_of_prefix(full, m, blocks * size);
-            largest_watched_stderr(&mean, &std, blocks * size, watched)
+            let (mean, _) = moments_of_prefix(full, m, blocks * size);
+            largest_watched(
+                &mean,
+                &scheme_stderr(full, m, blocks * size, frame),
+                watched,
+            )
         };
         for blocks in 1..report.blocks {
             assert!(
@@ -700,7 +748,8 @@ fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
         assert_close(&[largest], &[last], 1e-9, "PsmiScores::stderr");
 
         // Block by block, as a distributed run drives the rule: a fitter per
-        // block, the rule fed each sample's mean and std over the blocks so far.
+        // block, the rule fed each sample's mean and standard error over the
+        // blocks so far.
         let mut rule = AutoRule::new(&psmi, n);
         let mut columns: Vec<Vec<f32>> = vec![Vec::new(); n];
         let mut blocks = 0;
@@ -725,8 +774,9 @@ fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
                     assert_eq!(check, Check::StandardError { watched });
                     let width = blocks * size;
                     let flat: Vec<f32> = columns.concat();
-                    let (mean, std) = moments_of_prefix(&flat, width, width);
-                    rule.observe(&mean, &std).unwrap();
+                    let (mean, _) = moments_of_prefix(&flat, width, width);
+                    rule.observe(&mean, &scheme_stderr(&flat, width, width, frame))
+                        .unwrap();
                 }
                 Step::Stop(report) => break report.unwrap(),
             }
@@ -768,4 +818,89 @@ fn target_error_is_checked_and_needs_auto_mode() {
             ..
         })
     ));
+}
+
+/// Every path that scores gives the same standard errors: `fit_transform`
+/// (fixed, and auto mode stopped at the same m), `transform` with and
+/// without the full matrix, the quantile paths (which score a chunk of rows
+/// along all directions: 3500 rows are two chunks at m = 600), and a model
+/// fitted in a stream; for frames the design effect moves them off std/√m.
+#[test]
+fn every_path_gives_the_same_standard_errors() {
+    let (n, d, k, m) = (3500, 12, 3, 600);
+    let (x, labels) = mixture(fresh_data_seed(), n, d, k, 1.0);
+    let x = Features::new(&x, n, d).unwrap();
+    let levels = [0.1, 0.9];
+    let same = |a: &psmi_std::PsmiScores, b: &psmi_std::PsmiScores, tolerance: f64, what: &str| {
+        assert_close(&a.stderr(), &b.stderr(), tolerance, what);
+        assert_close(&[a.smi_stderr()], &[b.smi_stderr()], tolerance, what);
+    };
+    for directions in [Directions::Iid, Directions::Orthogonal] {
+        let psmi = Psmi::builder()
+            .n_estimators(NEstimators::Fixed(m))
+            .directions(directions)
+            .frame_size(8)
+            .seed(11)
+            .build()
+            .unwrap();
+        let (model, fitted) = psmi.fit_transform(&x, &labels).unwrap();
+        let root_m = (m as f64).sqrt();
+        let iid_formula: Vec<f64> = fitted.std().iter().map(|s| s / root_m).collect();
+        match directions {
+            Directions::Iid => assert_close(&fitted.stderr(), &iid_formula, 1e-15, "std/√m"),
+            Directions::Orthogonal => {
+                let d_eff = fitted.design_effect();
+                assert!(d_eff > 0.0 && d_eff < 0.9, "design effect {d_eff}");
+                let frame = model.scheme().frame_size().unwrap();
+                let full = model.transform_with(&x, &labels, true).unwrap();
+                let reference = scheme_stderr(full.full().unwrap(), m, m, frame);
+                assert_close(&fitted.stderr(), &reference, 1e-6, "the matrix's formula");
+            }
+        }
+
+        let transformed = model.transform(&x, &labels).unwrap();
+        same(&transformed, &fitted, 1e-12, "transform");
+        let with_full = model.transform_with(&x, &labels, true).unwrap();
+        assert_eq!(with_full.stderr(), transformed.stderr(), "transform, full");
+        let (chunked, _) = model
+            .transform_with_quantiles(&x, &labels, &levels, false)
+            .unwrap();
+        assert_eq!(chunked.stderr(), transformed.stderr(), "quantiles");
+        assert_eq!(chunked.smi_stderr(), transformed.smi_stderr(), "quantiles");
+        for memory in [None, Some(0)] {
+            let (_, kept, _) = psmi
+                .fit_transform_with_quantiles(&x, &labels, false, &levels, memory, |_| {
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            same(&kept, &fitted, 1e-12, "fit_transform_with_quantiles");
+        }
+
+        let mut fitter = PsmiFitter::for_samples(&psmi, d, Some(n)).unwrap();
+        for rows in [0..1000, 1000..n] {
+            let part = x.slice_rows(rows.clone());
+            fitter.update(&part, &labels[rows]).unwrap();
+        }
+        let streamed = fitter.finish().unwrap().transform(&x, &labels).unwrap();
+        same(&streamed, &fitted, 1e-9, "streaming fitter");
+
+        let auto = Psmi::builder()
+            .min_n_estimators(200)
+            .max_n_estimators(m)
+            .target_error(1e-9)
+            .directions(directions)
+            .frame_size(8)
+            .seed(11)
+            .build()
+            .unwrap();
+        let (auto_model, auto_scores) = auto.fit_transform(&x, &labels).unwrap();
+        assert_eq!(auto_model.n_estimators(), m);
+        same(&auto_scores, &fitted, 1e-12, "auto mode");
+    }
+}
+
+fn fresh_data_seed() -> u64 {
+    let seed = common::fresh_seed();
+    eprintln!("data seed {seed}");
+    seed
 }

@@ -71,7 +71,13 @@ fn iid_directions_are_unchanged_by_the_scheme_argument() {
     let mut b = vec![0.0f32; 17 * 31];
     directions::fill_directions(5, 4, 31, &mut b).unwrap();
     assert_eq!(a, b);
-    assert_eq!(Psmi::default().scheme(Some(100), 8).unwrap(), Scheme::Iid);
+    let iid = Psmi::builder()
+        .directions(Directions::Iid)
+        .build()
+        .unwrap()
+        .scheme(Some(100), 8)
+        .unwrap();
+    assert_eq!(iid, Scheme::Iid);
 }
 
 /// `fit_transform` draws in passes, `transform` in blocks of another width,

@@ -2,7 +2,7 @@
 //! per-sample PSMI for a given number of directions, and at what cost.
 //!
 //! ```text
-//! accuracy [--sets digits,w1,llm] [--seeds 4] [--truth 20000] [--llm-n 4000] [--threads T]
+//! accuracy [--sets digits,w1,llm] [--seeds 4] [--truth 20000] [--llm-n 4000] [--threads T] [--rule-only]
 //! ```
 //!
 //! For each set, the ground truth is the per-sample mean over `--truth` i.i.d.
@@ -11,7 +11,9 @@
 //! frame sizes) and each of `--seeds` seeds, one run of 4d directions gives
 //! the error of its first m directions for every m (direction j does not
 //! depend on m): the mean over samples of |mean_i(m) − truth_i|, averaged over
-//! the seeds, for m in {d/4, d/2, d, 2d, 4d}. Then:
+//! the seeds (± its standard error over the seeds), for m in {d/4, d/2, d,
+//! 2d, 4d}, and each frame size's difference from i.i.d. in those standard
+//! errors (the seeds of two schemes are independent). Then:
 //!
 //! - time to an error: the fewest directions (on a grid of d/16) at which each
 //!   scheme's mean error reaches i.i.d.'s at m = 4d, and the wall time of a run
@@ -25,8 +27,7 @@
 //! set, and one JSON line per measurement on stderr.
 
 use clap::Parser;
-use psmi_bench::workload::{hidden_states, mixture};
-use psmi_std::io::{read_labels, FeatureMatrix, Input};
+use psmi_bench::sets::{exit_code, mean_and_stderr, Set};
 use psmi_std::{Directions, Features, NEstimators, Psmi};
 use serde_json::json;
 use std::process::ExitCode;
@@ -51,74 +52,23 @@ struct Cli {
     /// Worker threads [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
-}
-
-/// A data set: features n × d, labels.
-struct Set {
-    name: &'static str,
-    x: Vec<f32>,
-    labels: Vec<i64>,
-    d: usize,
+    /// Only i.i.d. and the frame size of the library's rule.
+    #[arg(long)]
+    rule_only: bool,
 }
 
 type Error = Box<dyn std::error::Error>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(run(&Cli::parse()))
 }
 
 fn run(cli: &Cli) -> Result<(), Error> {
     for name in &cli.sets {
-        let set = load(name, cli)?;
+        let set = Set::load(name, cli.llm_n)?;
         measure(&set, cli)?;
     }
     Ok(())
-}
-
-fn load(name: &str, cli: &Cli) -> Result<Set, Error> {
-    let widen = |labels: Vec<u32>| labels.into_iter().map(i64::from).collect();
-    Ok(match name {
-        "digits" => {
-            let dir = concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../psmi-std/tests/fixtures/digits"
-            );
-            let x = FeatureMatrix::open(&Input::parse(format!("{dir}/features.npy")))?;
-            let labels = read_labels(&Input::parse(format!("{dir}/labels.npy")))?;
-            Set {
-                name: "digits",
-                d: x.cols(),
-                x: x.to_vec(),
-                labels,
-            }
-        }
-        "w1" => {
-            let (x, labels) = mixture(10_000, 512, 10, 1.0, 1);
-            Set {
-                name: "w1",
-                x,
-                labels: widen(labels),
-                d: 512,
-            }
-        }
-        "llm" => {
-            let (x, labels) = hidden_states(cli.llm_n, 4096, 20, 8, 0.3, 2);
-            Set {
-                name: "llm",
-                x,
-                labels: widen(labels),
-                d: 4096,
-            }
-        }
-        other => return Err(format!("unknown set {other:?}: digits, w1 or llm").into()),
-    })
 }
 
 fn estimator(
@@ -143,7 +93,12 @@ fn estimator(
 
 /// `value` to 4 significant digits.
 fn significant(value: f64) -> String {
-    let decimals = (3 - value.abs().log10().floor() as i32).max(0) as usize;
+    significant_to(value, 4)
+}
+
+/// `value` to `digits` significant digits.
+fn significant_to(value: f64, digits: i32) -> String {
+    let decimals = (digits - 1 - value.abs().log10().floor() as i32).max(0) as usize;
     format!("{value:.decimals$}")
 }
 
@@ -196,7 +151,9 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         },
     ];
     // Full frames of d = 4096 take a minute a seed here: the largest tried is 1024.
-    let extra: &[usize] = if d <= 512 {
+    let extra: &[usize] = if cli.rule_only {
+        &[]
+    } else if d <= 512 {
         &[d / 4, d / 2, d]
     } else {
         &[256, 1024]
@@ -213,11 +170,12 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
     let step = (d / 16).max(1);
     let grid: Vec<usize> = (1..=m_max / step).map(|k| k * step).collect();
     let table_m = [d / 4, d / 2, d, 2 * d, 4 * d];
-    // errors[c][g]: mean over seeds of the error at grid[g].
-    let mut errors = vec![vec![0.0f64; grid.len()]; candidates.len()];
-    let runs = (n as u64 * cli.seeds) as f64;
+    // by_seed[c][s][g]: the error of seed s at grid[g].
+    let seeds = cli.seeds as usize;
+    let mut by_seed = vec![vec![vec![0.0f64; grid.len()]; seeds]; candidates.len()];
     for (c, candidate) in candidates.iter().enumerate() {
         for seed in 0..cli.seeds {
+            let errors = &mut by_seed[c][seed as usize];
             let psmi = estimator(
                 cli,
                 candidate.directions,
@@ -238,7 +196,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
                 for (j, v) in row.iter().enumerate() {
                     sum += *v as f64;
                     if next < grid.len() && j + 1 == grid[next] {
-                        errors[c][next] += (sum / grid[next] as f64 - t).abs();
+                        errors[next] += (sum / grid[next] as f64 - t).abs() / n as f64;
                         next += 1;
                     }
                 }
@@ -250,13 +208,17 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         }
     }
 
-    for row in &mut errors {
-        for e in row.iter_mut() {
-            *e /= runs;
-        }
-    }
+    // errors[c][g]: the mean over seeds at grid[g]; spread[c][g]: its standard error.
+    let (errors, spread): (Vec<Vec<f64>>, Vec<Vec<f64>>) = by_seed
+        .iter()
+        .map(|runs| {
+            (0..grid.len())
+                .map(|g| mean_and_stderr(&runs.iter().map(|run| run[g]).collect::<Vec<_>>()))
+                .unzip()
+        })
+        .unzip();
     println!(
-        "\n### {} (n {n}, d {d}; error vs {} i.i.d. directions, mean over {} seeds)\n",
+        "\n### {} (n {n}, d {d}; error vs {} i.i.d. directions, mean ± standard error over {} seeds)\n",
         set.name, cli.truth, cli.seeds
     );
     print!("| scheme |");
@@ -264,11 +226,25 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         print!(" m = {m} |");
     }
     println!("\n|---|{}", "---|".repeat(table_m.len()));
+    let column = |m: usize| grid.iter().position(|&v| v == m).expect("on the grid");
     for (c, candidate) in candidates.iter().enumerate() {
         print!("| {} |", candidate.label);
         for m in table_m {
-            let g = grid.iter().position(|&v| v == m).expect("on the grid");
-            print!(" {} |", significant(errors[c][g]));
+            let g = column(m);
+            print!(
+                " {} ± {} |",
+                significant(errors[c][g]),
+                significant_to(spread[c][g], 2)
+            );
+        }
+        println!();
+    }
+    for (c, candidate) in candidates.iter().enumerate().skip(1) {
+        print!("| {} − iid, in standard errors |", candidate.label);
+        for m in table_m {
+            let g = column(m);
+            let joint = spread[c][g].hypot(spread[0][g]);
+            print!(" {:+.2} |", (errors[c][g] - errors[0][g]) / joint);
         }
         println!();
     }

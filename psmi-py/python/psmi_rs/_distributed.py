@@ -88,7 +88,7 @@ def score_part(model: PsmiModel, x: Any, y: Any, first_row: int) -> Tuple[np.nda
     """Per-sample mean and std of one partition starting at global row ``first_row``."""
     features = _inputs.features(x)
     labels, _ = _inputs.labels(y, features.shape[0])
-    mean, std, _, _ = model._native.transform(features, labels, False, int(first_row))
+    mean, std, *_ = model._native.transform(features, labels, False, int(first_row))
     return mean, std
 
 
@@ -137,7 +137,9 @@ def run_auto(
     partition's :func:`lowest`, in partition order. ``spread(watched)``, for
     a target error: each partition's ``watched`` samples with the lowest mean
     over all directions so far, in row order, with that mean and their
-    standard deviation over the same directions.
+    standard error over the same directions as ``PsmiScores.stderr`` gives
+    it (for orthonormal frames it needs the design effect pooled over all
+    partitions: see ``psmi_std::AutoRule``).
     """
     rule = plan.native.auto_rule(n)
     models: List[PsmiModel] = []
@@ -158,7 +160,7 @@ def run_auto(
             else:
                 raise ValueError(
                     "invalid option `target_error`: this engine does not gather "
-                    "each sample's standard deviation"
+                    "each sample's standard error"
                 )
             rule.observe(
                 np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -53,11 +53,11 @@ class PSMI:
     max_n_estimators : int, default 50000
         Auto mode stops there, unconverged (``model_.auto_report``); the
         package has no bound.
-    directions : {"iid", "orthogonal"}, default "iid"
-        How the directions are drawn: independently, as the package draws
-        them, or in orthonormal frames (rows of Haar-random orthogonal
-        matrices), which reach the same accuracy with fewer directions on
-        many data sets; see the README's "Directions in orthonormal frames".
+    directions : {"orthogonal", "iid"}, default "orthogonal"
+        How the directions are drawn: in orthonormal frames (rows of
+        Haar-random orthogonal matrices), which reach the same accuracy with
+        fewer directions on many data sets (see the README's "Directions in
+        orthonormal frames"), or independently, as the package draws them.
         The default is the Rust library's (``psmi_rs._native.DEFAULT_DIRECTIONS``).
     frame_size : int or None, default None
         Rows per orthonormal frame, at most the dimension; None sizes frames
@@ -65,7 +65,8 @@ class PSMI:
     target_error : float or None, default None
         In auto mode, stop adding blocks of directions once the standard
         error of every watched sample (the ``lowest_psmi_quantile`` fraction
-        with the lowest PSMI) is at most this, instead of the package's rule
+        with the lowest PSMI; as ``PsmiScores.stderr`` gives it, right for
+        the scheme of directions) is at most this, instead of the package's rule
         on their relative variation; bounded by ``max_n_estimators``. None:
         the package's rule.
     full : bool, default True

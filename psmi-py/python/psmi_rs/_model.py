@@ -32,6 +32,14 @@ class PsmiScores(tuple):
     smi : float
         Sliced mutual information of the data set: the mean PSMI over
         samples (summed in sample order, so independent of threads).
+    stderr : numpy.ndarray of float64, shape (n_samples,)
+        Standard error of each sample's mean over the directions, right for
+        the scheme they were drawn in (the library's ``PsmiScores::stderr``):
+        ``std / sqrt(n_estimators)`` for i.i.d. directions, smaller for
+        orthonormal frames by the design effect pooled over the samples.
+        Nominal 95 % intervals are ``mean ± 1.96 * stderr``.
+    smi_stderr : float
+        Standard error of ``smi``: the samples' share and the directions'.
 
     Examples
     --------
@@ -42,12 +50,16 @@ class PsmiScores(tuple):
     >>> mean, std, full = scores
     >>> full.shape, scores.stderr.shape
     ((4, 50), (4,))
+    >>> iid = PSMI(n_estimators=64, random_state=0, directions="iid").fit_transform(X, [0, 0, 1, 1])
+    >>> bool(np.allclose(iid.stderr, iid.std / 8.0, rtol=1e-15))
+    True
     >>> bool(scores.smi <= np.log(2) + 1e-6)
     True
     """
 
     n_estimators: int
     smi: float
+    smi_stderr: float
 
     def __new__(
         cls,
@@ -56,10 +68,14 @@ class PsmiScores(tuple):
         full: Optional[np.ndarray],
         n_estimators: int,
         smi: float,
+        stderr: np.ndarray,
+        smi_stderr: float,
     ) -> "PsmiScores":
         scores = super().__new__(cls, (mean, std, full))
         scores.n_estimators = n_estimators
         scores.smi = smi
+        scores._stderr = stderr
+        scores.smi_stderr = smi_stderr
         return scores
 
     @property
@@ -79,11 +95,14 @@ class PsmiScores(tuple):
 
     @property
     def stderr(self) -> np.ndarray:
-        """Standard error of each sample's mean: ``std / sqrt(n_estimators)``."""
-        return self[1] / math.sqrt(self.n_estimators)
+        """Standard error of each sample's mean, right for the scheme of
+        directions (the library's)."""
+        return self._stderr
 
     def __getnewargs__(self) -> Tuple[Any, ...]:
-        return (self[0], self[1], self[2], self.n_estimators, self.smi)
+        return (
+            self[0], self[1], self[2], self.n_estimators, self.smi, self._stderr, self.smi_stderr
+        )
 
     def __repr__(self) -> str:
         full = "None" if self[2] is None else f"array of shape {self[2].shape}"
@@ -93,9 +112,11 @@ class PsmiScores(tuple):
         )
 
 
-def _scores(native: Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], float], m: int) -> PsmiScores:
-    mean, std, full, smi = native
-    return PsmiScores(mean, std, full, m, smi)
+def _scores(
+    native: Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], float, np.ndarray, float], m: int
+) -> PsmiScores:
+    mean, std, full, smi, stderr, smi_stderr = native
+    return PsmiScores(mean, std, full, m, smi, stderr, smi_stderr)
 
 
 class PsmiModel:

@@ -20,6 +20,8 @@ _Scores = Tuple[
     npt.NDArray[np.float64],
     Optional[npt.NDArray[np.float32]],
     float,
+    npt.NDArray[np.float64],
+    float,
 ]
 
 # Auto mode's report: (blocks, the rule's last statistic or None, converged).
