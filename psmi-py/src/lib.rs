@@ -7,6 +7,7 @@
 
 mod dlpack;
 mod errors;
+mod sweep;
 
 use errors::{to_py, Interruptible};
 use numpy::{
@@ -253,6 +254,18 @@ impl Estimator {
         let (model, scores) =
             py.run_interruptible(|check| psmi.fit_transform_with(&x, y, full, |_| check()))?;
         Ok((Model { model }, scores_to_py(py, scores)?))
+    }
+
+    /// Fits a layer of a sweep and scores its samples: `(model, (mean, std,
+    /// stderr, quantiles n × q or None, smi, smi_stderr))`.
+    fn score_layer<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+        levels: Vec<f64>,
+    ) -> PyResult<(Model, sweep::LayerScores<'py>)> {
+        sweep::score_layer(&self.psmi, py, x, y, levels)
     }
 }
 
@@ -529,6 +542,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Fitter>()?;
     m.add_class::<AutoRule>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_to_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_check_layers, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_check_samples, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_delta_mean, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::evaluation_target, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::evaluation, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_DIRECTIONS", psmi_std::DEFAULT_DIRECTIONS.name())?;
     Ok(())
