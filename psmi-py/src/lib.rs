@@ -86,6 +86,15 @@ fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores
     ))
 }
 
+/// Quantiles as an n × q numpy array (copied: `Quantiles` keeps its buffer).
+fn quantiles_to_py<'py>(
+    py: Python<'py>,
+    quantiles: &psmi_std::Quantiles,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let shape = [quantiles.rows(), quantiles.levels().len()];
+    PyArray1::from_slice(py, quantiles.values()).reshape(shape)
+}
+
 /// Rows per `PsmiFitter::update` in an interruptible fit: about 2^28
 /// multiply-adds (tens of milliseconds), and at least 1024 rows, so that
 /// packing the directions again for each chunk stays a small part of it.
@@ -360,7 +369,7 @@ impl Model {
         let quantiles = py
             .detach(|| model.quantiles(&x, y, &levels))
             .map_err(to_py)?;
-        PyArray1::from_slice(py, quantiles.values()).reshape([quantiles.rows(), levels.len()])
+        quantiles_to_py(py, &quantiles)
     }
 
     /// Worker threads for `transform`.

@@ -4,8 +4,8 @@
 //! The Python layer only walks the runs and layers and names them in errors.
 
 use crate::errors::Interruptible;
-use crate::{contiguous, inputs, Model};
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use crate::{contiguous, inputs, quantiles_to_py, Model};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use psmi_std::evaluation::{check_tpr, evaluate, target_from_values, EvaluationError, Proportion};
 use psmi_std::sweep::{check_layers, check_samples, delta_mean};
 use psmi_std::Psmi;
@@ -48,7 +48,7 @@ pub fn score_layer<'py>(
         }
     })?;
     let quantiles = match quantiles {
-        Some(q) => Some(PyArray1::from_slice(py, q.values()).reshape([q.rows(), levels.len()])?),
+        Some(q) => Some(quantiles_to_py(py, &q)?),
         None => None,
     };
     let (smi, smi_stderr, stderr) = (scores.smi(), scores.smi_stderr(), scores.stderr());
