@@ -173,6 +173,20 @@ def test_half_precision_layers_are_read_as_psmi_reads_them(rng):
             assert np.array_equal(scores[scores.layer == layer]["mean"], mean), dtype
 
 
+def test_torch_tensors_are_read_as_psmi_reads_them(rng):
+    torch = pytest.importorskip("torch")
+    n, d, m = 70, 8, 24
+    stack, y, _ = checkpoints(rng, ["a"], 3, n, d, 2)
+    hidden = torch.from_numpy(stack["a"]).to(torch.bfloat16).requires_grad_(True)
+    # As a model returns them: a tuple of [n, d] tensors, and the stack itself.
+    for states in (tuple(hidden), hidden, {"ckpt": hidden, "again": list(hidden)}):
+        scores, _ = psmi_rs.sweep(states, torch.from_numpy(y), n_estimators=m, random_state=4)
+        for layer in range(3):
+            mean, _, _ = PSMI(n_estimators=m, random_state=4).fit_transform(hidden[layer], y)
+            got = scores[scores.layer == layer]["mean"].to_numpy()
+            assert np.array_equal(got, np.tile(mean, len(got) // n))
+
+
 def test_auto_mode_reports_convergence_per_layer(rng):
     stack, y, _ = checkpoints(rng, ["a"], 2, 120, 6, 2)
     _, layers = psmi_rs.sweep(stack["a"], y, n_estimators="auto", min_n_estimators=50,
