@@ -6,6 +6,7 @@ named by its run and layer."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import math
 import os
 import shutil
@@ -22,6 +23,10 @@ from psmi_rs import PSMI
 from conftest import mixture
 
 ROOT = Path(__file__).resolve().parents[2]
+# The tables are DataFrames with pandas (the `pandas` extra), dicts without.
+needs_pandas = pytest.mark.skipif(
+    importlib.util.find_spec("pandas") is None, reason="pandas is not installed"
+)
 Z95 = 1.959963984540054
 
 
@@ -62,6 +67,7 @@ def wilson(p, n):
     return centre - half, centre + half
 
 
+@needs_pandas
 def test_every_layer_of_every_run_is_what_psmi_gives_it_with_the_same_seed(rng):
     runs, n, d, m = ("early", "middle", "late"), 157, 11, 96
     states, y, marked = checkpoints(rng, runs, 4, n, d, 3)
@@ -132,6 +138,7 @@ class _Grad:
         return self._a
 
 
+@needs_pandas
 def test_every_form_of_states_gives_the_same_numbers(rng):
     n, d, m, seed = 83, 7, 40, 5
     stack, y, _ = checkpoints(rng, ["a"], 3, n, d, 2)
@@ -159,6 +166,7 @@ def test_every_form_of_states_gives_the_same_numbers(rng):
     assert not runs["delta_mean"].any()
 
 
+@needs_pandas
 def test_half_precision_layers_are_read_as_psmi_reads_them(rng):
     ml_dtypes = pytest.importorskip("ml_dtypes")
     n, d, m = 64, 9, 32
@@ -173,6 +181,7 @@ def test_half_precision_layers_are_read_as_psmi_reads_them(rng):
             assert np.array_equal(scores[scores.layer == layer]["mean"], mean), dtype
 
 
+@needs_pandas
 def test_torch_tensors_are_read_as_psmi_reads_them(rng):
     torch = pytest.importorskip("torch")
     n, d, m = 70, 8, 24
@@ -187,6 +196,7 @@ def test_torch_tensors_are_read_as_psmi_reads_them(rng):
             assert np.array_equal(got, np.tile(mean, len(got) // n))
 
 
+@needs_pandas
 def test_auto_mode_reports_convergence_per_layer(rng):
     stack, y, _ = checkpoints(rng, ["a"], 2, 120, 6, 2)
     _, layers = psmi_rs.sweep(stack["a"], y, n_estimators="auto", min_n_estimators=50,
@@ -195,6 +205,7 @@ def test_auto_mode_reports_convergence_per_layer(rng):
     assert all(m % 50 == 0 for m in layers.n_estimators)
 
 
+@needs_pandas
 def test_without_pandas_the_tables_are_dicts_of_numpy_columns(rng, monkeypatch):
     stack, y, marked = checkpoints(rng, ["a"], 2, 50, 4, 2)
     with_pandas = psmi_rs.sweep(stack["a"], y, against=marked, n_estimators=20, random_state=3)
@@ -284,6 +295,7 @@ def _psmi_binary():
     return target / "debug" / "psmi"
 
 
+@needs_pandas
 def test_the_sweep_gives_the_programs_numbers_for_the_same_seed(rng, tmp_path):
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     # Natural order: ckpt-2 before ckpt-10, as the program walks them.
