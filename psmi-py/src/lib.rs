@@ -7,6 +7,7 @@
 
 mod dlpack;
 mod errors;
+mod sweep;
 
 use errors::{to_py, Interruptible};
 use numpy::{
@@ -90,6 +91,15 @@ fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores
         PyArray1::from_vec(py, stderr),
         smi_stderr,
     ))
+}
+
+/// Quantiles as an n × q numpy array (copied: `Quantiles` keeps its buffer).
+fn quantiles_to_py<'py>(
+    py: Python<'py>,
+    quantiles: &psmi_std::Quantiles,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let shape = [quantiles.rows(), quantiles.levels().len()];
+    PyArray1::from_slice(py, quantiles.values()).reshape(shape)
 }
 
 /// Rows per `PsmiFitter::update` in an interruptible fit: about 2^28
@@ -261,6 +271,18 @@ impl Estimator {
             py.run_interruptible(|check| psmi.fit_transform_with(&x, y, full, |_| check()))?;
         Ok((Model { model }, scores_to_py(py, scores)?))
     }
+
+    /// Fits a layer of a sweep and scores its samples: `(model, (mean, std,
+    /// stderr, quantiles n × q or None, smi, smi_stderr))`.
+    fn score_layer<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+        levels: Vec<f64>,
+    ) -> PyResult<(Model, sweep::LayerScores<'py>)> {
+        sweep::score_layer(&self.psmi, py, x, y, levels)
+    }
 }
 
 /// Auto mode's stopping rule (`psmi_std::AutoRule`), stepped by a
@@ -354,7 +376,7 @@ impl Model {
         let quantiles = py
             .detach(|| model.quantiles(&x, y, &levels))
             .map_err(to_py)?;
-        PyArray1::from_slice(py, quantiles.values()).reshape([quantiles.rows(), levels.len()])
+        quantiles_to_py(py, &quantiles)
     }
 
     /// Worker threads for `transform`.
@@ -536,6 +558,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Fitter>()?;
     m.add_class::<AutoRule>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_to_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_check_layers, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_check_samples, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_delta_mean, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::evaluation_target, m)?)?;
+    m.add_function(wrap_pyfunction!(sweep::evaluation, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULT_DIRECTIONS", psmi_std::DEFAULT_DIRECTIONS.name())?;
     Ok(())

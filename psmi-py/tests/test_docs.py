@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import psmi_rs
-from psmi_rs import _estimator, _model
+from psmi_rs import _estimator, _model, _sweep
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-@pytest.mark.parametrize("module", [psmi_rs, _estimator, _model])
+@pytest.mark.parametrize("module", [psmi_rs, _estimator, _model, _sweep])
 def test_docstring_examples(module):
     result = doctest.testmod(module, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0

@@ -161,6 +161,25 @@ pub fn target_from_values(values: &[i64]) -> Result<Vec<bool>, EvaluationError> 
         .collect()
 }
 
+/// Checks a true-positive rate, so that a caller can refuse it before any work.
+///
+/// # Errors
+///
+/// [`EvaluationError::Rate`] for a rate outside (0, 1] (or NaN).
+///
+/// ```
+/// use psmi_std::evaluation::check_tpr;
+/// assert!(check_tpr(0.75).is_ok() && check_tpr(1.0).is_ok());
+/// assert!(check_tpr(0.0).is_err() && check_tpr(f64::NAN).is_err());
+/// ```
+pub fn check_tpr(tpr: f64) -> Result<(), EvaluationError> {
+    if tpr > 0.0 && tpr <= 1.0 {
+        Ok(())
+    } else {
+        Err(EvaluationError::Rate(tpr))
+    }
+}
+
 /// AUROC and FPR at `tpr` of −`mean` against `target`, with 95 % intervals.
 ///
 /// The FPR is a proportion of the negatives: its interval is Wilson's over
@@ -189,9 +208,7 @@ pub fn evaluate(mean: &[f64], target: &[bool], tpr: f64) -> Result<Evaluation, E
             samples: mean.len(),
         });
     }
-    if !(tpr > 0.0 && tpr <= 1.0) {
-        return Err(EvaluationError::Rate(tpr));
-    }
+    check_tpr(tpr)?;
     if let Some(row) = mean.iter().position(|m| m.is_nan()) {
         return Err(EvaluationError::NotANumber { row });
     }

@@ -10,19 +10,23 @@ constructor, methods, attributes and errors, computed in Rust on all cores.
 
 Beyond the package: :class:`PsmiModel` (save, load, transform, pickle),
 :class:`PsmiFitter` (streaming and distributed fits), :class:`PsmiScores`
-(results with ``stderr`` and ``smi``).
+(results with ``stderr`` and ``smi``), :func:`sweep` (runs × layers of a
+model's hidden states, as the ``psmi`` program's ``--runs``).
 """
 
 from ._errors import TooFewSamplesError
 from ._estimator import PSMI
 from ._model import PsmiFitter, PsmiModel, PsmiScores
 from ._native import __version__
+from ._sweep import SweepResult, sweep
 
 __all__ = [
     "PSMI",
     "PsmiFitter",
     "PsmiModel",
     "PsmiScores",
+    "SweepResult",
     "TooFewSamplesError",
     "__version__",
+    "sweep",
 ]

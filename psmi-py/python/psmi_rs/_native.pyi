@@ -10,7 +10,20 @@ from typing import List, Optional, Tuple, Union, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Estimator", "AutoRule", "Model", "Fitter", "dlpack_to_f32", "__version__", "DEFAULT_DIRECTIONS"]
+__all__ = [
+    "Estimator",
+    "AutoRule",
+    "Model",
+    "Fitter",
+    "dlpack_to_f32",
+    "sweep_check_layers",
+    "sweep_check_samples",
+    "sweep_delta_mean",
+    "evaluation_target",
+    "evaluation",
+    "__version__",
+    "DEFAULT_DIRECTIONS",
+]
 
 __version__: str
 DEFAULT_DIRECTIONS: str
@@ -23,6 +36,19 @@ _Scores = Tuple[
     npt.NDArray[np.float64],
     float,
 ]
+
+# One layer of a sweep: (mean, std, stderr, quantiles n × q or None, smi, smi_stderr).
+_LayerScores = Tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    Optional[npt.NDArray[np.float64]],
+    float,
+    float,
+]
+
+# A proportion and its 95 % interval: (value, low, high).
+_Interval = Tuple[float, float, float]
 
 # Auto mode's report: (blocks, the rule's last statistic or None, converged).
 _Report = Tuple[int, Optional[float], bool]
@@ -53,6 +79,9 @@ class Estimator:
     def fit_transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool
     ) -> Tuple[Model, _Scores]: ...
+    def score_layer(
+        self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], levels: List[float]
+    ) -> Tuple[Model, _LayerScores]: ...
 
 @final
 class AutoRule:
@@ -133,3 +162,16 @@ class Fitter:
     def seed(self) -> Optional[int]: ...
 
 def dlpack_to_f32(capsule: object) -> npt.NDArray[np.float32]: ...
+def sweep_check_layers(runs: List[Tuple[str, List[str]]]) -> None: ...
+def sweep_check_samples(
+    first: Tuple[str, npt.NDArray[np.int64]], run: Tuple[str, npt.NDArray[np.int64]]
+) -> None: ...
+def sweep_delta_mean(
+    mean: npt.NDArray[np.float64], first: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]: ...
+def evaluation_target(
+    values: npt.NDArray[np.int64], samples: int, tpr: float
+) -> npt.NDArray[np.bool_]: ...
+def evaluation(
+    mean: npt.NDArray[np.float64], target: npt.NDArray[np.bool_], tpr: float
+) -> Tuple[_Interval, _Interval, int, int]: ...
