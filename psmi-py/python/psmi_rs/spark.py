@@ -375,12 +375,14 @@ def fit_transform(
     plan = _Plan(options)
     columns = _Columns(df, features, label)
     inputs = columns.inputs(df)
-    total = inputs.count()
+    # The rows and the dimension in one job (each batch checks its rows' widths).
+    sizes = df.select(F.count(F.lit(1)).alias("rows"), F.first(columns.width).alias("dim")).first()
+    total = int(sizes["rows"])
     if total == 0:
         raise ValueError("X: no rows")
-    dim = df.select(columns.width.alias("dim")).first()["dim"]
+    dim = sizes["dim"]
     if dim is None or dim < 1:
-        raise ValueError(f"{features}: the first row has no values")
+        raise ValueError(f"{features}: a row has no values")
     dim = int(dim)
     passes = _Passes(inputs, columns.names)
     if not plan.auto:
