@@ -22,7 +22,8 @@ def spark():
     # The executors' Python must have psmi_rs: this one.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
-        SparkSession.builder.master("local[2]")
+        # Two task slots; a failed task is tried twice (a retry is tested).
+        SparkSession.builder.master("local[2, 2]")
         .appName("psmi_rs tests")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "4")
@@ -33,19 +34,26 @@ def spark():
     session.stop()
 
 
-def frame(spark, x, y, chunks, vector=False):
-    """A DataFrame whose partitions are the row ranges of ``chunks``, in order."""
+def frame(spark, x, y, chunks, column="array"):
+    """A DataFrame whose partitions are the row ranges of ``chunks``, in order,
+    with features as ``column``: "array" (array<float>), "double"
+    (array<double>), "vector" (ML vectors) or "binary" (packed float32)."""
     pieces, first = [], 0
     for rows in chunks:
-        part = [(x[i].tolist(), int(y[i])) for i in range(first, first + rows)]
+        part = [(x[i], int(y[i])) for i in range(first, first + rows)]
         rdd = spark.sparkContext.parallelize(part, 1)
-        if vector:
+        if column == "vector":
             from pyspark.ml.linalg import Vectors
 
-            rdd = rdd.map(lambda r: (Vectors.dense(r[0]), r[1]))
+            rdd = rdd.map(lambda r: (Vectors.dense(r[0].tolist()), r[1]))
             pieces.append(spark.createDataFrame(rdd, ["features", "label"]))
+        elif column == "binary":
+            rdd = rdd.map(lambda r: (bytearray(r[0].astype("<f4").tobytes()), r[1]))
+            pieces.append(spark.createDataFrame(rdd, "features binary, label long"))
         else:
-            pieces.append(spark.createDataFrame(rdd, "features array<float>, label long"))
+            kind = "float" if column == "array" else "double"
+            rdd = rdd.map(lambda r: (r[0].tolist(), r[1]))
+            pieces.append(spark.createDataFrame(rdd, f"features array<{kind}>, label long"))
         first += rows
     df = pieces[0]
     for piece in pieces[1:]:
@@ -102,10 +110,58 @@ def test_a_label_in_one_partition_a_one_row_partition_and_vectors(spark, rng):
     x, y = mixture(rng, 400, 7, 3)
     y[150:155] = 9
     options = dict(n_estimators=77, random_state=int(rng.integers(2**63)))
-    df = frame(spark, x, y, (1, 99, 100, 200), vector=True)
+    df = frame(spark, x, y, (1, 99, 100, 200), column="vector")
     model, scored = psmi_rs.spark.fit_transform(df, **options)
     assert 9 in model.labels.tolist()
     assert_same(model, scored, x, y, **options)
+
+
+@pytest.mark.parametrize("column", ["binary", "double"])
+def test_binary_and_double_columns_with_an_empty_partition(spark, rng, column):
+    x, y = mixture(rng, 331, 13, 3)
+    options = dict(n_estimators=97, random_state=int(rng.integers(2**63)))
+    df = frame(spark, x, y, (150, 0, 181), column=column)
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    assert scored.columns == ["features", "label", "psmi_mean", "psmi_std"]
+    assert_same(model, scored, x, y, **options)
+
+
+@pytest.mark.parametrize("auto", [False, True])
+def test_a_retried_task_gives_the_same_numbers(spark, rng, auto):
+    from pyspark.sql import functions as F
+
+    x, y = mixture(rng, 250, 6, 2)
+    options = dict(min_n_estimators=33, max_n_estimators=33 * 6) if auto else dict(n_estimators=65)
+    options["random_state"] = int(rng.integers(2**63))
+    def label_failing_first_attempt(label):
+        # Defined here so that Spark sends it by value to its workers.
+        from pyspark import TaskContext
+
+        task = TaskContext.get()
+        if task.partitionId() == 1 and task.attemptNumber() == 0:
+            raise RuntimeError("a task that fails once")
+        return label
+
+    flaky = F.udf(label_failing_first_attempt, "long")
+    df = frame(spark, x, y, (90, 100, 60))
+    df = df.withColumn("label", flaky("label"))
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    assert_same(model, scored, x, y, **options)
+
+
+def test_bad_feature_values_are_named(spark, rng):
+    x, y = mixture(rng, 30, 3, 2)
+    df = frame(spark, x, y, (30,), column="binary")
+    from pyspark.sql import functions as F
+
+    short = df.withColumn("features", F.expr("substring(features, 1, 10)"))
+    with pytest.raises(ValueError, match="features: row 0 of a batch has 10 bytes"):
+        psmi_rs.spark.fit_transform(short, n_estimators=8)
+    ragged = frame(spark, x, y, (30,)).withColumn(
+        "features", F.expr("if(label = 1, slice(features, 1, 2), features)")
+    )
+    with pytest.raises(ValueError, match="features: row .* has 2 values, not 3|has 3 values, not 2"):
+        psmi_rs.spark.fit_transform(ragged, n_estimators=8)
 
 
 def same_error(spark, x, y, chunks, error=ValueError, **options):
@@ -139,3 +195,10 @@ def test_bad_columns_are_named(spark, rng):
         psmi_rs.spark.fit_transform(df, features="feats")
     with pytest.raises(ValueError, match="label"):
         psmi_rs.spark.fit_transform(df.withColumn("label", df["label"].cast("double")))
+
+
+def test_the_docstring_example_runs(spark):
+    import doctest
+
+    result = doctest.testmod(psmi_rs.spark, raise_on_error=False, verbose=False)
+    assert result.attempted > 0 and result.failed == 0

@@ -1,14 +1,33 @@
 """PSMI of a Spark DataFrame: ``psmi_rs.spark.fit_transform``.
 
-Needs the ``spark`` extra (``pip install './psmi-py[spark]'``) and Java 17.
-Rows reach Rust as Arrow buffers (``mapInArrow``), a batch at a time, with no
-loop over rows in Python.
+Needs the ``spark`` extra (``pip install './psmi-py[spark]'``: Spark ≥ 4.1,
+for Arrow UDFs) and Java 17. Rows reach Rust as Arrow buffers, a batch at a
+time: a batch's features are its column's values buffer viewed as a
+rows × dim matrix, with no work per row in Python.
+
+Passes over the features (each one sends them from the JVM to Python once;
+nothing of their size comes back):
+
+- fixed m: one fit pass (a fitter per partition back to the driver), and the
+  scores, an Arrow UDF of the features and label columns computed when the
+  returned DataFrame is evaluated;
+- auto mode: one pass per block, which scores the block just fitted and fits
+  the next one (its directions follow on, with the same count; fitted again
+  if the rule asks for another block), plus the first fit and the scores.
+  Each partition's per-row block means come back to the driver (8 bytes a
+  row and block), which keeps the running sums and applies the stopping rule.
+
+Fitting and scoring cannot share one pass: a Spark task runs to its end
+without waiting for the driver, so a partition's fitter cannot wait in its
+task for the merged model, except in barrier mode, which needs every
+partition running at once (no more partitions than task slots) and would
+return a new, materialised DataFrame rather than columns of the caller's.
 """
 
 from __future__ import annotations
 
 import pickle
-from typing import Callable, Dict, Iterator, List, Tuple, Any
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -22,101 +41,256 @@ from ._model import PsmiFitter, PsmiModel
 
 __all__ = ["fit_transform"]
 
-_X, _Y = "__psmi_x", "__psmi_y"
-
-
-def _batch_arrays(batch: pa.RecordBatch, features: str, label: str) -> Tuple[np.ndarray, np.ndarray]:
-    """The features (rows × dim, float32, no copy for array<float>) and
-    labels of one Arrow batch."""
-    column = batch.column(batch.schema.get_field_index(features))
-    y = batch.column(batch.schema.get_field_index(label))
-    n = len(column)
-    if column.null_count or y.null_count:
-        raise ValueError(f"{features if column.null_count else label}: null in the data")
-    values = column.flatten().to_numpy(zero_copy_only=False)
-    lengths = np.diff(column.offsets.to_numpy(zero_copy_only=False))
-    dim = int(lengths[0]) if n else 0
-    if n and np.any(lengths != dim):
-        row = int(np.flatnonzero(lengths != dim)[0])
-        raise ValueError(f"{features}: row {row} of a batch has {lengths[row]} values, not {dim}")
-    return values.reshape(n, dim), y.to_numpy(zero_copy_only=False)
-
-
-def _fit_partitions(
-    template: bytes, offsets: Dict[int, int]
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """mapInArrow: each partition's fitter (pickled), or the error it met,
-    carried back so that the driver raises it as it was."""
-
-    def fit(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        part = TaskContext.get().partitionId()
-        row = offsets.get(part, 0)
-        fitter = pickle.loads(template)
-        seen = 0
-        try:
-            for batch in batches:
-                if batch.num_rows == 0:
-                    continue
-                x, y = _batch_arrays(batch, _X, _Y)
-                _distributed.update(fitter, x, y, row)
-                row += batch.num_rows
-                seen += batch.num_rows
-            out = {"part": part, "state": pickle.dumps(fitter), "error": None}
-        except ValueError as e:
-            out = {"part": part, "state": None, "error": str(e)}
-        if seen or out["error"] is not None:
-            yield pa.RecordBatch.from_pylist([out], schema=_FIT_SCHEMA)
-
-    return fit
-
-
-_FIT_SCHEMA = pa.schema([("part", pa.int32()), ("state", pa.binary()), ("error", pa.string())])
-_FIT_DDL = "part int, state binary, error string"
-_CANDIDATES_SCHEMA = pa.schema(
-    [("part", pa.int32()), ("full", pa.list_(pa.float64())), ("half", pa.list_(pa.float64()))]
+_PASS_DDL = "part int, state binary, means binary, error string"
+_PASS_SCHEMA = pa.schema(
+    [("part", pa.int32()), ("state", pa.binary()), ("means", pa.binary()), ("error", pa.string())]
 )
+_SCORES_DDL = "psmi_mean double, psmi_std double"
 
 
-def _collect_by_part(df: DataFrame) -> List[Any]:
-    """The rows of ``df`` sorted by partition, raising the first error met."""
-    rows = sorted(df.collect(), key=lambda r: r["part"])
-    for r in rows:
-        if r["error"] is not None:
-            raise ValueError(r["error"])
-    return rows
+def _matrix(column: pa.Array, name: str) -> np.ndarray:
+    """A batch's features as an n × dim matrix viewing the Arrow buffers.
 
-
-def _scored(model: bytes, columns: List[Tuple[str, str]]):
-    """mapInArrow: adds ``columns`` (name, what) to each batch: 'mean', 'std'
-    or 'sum:<column>' (the running sum of block means, <column> + mean)."""
-
-    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        psmi = pickle.loads(model)
-        for batch in batches:
-            if batch.num_rows == 0:
-                mean = std = np.zeros(0)
-            else:
-                x, y = _batch_arrays(batch, _X, _Y)
-                mean, std = _distributed.score_part(psmi, x, y, 0)
-            added = []
-            for name, what in columns:
-                if what == "mean":
-                    added.append(pa.array(mean))
-                elif what == "std":
-                    added.append(pa.array(std))
-                else:
-                    previous = batch.column(batch.schema.get_field_index(what[4:]))
-                    added.append(pa.array(previous.to_numpy(zero_copy_only=False) + mean))
-            yield pa.RecordBatch.from_arrays(
-                batch.columns + added, names=batch.schema.names + [c for c, _ in columns]
+    ``column`` is a list of float32 or float64 (Spark's ``array<float>``,
+    ``array<double>``, or a vector turned into one by the JVM), or a binary
+    column of packed little-endian float32, one value per row.
+    """
+    n = len(column)
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"{name}: null at row {row} of a batch")
+    packed = pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)
+    if packed:
+        # pyarrow's binary arrays have no `offsets`: read them from their buffer.
+        kind = np.int64 if pa.types.is_large_binary(column.type) else np.int32
+        offsets = np.frombuffer(column.buffers()[1], dtype=kind)[column.offset : column.offset + n + 1]
+    else:
+        offsets = column.offsets.to_numpy()
+    widths = np.diff(offsets)
+    if packed:
+        if np.any(widths % 4):
+            row = int(np.flatnonzero(widths % 4)[0])
+            raise ValueError(
+                f"{name}: row {row} of a batch has {widths[row]} bytes, not a whole number of float32"
             )
+        # Offsets count bytes of the data buffer; an unaligned start is
+        # copied once by _inputs.features.
+        dtype, widths = np.dtype("<f4"), widths // 4
+        buffer, first = column.buffers()[2], int(offsets[0])
+    else:
+        values = column.values
+        if values.null_count:
+            raise ValueError(f"{name}: null inside a row's values")
+        dtype = np.dtype(values.type.to_pandas_dtype())
+        buffer, first = values.buffers()[1], (values.offset + int(offsets[0])) * dtype.itemsize
+    dim = int(widths[0]) if n else 0
+    if np.any(widths != dim):
+        row = int(np.flatnonzero(widths != dim)[0])
+        raise ValueError(f"{name}: row {row} of a batch has {widths[row]} values, not {dim}")
+    return np.frombuffer(buffer, dtype=dtype, count=n * dim, offset=first).reshape(n, dim)
 
-    return score
+
+def _labels(column: pa.Array, name: str) -> np.ndarray:
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"{name}: null at row {row} of a batch")
+    return column.to_numpy()
 
 
-def _with_columns(df: DataFrame, fn, names: List[str]) -> DataFrame:
-    schema = T.StructType(df.schema.fields + [T.StructField(c, T.DoubleType(), False) for c in names])
-    return df.mapInArrow(fn, schema)
+class _Columns:
+    """The features and label columns of the caller's DataFrame, as the
+    expressions handed to Python: vectors become ``array<float>`` in the JVM,
+    arrays of floats and packed binary go as they are."""
+
+    def __init__(self, df: DataFrame, features: str, label: str) -> None:
+        for name in (features, label):
+            if name not in df.columns:
+                raise ValueError(f"no column {name!r} in the DataFrame (columns: {df.columns})")
+        kind = df.schema[features].dataType
+        self.features = F.col(features)
+        if isinstance(kind, T.BinaryType):
+            self.width = F.octet_length(self.features) / 4
+        elif isinstance(kind, T.ArrayType) and isinstance(kind.elementType, (T.FloatType, T.DoubleType)):
+            self.width = F.size(self.features)
+        elif kind.simpleString() == "vector":
+            from pyspark.ml.functions import vector_to_array
+
+            self.features = vector_to_array(self.features, "float32")
+            self.width = F.size(self.features)
+        else:
+            raise ValueError(
+                f"{features}: {kind.simpleString()}; expected array<float>, array<double>, "
+                "an ML vector, or binary (packed little-endian float32)"
+            )
+        if not isinstance(df.schema[label].dataType, T.IntegralType):
+            raise ValueError(f"{label}: {df.schema[label].dataType.simpleString()}; expected integers")
+        self.label = F.col(label)
+        self.names = (features, label)
+
+    def inputs(self, df: DataFrame) -> DataFrame:
+        """``df`` reduced to the two columns the passes read, as ``x`` and ``y``."""
+        return df.select(self.features.alias("x"), self.label.alias("y"))
+
+
+def _part_batches(batches: Iterator[pa.RecordBatch], names: Tuple[str, str]):
+    """The (features, labels) of each non-empty batch of one partition, with
+    its first row within the partition."""
+    row = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        yield row, _matrix(batch.column(0), names[0]), _labels(batch.column(1), names[1])
+        row += batch.num_rows
+
+
+def _pass(
+    fitter: Optional[bytes], scorer: Optional[bytes], offsets: Dict[int, int], names: Tuple[str, str]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow over (features, label): one row per non-empty partition,
+    with the ``fitter`` (pickled, empty) updated with the partition's rows,
+    and each row's mean PSMI along the ``scorer`` model's directions (packed
+    float64, in row order); or the error met, carried back so that the driver
+    raises it as it was. Rows are numbered from ``offsets[partition]``."""
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        part = TaskContext.get().partitionId()
+        first = offsets.get(part, 0)
+        # A fresh copy per attempt: a retried task starts again from nothing.
+        fit = None if fitter is None else pickle.loads(fitter)
+        score = None if scorer is None else pickle.loads(scorer)
+        means: List[np.ndarray] = []
+        seen = 0
+        out: Dict[str, Any] = {"part": part, "state": None, "means": None, "error": None}
+        try:
+            for row, x, y in _part_batches(batches, names):
+                if fit is not None:
+                    _distributed.update(fit, x, y, first + row)
+                if score is not None:
+                    means.append(_distributed.score_part(score, x, y, first + row)[0])
+                seen += len(y)
+            if fit is not None:
+                out["state"] = pickle.dumps(fit)
+            if means:
+                out["means"] = np.concatenate(means).tobytes()
+        except ValueError as e:
+            out["error"] = str(e)
+        if seen or out["error"] is not None:
+            yield pa.RecordBatch.from_pylist([out], schema=_PASS_SCHEMA)
+
+    return run
+
+
+class _Passes:
+    """Passes over the features and labels of one DataFrame."""
+
+    def __init__(self, inputs: DataFrame, names: Tuple[str, str]) -> None:
+        self.inputs = inputs
+        self.names = names
+
+    def run(self, fitter: Optional[PsmiFitter], scorer: Optional[PsmiModel]) -> List[Any]:
+        """The rows of one pass (see :func:`_pass`) by partition index,
+        raising the first error met."""
+        state = None if fitter is None else pickle.dumps(fitter)
+        model = None if scorer is None else pickle.dumps(scorer)
+        rows = self._collect(state, model, {})
+        if any(r["error"] is not None for r in rows):
+            # Again with each partition's first row, so that the error names
+            # the row in the whole DataFrame (a pass over the labels, only
+            # when there is an error).
+            rows = self._collect(state, model, self._offsets())
+        for r in rows:
+            if r["error"] is not None:
+                raise ValueError(r["error"])
+        return rows
+
+    def fit(self, fitter: PsmiFitter) -> Tuple[PsmiModel, List[Any]]:
+        """The merged model of one fit pass of ``fitter``, and the pass's rows."""
+        rows = self.run(fitter, None)
+        return _merged(rows), rows
+
+    def _collect(self, fitter: Optional[bytes], scorer: Optional[bytes], offsets: Dict[int, int]) -> List[Any]:
+        pass_ = self.inputs.mapInArrow(_pass(fitter, scorer, offsets, self.names), _PASS_DDL)
+        return sorted(pass_.collect(), key=lambda r: r["part"])
+
+    def _offsets(self) -> Dict[int, int]:
+        counts = self.inputs.select(F.spark_partition_id().alias("part")).groupBy("part").count().collect()
+        offsets, total = {}, 0
+        for r in sorted(counts, key=lambda r: r["part"]):
+            offsets[r["part"]], total = total, total + r["count"]
+        return offsets
+
+
+def _merged(rows: List[Any]) -> PsmiModel:
+    """The model of the partitions' fitters in ``rows``, merged in the fixed tree."""
+    parts = [pickle.loads(r["state"]) for r in rows]
+    return _distributed.tree(parts, _distributed.merged).finish()
+
+
+class _Plan(_distributed.Plan):
+    """A plan that remembers the last block of directions asked of it."""
+
+    block = (0, 0)
+
+    def block_fitter(self, dim: int, n: int, first: int, count: int) -> PsmiFitter:
+        self.block = (first, count)
+        return super().block_fitter(dim, n, first, count)
+
+
+class _Auto:
+    """Auto mode's callbacks for :func:`_distributed.run_auto`. One pass per
+    block scores it and fits the block that follows on with the same count
+    (the rule's next block unless it stops there); the running sums of each
+    partition's block means are kept here, on the driver."""
+
+    def __init__(self, plan: _Plan, dim: int, n: int, passes: _Passes) -> None:
+        self.plan, self.dim, self.n, self.passes = plan, dim, n, passes
+        self.block = (0, 0)
+        # The block fitted ahead (first direction, count), with its pass's rows.
+        self.ahead: Optional[Tuple[Tuple[int, int], List[Any]]] = None
+        # Per partition index: the running sums of block means after each block.
+        self.sums: Dict[int, List[Optional[np.ndarray]]] = {}
+
+    def fit_block(self, template: PsmiFitter) -> PsmiModel:
+        self.block = self.plan.block
+        if self.ahead is not None and self.ahead[0] == self.block:
+            return _merged(self.ahead[1])
+        return self.passes.fit(template)[0]
+
+    def add_block(self, block: PsmiModel) -> None:
+        first = self.block[0] + self.block[1]
+        count = min(self.block[1], self.plan.psmi.max_n_estimators - first)
+        following = self.plan.block_fitter(self.dim, self.n, first, count) if count > 0 else None
+        rows = self.passes.run(following, block)
+        self.ahead = None if following is None else ((first, count), rows)
+        for r in rows:
+            means = np.frombuffer(r["means"], dtype=np.float64)
+            sums = self.sums.setdefault(r["part"], [])
+            sums.append(means if not sums else sums[-1] + means)
+
+    def candidates(self, blocks: int, half_blocks: int, watched: int) -> List[Tuple[np.ndarray, np.ndarray]]:
+        found = []
+        for part in sorted(self.sums):
+            sums = self.sums[part]
+            found.append(_distributed.lowest(sums[blocks - 1], sums[half_blocks - 1], blocks, half_blocks, watched))
+            # Sums before the milestone are not read again.
+            sums[: half_blocks - 1] = [None] * (half_blocks - 1)
+        return found
+
+
+def _scores_udf(model: bytes, names: Tuple[str, str]):
+    """An Arrow UDF of (features, label) giving each row's ``psmi_mean`` and ``psmi_std``."""
+    from pyspark.sql.functions import arrow_udf
+
+    def score(batches: Iterator[Tuple[pa.Array, pa.Array]]) -> Iterator[pa.Array]:
+        psmi = pickle.loads(model)
+        for x, y in batches:
+            if len(x):
+                mean, std = _distributed.score_part(psmi, _matrix(x, names[0]), _labels(y, names[1]), 0)
+            else:
+                mean = std = np.zeros(0)
+            yield pa.StructArray.from_arrays([pa.array(mean), pa.array(std)], names=["psmi_mean", "psmi_std"])
+
+    return arrow_udf(score, _SCORES_DDL)
 
 
 def fit_transform(
@@ -128,19 +302,27 @@ def fit_transform(
     executors; the fitters come back to the driver (k × m statistics each)
     and merge there in a fixed tree by partition index; the model is sent to
     every partition to score it. In auto mode this runs once per block of
-    ``min_n_estimators`` directions, the running per-row means kept in a
-    cached DataFrame, and only each partition's candidates for the stopping
-    rule come back to the driver.
+    ``min_n_estimators`` directions, each block's scoring sharing its pass
+    with the next block's fit; each row's mean along the block comes back to
+    the driver, which applies the stopping rule.
 
     Parameters
     ----------
     df : pyspark.sql.DataFrame
         One row per sample; its partitions, in order, are the rows' order
-        (errors name rows by it). It is read several times: cache it if it
-        is costly to compute, and keep it deterministic.
+        (errors name rows by it). Read once per pass (fixed m: a fit pass;
+        auto mode: one per block and one more), and once more when the
+        result is evaluated: cache it if it is costly to compute, and keep
+        it deterministic.
     features : str, default "features"
-        An array<float> or array<double> column (or a Spark ML vector, turned
-        into an array<float> column of the same name), of equal lengths.
+        The features, of equal lengths, as one of:
+
+        * ``array<float>`` or ``array<double>`` (doubles are rounded to
+          float32, as on one machine);
+        * a Spark ML vector (``pyspark.ml.linalg.VectorUDT``), turned into
+          ``array<float>`` in the JVM;
+        * ``binary``: each row's features packed as little-endian float32
+          (``x.astype("<f4").tobytes()``).
     label : str, default "label"
         An integer column.
     **options
@@ -151,12 +333,14 @@ def fit_transform(
     model : PsmiModel
     df : pyspark.sql.DataFrame
         ``df`` with the columns ``psmi_mean`` and ``psmi_std`` (double) added,
-        computed when it is evaluated.
+        computed when it is evaluated, by an Arrow UDF of the features and
+        label columns alone.
 
     Raises
     ------
     ValueError
-        As ``PSMI.fit_transform``, naming the label, option or global row.
+        As ``PSMI.fit_transform``, naming the label, option or global row;
+        and for a column of another type, a null, or rows of unequal lengths.
 
     Notes
     -----
@@ -168,87 +352,48 @@ def fit_transform(
     other groups of rows, which changes the last bits of float64 sums; and
     per-sample mean and std within 1e-6, as the float32 scores may see a
     statistic round to the neighbouring float32. See ``psmi_rs._distributed``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyspark.sql import SparkSession
+    >>> from psmi_rs import PSMI
+    >>> import psmi_rs.spark
+    >>> spark = SparkSession.builder.master("local[2]").getOrCreate()
+    >>> rng = np.random.default_rng(0)
+    >>> X, y = rng.normal(size=(500, 8)).astype(np.float32), np.arange(500) % 3
+    >>> df = spark.createDataFrame(
+    ...     [(v.tolist(), int(c)) for v, c in zip(X, y)], "features array<float>, label long")
+    >>> model, scored = psmi_rs.spark.fit_transform(df, n_estimators=64, random_state=1)
+    >>> scored.columns
+    ['features', 'label', 'psmi_mean', 'psmi_std']
+    >>> mean = np.array([r["psmi_mean"] for r in scored.collect()])
+    >>> one = PSMI(n_estimators=64, random_state=1).fit_transform(X, y)
+    >>> bool(np.allclose(mean, one.mean, rtol=1e-6, atol=1e-6))
+    True
     """
-    plan = _distributed.Plan(options)
-    for name in (features, label):
-        if name not in df.columns:
-            raise ValueError(f"no column {name!r} in the DataFrame (columns: {df.columns})")
-    kind = df.schema[features].dataType
-    if not isinstance(kind, T.ArrayType):
-        from pyspark.ml.functions import vector_to_array
-
-        df = df.withColumn(features, vector_to_array(F.col(features), "float32"))
-    elif not isinstance(kind.elementType, (T.FloatType, T.DoubleType)):
-        raise ValueError(f"{features}: {kind.simpleString()}; expected array<float> or a vector")
-    if not isinstance(df.schema[label].dataType, T.IntegralType):
-        raise ValueError(f"{label}: {df.schema[label].dataType.simpleString()}; expected integers")
-    data = df.withColumn(_X, F.col(features).cast("array<float>")).withColumn(_Y, F.col(label))
-
-    # Rows per partition, for the global row of an error (a pass over the
-    # labels only), and the dimension (from one row; each batch checks its rows).
-    counts = (
-        data.select(F.spark_partition_id().alias("part"))
-        .groupBy("part")
-        .count()
-        .collect()
-    )
-    rows = {r["part"]: r["count"] for r in counts}
-    if not rows:
+    plan = _Plan(options)
+    columns = _Columns(df, features, label)
+    inputs = columns.inputs(df)
+    # The rows and the dimension in one job (each batch checks its rows' widths).
+    sizes = df.select(F.count(F.lit(1)).alias("rows"), F.first(columns.width).alias("dim")).first()
+    total = int(sizes["rows"])
+    if total == 0:
         raise ValueError("X: no rows")
-    offsets, total = {}, 0
-    for part in sorted(rows):
-        offsets[part], total = total, total + rows[part]
-    dim = data.select(F.size(_X)).first()[0]
+    dim = sizes["dim"]
     if dim is None or dim < 1:
-        raise ValueError(f"{features}: the first row has no values")
-
-    def fit(state: DataFrame, template: PsmiFitter) -> PsmiModel:
-        fitted = state.mapInArrow(_fit_partitions(pickle.dumps(template), offsets), _FIT_DDL)
-        parts = [pickle.loads(r["state"]) for r in _collect_by_part(fitted)]
-        return _distributed.tree(parts, _distributed.merged).finish()
-
-    inputs = data.select(_X, _Y)
+        raise ValueError(f"{features}: a row has no values")
+    dim = int(dim)
+    passes = _Passes(inputs, columns.names)
     if not plan.auto:
-        model = fit(inputs, plan.fitter(dim, total))
+        model = passes.fit(plan.fitter(dim, total))[0]
     else:
-        sums: List[str] = []
-        state = [inputs]
-
-        def add_block(block: PsmiModel) -> None:
-            name = f"__psmi_sum{len(sums)}"
-            what = f"sum:{sums[-1]}" if sums else "mean"
-            added = _with_columns(state[-1], _scored(pickle.dumps(block), [(name, what)]), [name])
-            added = added.cache()
-            added.count()
-            state[-1].unpersist()
-            state.append(added)
-            sums.append(name)
-
-        def candidates(blocks: int, half_blocks: int, watched: int):
-            def lowest(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-                batches = list(batches)
-                table = pa.Table.from_batches(batches) if batches else None
-                if table is None or table.num_rows == 0:
-                    return
-                full, half = _distributed.lowest(
-                    table.column(sums[blocks - 1]).to_numpy(),
-                    table.column(sums[half_blocks - 1]).to_numpy(),
-                    blocks,
-                    half_blocks,
-                    watched,
-                )
-                out = {"part": TaskContext.get().partitionId(), "full": full.tolist(), "half": half.tolist()}
-                yield pa.RecordBatch.from_pylist([out], schema=_CANDIDATES_SCHEMA)
-
-            picked = state[-1].select(sums[blocks - 1], sums[half_blocks - 1]).mapInArrow(
-                lowest, "part int, full array<double>, half array<double>"
-            )
-            rows_ = sorted(picked.collect(), key=lambda r: r["part"])
-            return [(np.asarray(r["full"]), np.asarray(r["half"])) for r in rows_]
-
-        model = _distributed.run_auto(plan, dim, total, lambda t: fit(state[-1], t), add_block, candidates)
-        state[-1].unpersist()
-    scored = _with_columns(
-        data, _scored(pickle.dumps(model), [("psmi_mean", "mean"), ("psmi_std", "std")]), ["psmi_mean", "psmi_std"]
+        auto = _Auto(plan, dim, total, passes)
+        model = _distributed.run_auto(plan, dim, total, auto.fit_block, auto.add_block, auto.candidates)
+    scores = _scores_udf(pickle.dumps(model), columns.names)(columns.features, columns.label)
+    scored = df.withColumn("__psmi", scores)
+    return model, scored.select(
+        *[scored[c] for c in df.columns],
+        F.col("__psmi.psmi_mean").alias("psmi_mean"),
+        F.col("__psmi.psmi_std").alias("psmi_std"),
     )
-    return model, scored.drop(_X, _Y)
