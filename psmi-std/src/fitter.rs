@@ -402,7 +402,7 @@ impl PsmiFitter {
     pub fn merge(&mut self, other: &PsmiFitter) -> Result<()> {
         if self.precision() != other.precision() {
             return Err(PsmiError::Incompatible(format!(
-                "cannot merge a fitter projecting in {} into one projecting in {}",
+                "cannot merge a fitter of precision {} into one of precision {}",
                 other.precision().name(),
                 self.precision().name()
             )));

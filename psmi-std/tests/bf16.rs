@@ -144,7 +144,10 @@ fn streaming_fitters_and_blocks_keep_the_precision() {
     let mut plain = PsmiFitter::new(&f32_psmi, d).unwrap();
     plain.update(&first, &labels[..100]).unwrap();
     let err = fitter.merge(&plain).unwrap_err().to_string();
-    assert!(err.contains("bf16") && err.contains("f32"), "{err}");
+    assert!(
+        err.contains("precision f32") && err.contains("precision bf16"),
+        "{err}"
+    );
     // Nor can a fitter change its precision once it holds samples.
     let err = plain
         .with_precision(Precision::Bf16)
