@@ -47,6 +47,7 @@ def test_constructor_matches_the_package():
         "frame_size",
         "full",
         "target_error",
+        "precision",
     ]
     for args in [(), (300, "7", 0.1, "0.2", 0.25)]:
         a, b = PSMI(*args), psmi.PSMI(*args)
