@@ -215,6 +215,11 @@ pub struct EstimatorArgs {
     /// (instead of the package's rule on their relative variation).
     #[arg(long, value_name = "E")]
     pub target_error: Option<f64>,
+    /// Arithmetic of the projection: `f32`, or `bf16` (directions and
+    /// features rounded to bfloat16, exact products summed in f32; about
+    /// twice as fast on CPUs with AVX512-BF16). Saved with the model.
+    #[arg(long, value_name = "P", default_value = "f32", value_parser = psmi_std::parse_precision)]
+    pub precision: psmi_std::Precision,
 }
 
 impl EstimatorArgs {
@@ -228,7 +233,8 @@ impl EstimatorArgs {
             .milestone(self.milestone)
             .max_n_estimators(self.max_n_estimators)
             .seed(self.seed)
-            .directions(self.directions);
+            .directions(self.directions)
+            .precision(self.precision);
         if let Some(threads) = self.threads {
             builder = builder.threads(threads);
         }

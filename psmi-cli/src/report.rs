@@ -24,6 +24,7 @@ pub fn summary(model: &PsmiModel, scores: &PsmiScores, labels: &[i64], elapsed_s
         "seed": model.seed(),
         "directions": Directions::from(model.scheme()).name(),
         "frame_size": model.scheme().frame_size(),
+        "precision": model.precision().name(),
         "smi": scores.smi(),
         "smi_stderr": scores.smi_stderr(),
         "mode": if auto.is_some() { "auto" } else { "fixed" },

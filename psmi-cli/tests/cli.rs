@@ -402,6 +402,62 @@ fn directions_in_frames_are_chosen_recorded_and_reproduced() {
     assert_error(&output, 2, &["directions", "sobol"]);
 }
 
+/// `--precision bf16`: the library's bf16 numbers, named in summary.json,
+/// and the saved model projects in bf16 again in `transform`.
+#[test]
+fn precision_is_chosen_recorded_and_reproduced() {
+    let case = Case::new();
+    let model = case.arg("model.safetensors");
+    assert_success(&run(&mut case.fit_transform(
+        "bf16",
+        &["--precision", "bf16", "--model", &model, "--quiet"],
+    )));
+    let summary = read_json(&case.path("bf16").join("summary.json"));
+    assert_eq!(summary["precision"], "bf16");
+    let x = Features::new(&case.x, N, D).unwrap();
+    let bf16 = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(M))
+        .precision(psmi_std::Precision::Bf16)
+        .seed(SEED)
+        .build()
+        .unwrap();
+    let want = bf16.fit_transform(&x, &case.labels).unwrap().1;
+    let mean = read_f64(&case.path("bf16/psmi_mean.npy"));
+    assert_eq!(mean, want.mean(), "psmi_mean");
+
+    let mut transform = psmi();
+    transform
+        .args([
+            "transform",
+            "--model",
+            &model,
+            "--features",
+            &case.features(),
+        ])
+        .args([
+            "--labels",
+            &case.labels_file(),
+            "--out",
+            &case.arg("again"),
+            "--quiet",
+        ]);
+    assert_success(&run(&mut transform));
+    assert_eq!(
+        read_f64(&case.path("again/psmi_mean.npy")),
+        mean,
+        "psmi_mean after transform"
+    );
+    let summary = read_json(&case.path("again").join("summary.json"));
+    assert_eq!(summary["precision"], "bf16");
+
+    assert_success(&run(&mut case.fit_transform("f32", &["--quiet"])));
+    let summary = read_json(&case.path("f32").join("summary.json"));
+    assert_eq!(summary["precision"], "f32");
+
+    let output = run(&mut case.fit_transform("bad", &["--precision", "fp8"]));
+    assert_error(&output, 2, &["precision", "fp8"]);
+}
+
 /// As in the README: the model saved inside an output directory that does
 /// not exist yet, which appears only once the results are complete.
 #[test]

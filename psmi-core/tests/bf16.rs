@@ -263,5 +263,16 @@ fn a_non_finite_value_is_named() {
             Err(Error::NonFinite { row: 6, column: 30 }),
             "{kernels:?}"
         );
+        // bf16 rows, packed as stored: an infinity, then a NaN, at odd columns.
+        for (bits, column) in [(0xFF80u16, 30), (0x7FC1, 35)] {
+            let mut halves: Vec<u16> = x.iter().map(|&v| f32_to_bf16(v.min(1e30))).collect();
+            halves[6 * dim + column] = bits;
+            let found = project_rows_checked(Rows::Bf16(&halves), &packed, &mut z, &mut scratch);
+            assert_eq!(
+                found,
+                Err(Error::NonFinite { row: 6, column }),
+                "{kernels:?}"
+            );
+        }
     }
 }

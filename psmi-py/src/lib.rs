@@ -116,10 +116,12 @@ fn common_options(
     threads: Option<usize>,
     directions: &str,
     frame_size: Option<usize>,
+    precision: &str,
 ) -> PyResult<Psmi> {
     let mut builder = builder
         .seed(seed)
-        .directions(directions.parse().map_err(to_py)?);
+        .directions(directions.parse().map_err(to_py)?)
+        .precision(psmi_std::parse_precision(precision).map_err(to_py)?);
     if let Some(threads) = threads {
         builder = builder.threads(threads);
     }
@@ -142,7 +144,7 @@ impl Estimator {
     #[new]
     #[pyo3(signature = (n_estimators, min_n_estimators, lowest_psmi_quantile,
         max_variation_of_the_lowest, milestone, max_n_estimators, seed, threads,
-        directions, frame_size, target_error=None))]
+        directions, frame_size, target_error=None, precision="f32"))]
     #[allow(clippy::too_many_arguments)] // the Python constructor's options, one by one
     fn new(
         n_estimators: Option<usize>,
@@ -156,6 +158,7 @@ impl Estimator {
         directions: &str,
         frame_size: Option<usize>,
         target_error: Option<f64>,
+        precision: &str,
     ) -> PyResult<Self> {
         let mut builder = Psmi::builder()
             .n_estimators(n_estimators.map_or(NEstimators::Auto, NEstimators::Fixed))
@@ -168,7 +171,7 @@ impl Estimator {
             builder = builder.target_error(error);
         }
         Ok(Estimator {
-            psmi: common_options(builder, seed, threads, directions, frame_size)?,
+            psmi: common_options(builder, seed, threads, directions, frame_size, precision)?,
         })
     }
 
@@ -424,6 +427,12 @@ impl Model {
         self.model.seed()
     }
 
+    /// The arithmetic of the projection: `"f32"` or `"bf16"`.
+    #[getter]
+    fn precision(&self) -> &'static str {
+        self.model.precision().name()
+    }
+
     /// `(scheme name, frame size or None)`.
     #[getter]
     fn scheme(&self) -> (&'static str, Option<usize>) {
@@ -479,7 +488,8 @@ struct Fitter {
 #[pymethods]
 impl Fitter {
     #[new]
-    #[pyo3(signature = (dim, n_estimators, seed, threads, directions, frame_size))]
+    #[pyo3(signature = (dim, n_estimators, seed, threads, directions, frame_size, precision="f32"))]
+    #[allow(clippy::too_many_arguments)] // the Python constructor's options, one by one
     fn new(
         dim: usize,
         n_estimators: usize,
@@ -487,9 +497,10 @@ impl Fitter {
         threads: Option<usize>,
         directions: &str,
         frame_size: Option<usize>,
+        precision: &str,
     ) -> PyResult<Self> {
         let builder = Psmi::builder().n_estimators(NEstimators::Fixed(n_estimators));
-        let psmi = common_options(builder, seed, threads, directions, frame_size)?;
+        let psmi = common_options(builder, seed, threads, directions, frame_size, precision)?;
         let fitter = PsmiFitter::new(&psmi, dim).map_err(to_py)?;
         Ok(Fitter { fitter })
     }
@@ -532,6 +543,12 @@ impl Fitter {
     #[getter]
     fn samples(&self) -> u64 {
         self.fitter.samples()
+    }
+
+    /// The arithmetic of the projection: `"f32"` or `"bf16"`.
+    #[getter]
+    fn precision(&self) -> &'static str {
+        self.fitter.precision().name()
     }
 
     #[getter]

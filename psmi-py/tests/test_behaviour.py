@@ -60,6 +60,7 @@ def test_constructor_matches_the_package():
         "frame_size",
         "full",
         "target_error",
+        "precision",
     ]
     for args in [(), (300, "7", 0.1, "0.2", 0.25)]:
         a, b = PSMI(*args), psmi.PSMI(*args)
@@ -387,6 +388,40 @@ def test_bad_direction_options_are_named(data, options, culprit):
     x, y = data
     with pytest.raises(ValueError, match=culprit):
         PSMI(n_estimators=10, **options).fit(x, y)
+
+
+def test_bf16_precision_is_kept_by_models_fitters_and_params(data, tmp_path):
+    x, y = data
+    assert PSMI().precision == "f32" and PSMI().get_params()["precision"] == "f32"
+    est = PSMI(n_estimators=60, random_state=4, precision="bf16")
+    mean, _, _ = est.fit_transform(x, y)
+    assert est.model_.precision == "bf16" and est.get_params()["precision"] == "bf16"
+    plain = PSMI(n_estimators=60, random_state=4).fit(x, y)
+    assert plain.model_.precision == "f32"
+    # Rounded to bf16: close to the f32 path, not equal to it.
+    f32_mean = plain.model_.transform(x, y).mean
+    assert not np.array_equal(mean, f32_mean) and np.allclose(mean, f32_mean, atol=0.05)
+    # Pickled and saved models project in bf16 again, bit for bit.
+    scores = est.model_.transform(x, y).mean
+    est.model_.save(tmp_path / "model.safetensors")
+    for copy in (pickle.loads(pickle.dumps(est.model_)), psmi_rs.PsmiModel.load(tmp_path / "model.safetensors")):
+        assert copy.precision == "bf16"
+        assert np.array_equal(copy.transform(x, y).mean, scores)
+    fitter = psmi_rs.PsmiFitter(x.shape[1], n_estimators=60, random_state=4, precision="bf16")
+    assert fitter.precision == "bf16"
+    fitted = pickle.loads(pickle.dumps(fitter.update(x, y))).finish()
+    assert fitted.precision == "bf16" and np.allclose(fitted.mean, est.model_.mean, rtol=1e-9)
+    with pytest.raises(ValueError, match="precision"):
+        fitter.merge(psmi_rs.PsmiFitter(x.shape[1], n_estimators=60, random_state=4))
+
+
+@pytest.mark.parametrize("value", ["fp8", "BF16", ""])
+def test_a_bad_precision_is_named(data, value):
+    x, y = data
+    with pytest.raises(ValueError, match=f"precision.*{value}"):
+        PSMI(n_estimators=10, precision=value).fit(x, y)
+    with pytest.raises(ValueError, match="precision"):
+        psmi_rs.PsmiFitter(x.shape[1], n_estimators=10, precision=value)
 
 
 @pytest.mark.parametrize("n_estimators", [37, "auto"])

@@ -131,7 +131,7 @@ impl Psmi {
         progress: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
     ) -> Result<(PsmiModel, PsmiScores)> {
         let classes = Classes::of(labels, x.rows())?;
-        let engine = Engine::new(self.threads)?;
+        let engine = Engine::new(self.threads, self.precision)?;
         let (n, d) = (x.rows(), x.cols());
         // Fixed mode is one block, auto mode blocks of `min_n_estimators`
         // directions until the rule stops. Either is worked through in
@@ -255,7 +255,7 @@ impl Psmi {
             &classes.labels,
             passes,
             None,
-            (Some(self.seed), scheme),
+            (Some(self.seed), scheme, self.precision),
             self.threads,
             auto,
         );
@@ -314,7 +314,7 @@ impl Pass<'_> {
                 Some(block) if block.first == first && block.count() == width => block,
                 _ => source.draw(engine, first, width)?,
             };
-            let packed = block.pack(engine.kernels, packed)?;
+            let packed = block.pack(engine, packed)?;
             let z = &mut projections[..x.rows() * width];
             let statistics = stages::project_with_statistics(x, &packed, index, labels.len(), z)?;
             let params = statistics.parameters().map_err(named)?;

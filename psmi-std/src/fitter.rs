@@ -9,6 +9,7 @@ use crate::options::{NEstimators, Psmi};
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::stages::ClassStatistics;
 use psmi_core::directions::Scheme;
+use psmi_core::projection::Precision;
 use std::collections::HashMap;
 
 /// Fits a PSMI model from data that arrives in chunks, or lives on several
@@ -96,18 +97,20 @@ impl PsmiFitter {
             });
         }
         let scheme = psmi.scheme(n, dim)?;
-        Self::seeded(psmi.seed, scheme, m, dim, psmi.threads)
+        Self::seeded(psmi.seed, scheme, m, dim, psmi.threads, psmi.precision)
     }
 
-    /// A fitter over `m` directions of `scheme` drawn from `seed` (`dim` ≥ 1).
+    /// A fitter over `m` directions of `scheme` drawn from `seed` (`dim` ≥ 1),
+    /// projecting in `precision`.
     pub(crate) fn seeded(
         seed: u64,
         scheme: Scheme,
         m: usize,
         dim: usize,
         threads: Option<usize>,
+        precision: Precision,
     ) -> Result<Self> {
-        let engine = Engine::new(threads)?;
+        let engine = Engine::new(threads, precision)?;
         let mut source = DirectionSource::new(seed, scheme, dim, m);
         let blocks = (0..m)
             .step_by(MAX_BLOCK)
@@ -123,7 +126,8 @@ impl PsmiFitter {
     }
 
     /// A fitter over directions given by the caller (row-major m × `dim`, used
-    /// as given), for example to reproduce another implementation's run.
+    /// as given), for example to reproduce another implementation's run. It
+    /// projects in f32 unless [`PsmiFitter::with_precision`] says otherwise.
     ///
     /// ```
     /// use psmi_std::{Features, PsmiFitter};
@@ -142,10 +146,20 @@ impl PsmiFitter {
     /// [`PsmiError::FeatureShape`] if `directions` is not whole rows of `dim`,
     /// [`PsmiError::NonFinite`] for a NaN or infinity (row = direction).
     pub fn with_directions(directions: &[f32], dim: usize, threads: Option<usize>) -> Result<Self> {
+        Self::given(directions, dim, threads, Precision::F32)
+    }
+
+    /// As [`PsmiFitter::with_directions`], projecting in `precision`.
+    pub(crate) fn given(
+        directions: &[f32],
+        dim: usize,
+        threads: Option<usize>,
+        precision: Precision,
+    ) -> Result<Self> {
         let rows = directions.len().checked_div(dim).unwrap_or(0);
         // Checked as features are: shape and finiteness.
         Features::new(directions, rows, dim)?;
-        let engine = Engine::new(threads)?;
+        let engine = Engine::new(threads, precision)?;
         let blocks = directions
             .chunks(MAX_BLOCK * dim)
             .enumerate()
@@ -192,11 +206,43 @@ impl PsmiFitter {
                 what: "block of directions (no columns or no directions)",
             });
         }
-        let engine = Engine::new(psmi.threads)?;
+        let engine = Engine::new(psmi.threads, psmi.precision)?;
         let scheme = psmi.scheme(n, dim)?;
         let block = DirectionSource::new(psmi.seed, scheme, dim, first + count)
             .draw(&engine, first, count)?;
-        Self::with_directions(&block.theta, dim, psmi.threads)
+        Self::given(&block.theta, dim, psmi.threads, psmi.precision)
+    }
+
+    /// The fitter, projecting in `precision` from its first update on (the
+    /// estimator's [`precision`](crate::PsmiBuilder::precision); fitters made
+    /// from a [`Psmi`] already have it).
+    ///
+    /// ```
+    /// use psmi_std::{Features, Precision, PsmiFitter};
+    /// let fitter = PsmiFitter::with_directions(&[0.6, 0.8], 2, None)?.with_precision(Precision::Bf16)?;
+    /// assert_eq!(fitter.precision(), Precision::Bf16);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::InvalidOption`] naming `precision` once samples were
+    /// added: they were projected in the other precision.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        if self.samples() > 0 && precision != self.engine.precision {
+            return Err(PsmiError::InvalidOption {
+                option: "precision",
+                value: precision.name().into(),
+                expected: "must be chosen before the fitter's first update",
+            });
+        }
+        self.engine.precision = precision;
+        Ok(self)
+    }
+
+    /// The arithmetic of the projection ([`Psmi::precision`]).
+    pub fn precision(&self) -> Precision {
+        self.engine.precision
     }
 
     fn over(
@@ -324,7 +370,7 @@ impl PsmiFitter {
             .blocks
             .iter()
             .map(|block| {
-                let packed = block.pack(engine.kernels, &mut packed_buffer)?;
+                let packed = block.pack(engine, &mut packed_buffer)?;
                 Ok(engine
                     .install(|| ClassStatistics::of_features(x, &packed, &class_index, classes))?)
             })
@@ -351,8 +397,16 @@ impl PsmiFitter {
     ///
     /// # Errors
     ///
-    /// [`PsmiError::Incompatible`] if the two fitters' directions differ.
+    /// [`PsmiError::Incompatible`] if the two fitters' directions or
+    /// precisions differ.
     pub fn merge(&mut self, other: &PsmiFitter) -> Result<()> {
+        if self.precision() != other.precision() {
+            return Err(PsmiError::Incompatible(format!(
+                "cannot merge a fitter of precision {} into one of precision {}",
+                other.precision().name(),
+                self.precision().name()
+            )));
+        }
         let same_directions = self.dim == other.dim
             && self.blocks.len() == other.blocks.len()
             && self
@@ -428,7 +482,7 @@ impl PsmiFitter {
             &self.labels,
             blocks,
             Some(directions),
-            (self.seed, self.scheme),
+            (self.seed, self.scheme, self.precision()),
             self.threads,
             None,
         ))

@@ -52,13 +52,13 @@ pub use estimator::Progress;
 pub use features::Features;
 pub use fitter::PsmiFitter;
 pub use model::PsmiModel;
-pub use options::frame_size;
+pub use options::{frame_size, parse_precision};
 pub use options::{
     Directions, NEstimators, Psmi, PsmiBuilder, DEFAULT_DIRECTIONS, DEFAULT_MAX_N_ESTIMATORS,
     DEFAULT_SEED, FRAME_RATIO,
 };
 pub use psmi_core::directions::Scheme;
-pub use psmi_core::projection::Rows;
+pub use psmi_core::projection::{Precision, Rows};
 pub use psmi_core::{Isa, Kernels};
 pub use quantiles::Quantiles;
 pub use scores::PsmiScores;

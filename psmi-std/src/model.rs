@@ -10,7 +10,7 @@ use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
 use crate::stages::{self, ClassParameters, FullMatrix};
 use psmi_core::directions::Scheme;
-use psmi_core::projection::PackedDirections;
+use psmi_core::projection::{PackedDirections, Precision};
 use psmi_core::scoring::ScoringTable;
 use psmi_core::statistics::Moments;
 use std::sync::OnceLock;
@@ -47,18 +47,22 @@ pub struct PsmiModel {
     /// How the directions were drawn from `seed` ([`Scheme::Iid`] for
     /// directions given by the caller).
     pub(crate) scheme: Scheme,
+    /// The arithmetic of the projection, at fit and in `transform`.
+    pub(crate) precision: Precision,
     pub(crate) threads: Option<usize>,
     pub(crate) auto: Option<AutoReport>,
 }
 
-/// Models are equal when they score alike: same directions, classes and
-/// parameters, seed and auto-mode report (the thread count is not compared).
+/// Models are equal when they score alike: same directions, precision,
+/// classes and parameters, seed and auto-mode report (the thread count is
+/// not compared).
 impl PartialEq for PsmiModel {
     fn eq(&self, other: &Self) -> bool {
         self.dim == other.dim
             && self.n_estimators == other.n_estimators
             && self.seed == other.seed
             && self.scheme == other.scheme
+            && self.precision == other.precision
             && self.directions() == other.directions()
             && self.labels == other.labels
             && self.frequency == other.frequency
@@ -74,13 +78,13 @@ impl PsmiModel {
     /// of its first direction), given with the classes in the order of
     /// `labels`, which is sorted here. `directions` are the model's m × d
     /// directions, or `None` to draw them from `seed` and `scheme` when first
-    /// needed.
+    /// needed; `precision` is the projection's, at fit and in `transform`.
     pub(crate) fn assemble(
         dim: usize,
         labels: &[i64],
         blocks: Vec<(usize, ClassParameters)>,
         directions: Option<Vec<f32>>,
-        (seed, scheme): (Option<u64>, Scheme),
+        (seed, scheme, precision): (Option<u64>, Scheme, Precision),
         threads: Option<usize>,
         auto: Option<AutoReport>,
     ) -> PsmiModel {
@@ -109,6 +113,7 @@ impl PsmiModel {
             std: std.into_values(),
             seed,
             scheme,
+            precision,
             threads,
             auto,
         }
@@ -138,8 +143,8 @@ impl PsmiModel {
     /// # Errors
     ///
     /// [`PsmiError::Empty`] for no models; [`PsmiError::Incompatible`] if
-    /// their dimensions, labels or frequencies differ, or if a block's first
-    /// direction is not the seed's direction of that index.
+    /// their dimensions, labels, frequencies or precisions differ, or if a
+    /// block's first direction is not the seed's direction of that index.
     pub fn concat(
         parts: &[PsmiModel],
         seed: u64,
@@ -158,9 +163,13 @@ impl PsmiModel {
         let mut expected = vec![0.0f32; dim];
         let mut first = 0;
         for (b, part) in parts.iter().enumerate() {
-            if part.dim != dim || part.labels != head.labels || part.frequency != head.frequency {
+            if part.dim != dim
+                || part.labels != head.labels
+                || part.frequency != head.frequency
+                || part.precision != head.precision
+            {
                 return Err(PsmiError::Incompatible(format!(
-                    "model {b} has other dimensions, labels or frequencies than model 0"
+                    "model {b} has other dimensions, labels, frequencies or precision than model 0"
                 )));
             }
             stages::draw_directions(seed, scheme, first, dim, &mut expected)?;
@@ -190,6 +199,7 @@ impl PsmiModel {
             std: std.into_values(),
             seed: Some(seed),
             scheme,
+            precision: head.precision,
             threads: head.threads,
             auto,
         })
@@ -229,6 +239,21 @@ impl PsmiModel {
     /// ```
     pub fn scheme(&self) -> Scheme {
         self.scheme
+    }
+
+    /// The arithmetic of the projection, at fit and in
+    /// [`transform`](PsmiModel::transform): the estimator's
+    /// [`precision`](crate::PsmiBuilder::precision), saved with the model.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Precision, Psmi};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let model = Psmi::builder().n_estimators(NEstimators::Fixed(4)).build()?.fit(&x, &[0, 0, 1, 1])?;
+    /// assert_eq!(model.precision(), Precision::F32);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The directions, row-major m × d (the Python package's `thetas`).
@@ -363,7 +388,7 @@ impl PsmiModel {
 
     /// The thread pool `transform` runs on.
     pub(crate) fn engine(&self) -> Result<Engine> {
-        Engine::new(self.threads)
+        Engine::new(self.threads, self.precision)
     }
 
     /// Each sample's class index, after checking the features' dimension
@@ -435,7 +460,7 @@ impl PsmiModel {
         Ok(ScoringBlock {
             first,
             directions: self.n_estimators,
-            packed: block.pack(engine.kernels, packed)?,
+            packed: block.pack(engine, packed)?,
             table,
         })
     }

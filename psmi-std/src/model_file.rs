@@ -6,7 +6,8 @@
 //! (`psmi-model`), `format_version`, `crate_version`, `dim`, `seed` with
 //! `directions` (`iid` or `orthogonal`) and, for frames, `frame_size` (unless
 //! the directions were given by the caller; a file without `directions` holds
-//! i.i.d. ones), and how auto mode ended where it ran.
+//! i.i.d. ones), `precision` of the projection (`f32` or `bf16`; a file
+//! without it projects in f32), and how auto mode ended where it ran.
 //! [`PsmiModel::to_bytes`] leaves out the directions of a seeded model;
 //! [`PsmiFitter::to_bytes`] writes a fitter's running class statistics.
 
@@ -14,8 +15,9 @@ use crate::auto::AutoReport;
 use crate::error::{PsmiError, Result};
 use crate::fitter::PsmiFitter;
 use crate::model::PsmiModel;
-use crate::options::Directions;
+use crate::options::{parse_precision, Directions};
 use psmi_core::directions::Scheme;
+use psmi_core::projection::Precision;
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
@@ -124,7 +126,8 @@ impl PsmiModel {
         tensors.add("frequency", Dtype::F64, vec![k], &self.frequency);
         tensors.add("mean", Dtype::F64, vec![k, m], &self.mean);
         tensors.add("std", Dtype::F64, vec![k, m], &self.std);
-        let mut metadata = format_metadata(FORMAT, self.dim, self.seed, self.scheme);
+        let mut metadata =
+            format_metadata(FORMAT, self.dim, (self.seed, self.scheme), self.precision);
         if let Some(auto) = self.auto {
             metadata.insert("auto_blocks".into(), auto.blocks.to_string());
             metadata.insert("auto_converged".into(), auto.converged.to_string());
@@ -152,6 +155,7 @@ impl PsmiModel {
             ));
         }
         let scheme = reader.scheme(dim)?;
+        let precision = reader.precision()?;
         if freq_shape[0] != k {
             return Err(format!(
                 "`frequency` has {} entries for {k} labels",
@@ -212,6 +216,7 @@ impl PsmiModel {
             std,
             seed,
             scheme,
+            precision,
             threads: None,
             auto,
         })
@@ -248,7 +253,12 @@ impl PsmiFitter {
         tensors.add("counts", Dtype::U64, vec![k], &counts);
         tensors.add("mean", Dtype::F64, vec![k, m], &mean);
         tensors.add("m2", Dtype::F64, vec![k, m], &m2);
-        let mut metadata = format_metadata(FITTER_FORMAT, self.dim(), self.seed(), self.scheme());
+        let mut metadata = format_metadata(
+            FITTER_FORMAT,
+            self.dim(),
+            (self.seed(), self.scheme()),
+            self.precision(),
+        );
         metadata.insert("n_estimators".into(), m.to_string());
         tensors.serialize(metadata)
     }
@@ -278,6 +288,7 @@ impl PsmiFitter {
                 return Err(format!("empty fitter: {m} directions of dimension {dim}"));
             }
             let scheme = reader.scheme(dim)?;
+            let precision = reader.precision()?;
             if count_shape[0] != k {
                 return Err(format!("`counts` has {} entries for {k} labels", count_shape[0]));
             }
@@ -303,13 +314,13 @@ impl PsmiFitter {
                     i % m
                 ));
             }
-            Ok((seed, scheme, m, dim, directions, labels, counts, mean, m2))
+            Ok((seed, scheme, precision, m, dim, directions, labels, counts, mean, m2))
         })()
         .map_err(bad)?;
-        let (seed, scheme, m, dim, directions, labels, counts, mean, m2) = parsed;
+        let (seed, scheme, precision, m, dim, directions, labels, counts, mean, m2) = parsed;
         let mut fitter = match (seed, directions) {
-            (_, Some(directions)) => PsmiFitter::with_directions(&directions, dim, threads)?,
-            (Some(seed), None) => PsmiFitter::seeded(seed, scheme, m, dim, threads)?,
+            (_, Some(directions)) => PsmiFitter::given(&directions, dim, threads, precision)?,
+            (Some(seed), None) => PsmiFitter::seeded(seed, scheme, m, dim, threads, precision)?,
             (None, None) => unreachable!("TensorReader::directions needs a seed or the tensor"),
         };
         fitter.restore(labels, counts, &mean, &m2);
@@ -321,8 +332,8 @@ impl PsmiFitter {
 fn format_metadata(
     format: &str,
     dim: usize,
-    seed: Option<u64>,
-    scheme: Scheme,
+    (seed, scheme): (Option<u64>, Scheme),
+    precision: Precision,
 ) -> HashMap<String, String> {
     let mut metadata = HashMap::from([
         ("format".to_string(), format.to_string()),
@@ -332,6 +343,7 @@ fn format_metadata(
             env!("CARGO_PKG_VERSION").to_string(),
         ),
         ("dim".to_string(), dim.to_string()),
+        ("precision".to_string(), precision.name().to_string()),
     ]);
     if let Some(seed) = seed {
         metadata.insert("seed".into(), seed.to_string());
@@ -450,6 +462,17 @@ impl<'a> TensorReader<'a> {
                 "metadata `directions` = {other:?} is not `iid` or `orthogonal`"
             )),
         }
+    }
+
+    /// The arithmetic of the projection; files written before it was
+    /// recorded projected in f32.
+    fn precision(&self) -> std::result::Result<Precision, String> {
+        self.metadata
+            .get("precision")
+            .map_or(Ok(Precision::F32), |name| {
+                parse_precision(name)
+                    .map_err(|_| format!("metadata `precision` = {name:?} is not `f32` or `bf16`"))
+            })
     }
 
     fn seed(&self) -> std::result::Result<Option<u64>, String> {

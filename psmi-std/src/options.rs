@@ -2,6 +2,7 @@
 
 use crate::error::{PsmiError, Result};
 use psmi_core::directions::Scheme;
+use psmi_core::projection::Precision;
 
 /// The seed used when none is given, so that two runs agree by default.
 pub const DEFAULT_SEED: u64 = 0x5053_4d49; // "PSMI"
@@ -106,6 +107,32 @@ impl std::str::FromStr for Directions {
     }
 }
 
+/// The [`Precision`] named `name` (`f32` or `bf16`, as [`Precision::name`]
+/// writes them): the one parser of the option for the program, the Python
+/// package and model files.
+///
+/// ```
+/// use psmi_std::{parse_precision, Precision};
+/// assert_eq!(parse_precision("bf16")?, Precision::Bf16);
+/// let err = parse_precision("fp8").unwrap_err();
+/// assert!(err.to_string().contains("precision") && err.to_string().contains("fp8"));
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`PsmiError::InvalidOption`] naming `precision` and the value.
+pub fn parse_precision(name: &str) -> Result<Precision> {
+    [Precision::F32, Precision::Bf16]
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| PsmiError::InvalidOption {
+            option: "precision",
+            value: name.to_string(),
+            expected: "must be `f32` or `bf16`",
+        })
+}
+
 /// How many directions to draw.
 ///
 /// ```
@@ -167,6 +194,7 @@ pub struct Psmi {
     pub(crate) directions: Directions,
     pub(crate) frame_size: Option<usize>,
     pub(crate) target_error: Option<f64>,
+    pub(crate) precision: Precision,
 }
 
 impl Default for Psmi {
@@ -183,6 +211,7 @@ impl Default for Psmi {
             directions: DEFAULT_DIRECTIONS,
             frame_size: None,
             target_error: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -244,6 +273,11 @@ impl Psmi {
     /// stops at one rather than by the package's rule.
     pub fn target_error(&self) -> Option<f64> {
         self.target_error
+    }
+
+    /// The arithmetic of the projection (default [`Precision::F32`]).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The scheme of the directions for `n` samples (`None` when not known,
@@ -376,6 +410,32 @@ impl PsmiBuilder {
     /// ```
     pub fn target_error(mut self, value: f64) -> Self {
         self.options.target_error = Some(value);
+        self
+    }
+
+    /// The arithmetic of the projection (default [`Precision::F32`]).
+    /// [`Precision::Bf16`] rounds every direction to bfloat16 once, when it
+    /// is packed, and every feature as it is packed (f32 and f16 features
+    /// cost one rounding per value and pass over the data; bf16 features
+    /// are used as stored); the products are exact and summed in f32, by
+    /// `vdpbf16ps` where the CPU has AVX512-BF16. Class statistics, scores
+    /// and summaries stay f32/f64. See [`Precision`] for the directions'
+    /// departure from uniformity on the sphere.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Precision, Psmi};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(40))
+    ///     .precision(Precision::Bf16).build()?;
+    /// let model = psmi.fit(&x, &[0, 0, 1, 1])?;
+    /// assert_eq!(model.precision(), Precision::Bf16);
+    /// // A model sent as bytes projects in bf16 again: the same scores, bit for bit.
+    /// let copy = psmi_std::PsmiModel::from_bytes(&model.to_bytes())?;
+    /// assert_eq!(copy.transform(&x, &[0, 0, 1, 1])?, model.transform(&x, &[0, 0, 1, 1])?);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn precision(mut self, value: Precision) -> Self {
+        self.options.precision = value;
         self
     }
 

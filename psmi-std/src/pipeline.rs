@@ -5,7 +5,7 @@
 use crate::error::{PsmiError, Result};
 use crate::stages;
 use psmi_core::directions::Scheme;
-use psmi_core::projection::{self, PackedDirections};
+use psmi_core::projection::{self, CacheSizes, PackedDirections, Precision};
 use psmi_core::Kernels;
 
 /// Largest block of directions processed at once. Each block packs the rows
@@ -19,16 +19,19 @@ pub(crate) fn pass_width(dim: usize) -> usize {
     (dim / 8).clamp(64, MAX_BLOCK)
 }
 
-/// The chosen kernels and the thread pool they run on.
+/// The chosen kernels, the arithmetic of the projection, and the thread
+/// pool they run on.
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub kernels: Kernels,
+    pub precision: Precision,
     pool: rayon::ThreadPool,
 }
 
 impl Engine {
-    /// Detects the CPU's kernels and starts `threads` workers (all cores if `None`).
-    pub fn new(threads: Option<usize>) -> Result<Engine> {
+    /// Detects the CPU's kernels and starts `threads` workers (all cores if
+    /// `None`), to project in `precision`.
+    pub fn new(threads: Option<usize>, precision: Precision) -> Result<Engine> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.unwrap_or(0))
             .build()
@@ -38,6 +41,7 @@ impl Engine {
             })?;
         Ok(Engine {
             kernels: Kernels::detect(),
+            precision,
             pool,
         })
     }
@@ -135,15 +139,19 @@ impl DirectionBlock {
         self.theta.len() / self.dim
     }
 
-    /// Packs the block for `kernels` into `buffer`, once per pass over the data.
+    /// Packs the block for the engine's kernels and precision into
+    /// `buffer`, once per pass over the data.
     pub fn pack<'b>(
         &self,
-        kernels: Kernels,
+        engine: &Engine,
         buffer: &'b mut Vec<f32>,
     ) -> Result<PackedDirections<'b>> {
+        let kernels = engine.kernels;
         buffer.resize(projection::packed_len(kernels, self.count(), self.dim), 0.0);
-        Ok(projection::pack_directions(
+        Ok(projection::pack_directions_as(
             kernels,
+            engine.precision,
+            CacheSizes::detect(),
             &self.theta,
             self.dim,
             buffer,

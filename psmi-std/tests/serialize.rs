@@ -3,7 +3,9 @@
 mod common;
 
 use common::mixture;
-use psmi_std::{Directions, Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel, Scheme};
+use psmi_std::{
+    Directions, Features, NEstimators, Precision, Psmi, PsmiError, PsmiFitter, PsmiModel, Scheme,
+};
 
 fn fixed(m: usize, seed: u64) -> Psmi {
     Psmi::builder()
@@ -169,4 +171,40 @@ fn models_and_fitters_of_orthonormal_frames_travel_with_their_scheme() {
     let back = PsmiFitter::from_bytes(&fitter.to_bytes(), None).unwrap();
     assert_eq!(back.scheme(), fitter.scheme());
     assert_eq!(back.finish().unwrap(), fitter.finish().unwrap());
+}
+
+#[test]
+fn the_precision_travels_and_files_without_it_project_in_f32() {
+    let (n, d) = (40, 5);
+    let (x, labels) = mixture(23, n, d, 2, 2.0);
+    let x = Features::new(&x, n, d).unwrap();
+    let psmi = Psmi::builder()
+        .n_estimators(NEstimators::Fixed(12))
+        .precision(Precision::Bf16)
+        .seed(6)
+        .build()
+        .unwrap();
+    let model = psmi.fit(&x, &labels).unwrap();
+    let bytes = model.to_bytes();
+    assert_eq!(
+        PsmiModel::from_bytes(&bytes).unwrap().precision(),
+        Precision::Bf16
+    );
+    // A file of before the entry: f32, and the same parameters otherwise.
+    let old = replace_in_header(&bytes, "\"precision\":\"bf16\"", "\"precisiox\":\"bf16\"");
+    let old = PsmiModel::from_bytes(&old).unwrap();
+    assert_eq!(old.precision(), Precision::F32);
+    assert_eq!(old.mean(), model.mean());
+    // A bad value names the entry and the value, in models and in fitters.
+    let bad = replace_in_header(&bytes, "\"precision\":\"bf16\"", "\"precision\":\"bf17\"");
+    let err = PsmiModel::from_bytes(&bad).unwrap_err().to_string();
+    assert!(err.contains("`precision`") && err.contains("bf17"), "{err}");
+    let fitter = PsmiFitter::new(&psmi, d).unwrap();
+    let bad = replace_in_header(
+        &fitter.to_bytes(),
+        "\"precision\":\"bf16\"",
+        "\"precision\":\"fp16\"",
+    );
+    let err = PsmiFitter::from_bytes(&bad, None).unwrap_err().to_string();
+    assert!(err.contains("`precision`") && err.contains("fp16"), "{err}");
 }

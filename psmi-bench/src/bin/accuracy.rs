@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! accuracy [--sets digits,w1,llm] [--seeds 4] [--truth 20000] [--llm-n 4000] [--threads T] [--rule-only]
+//!          [--precision f32,bf16] [--iid-only]
 //! ```
 //!
 //! For each set, the ground truth is the per-sample mean over `--truth` i.i.d.
@@ -21,6 +22,9 @@
 //! - auto mode (the package's rule, blocks of 500): directions drawn and the
 //!   error, for each scheme and seed.
 //!
+//! Each scheme runs in every `--precision` of the projection (the truth is
+//! always f32); `--iid-only` leaves out the orthonormal frames.
+//!
 //! Sets: `digits` (the 1797 × 64 fixture of psmi-std's tests), `w1` (a 10000
 //! × 512, 10-class Gaussian mixture), `llm` (`--llm-n` × 4096, 20 classes,
 //! Student-t noise, 8 dimensions of 20× scale). Prints a Markdown table per
@@ -28,7 +32,7 @@
 
 use clap::Parser;
 use psmi_bench::sets::{exit_code, mean_and_stderr, Set};
-use psmi_std::{Directions, Features, NEstimators, Psmi};
+use psmi_std::{parse_precision, Directions, Features, NEstimators, Precision, Psmi};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -55,6 +59,12 @@ struct Cli {
     /// Only i.i.d. and the frame size of the library's rule.
     #[arg(long)]
     rule_only: bool,
+    /// Precisions of the projection to run every scheme in, comma-separated.
+    #[arg(long, default_value = "f32", value_delimiter = ',', value_parser = parse_precision)]
+    precision: Vec<Precision>,
+    /// Only i.i.d. directions (no orthonormal frames).
+    #[arg(long)]
+    iid_only: bool,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -73,14 +83,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
 
 fn estimator(
     cli: &Cli,
-    directions: Directions,
-    frame: Option<usize>,
+    (directions, frame, precision): (Directions, Option<usize>, Precision),
     m: NEstimators,
     seed: u64,
 ) -> Result<Psmi, Error> {
     let mut builder = Psmi::builder()
         .n_estimators(m)
         .directions(directions)
+        .precision(precision)
         .seed(seed);
     if let Some(frame) = frame {
         builder = builder.frame_size(frame);
@@ -107,11 +117,19 @@ fn mean_abs_error(a: &[f64], truth: &[f64]) -> f64 {
     a.iter().zip(truth).map(|(a, t)| (a - t).abs()).sum::<f64>() / truth.len() as f64
 }
 
-/// A scheme under test: its name in the table, and the frame size asked for.
+/// A scheme under test: its name in the table, the frame size asked for,
+/// and the precision of the projection.
 struct Candidate {
     label: String,
     directions: Directions,
     frame: Option<usize>,
+    precision: Precision,
+}
+
+impl Candidate {
+    fn options(&self) -> (Directions, Option<usize>, Precision) {
+        (self.directions, self.frame, self.precision)
+    }
 }
 
 fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
@@ -120,8 +138,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
     let start = Instant::now();
     let truth_model = estimator(
         cli,
-        Directions::Iid,
-        None,
+        (Directions::Iid, None, Precision::F32),
         NEstimators::Fixed(cli.truth),
         1 << 40,
     )?;
@@ -135,36 +152,42 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
         json!({"set": set.name, "n": n, "d": d, "truth": cli.truth, "truth_s": start.elapsed().as_secs_f64()})
     );
 
-    let rule =
-        estimator(cli, Directions::Orthogonal, None, NEstimators::Auto, 0)?.scheme(Some(n), d)?;
+    let orthogonal = (Directions::Orthogonal, None, Precision::F32);
+    let rule = estimator(cli, orthogonal, NEstimators::Auto, 0)?.scheme(Some(n), d)?;
     let rule_frame = rule.frame_size().expect("orthogonal");
-    let mut candidates = vec![
-        Candidate {
-            label: "iid".into(),
-            directions: Directions::Iid,
-            frame: None,
-        },
-        Candidate {
-            label: format!("orthogonal, f {rule_frame} (rule)"),
-            directions: Directions::Orthogonal,
-            frame: None,
-        },
-    ];
+    let mut schemes = vec![("iid".to_string(), Directions::Iid, None)];
+    if !cli.iid_only {
+        let label = format!("orthogonal, f {rule_frame} (rule)");
+        schemes.push((label, Directions::Orthogonal, None));
+    }
     // Full frames of d = 4096 take a minute a seed here: the largest tried is 1024.
-    let extra: &[usize] = if cli.rule_only {
-        &[]
-    } else if d <= 512 {
-        &[d / 4, d / 2, d]
-    } else {
-        &[256, 1024]
+    let extra: &[usize] = match (cli.iid_only || cli.rule_only, d <= 512) {
+        (true, _) => &[],
+        (false, true) => &[d / 4, d / 2, d],
+        (false, false) => &[256, 1024],
     };
     for &f in extra.iter().filter(|&&f| f != rule_frame) {
-        candidates.push(Candidate {
-            label: format!("orthogonal, f {f}"),
-            directions: Directions::Orthogonal,
-            frame: Some(f),
-        });
+        schemes.push((
+            format!("orthogonal, f {f}"),
+            Directions::Orthogonal,
+            Some(f),
+        ));
     }
+    // Every scheme in every precision, the first precision's i.i.d. first.
+    let candidates: Vec<Candidate> = schemes
+        .iter()
+        .flat_map(|(label, directions, frame)| {
+            cli.precision.iter().map(move |&precision| Candidate {
+                label: match precision {
+                    Precision::F32 => label.clone(),
+                    Precision::Bf16 => format!("{label}, {}", precision.name()),
+                },
+                directions: *directions,
+                frame: *frame,
+                precision,
+            })
+        })
+        .collect();
 
     let m_max = 4 * d;
     let step = (d / 16).max(1);
@@ -176,13 +199,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
     for (c, candidate) in candidates.iter().enumerate() {
         for seed in 0..cli.seeds {
             let errors = &mut by_seed[c][seed as usize];
-            let psmi = estimator(
-                cli,
-                candidate.directions,
-                candidate.frame,
-                NEstimators::Fixed(m_max),
-                seed,
-            )?;
+            let psmi = estimator(cli, candidate.options(), NEstimators::Fixed(m_max), seed)?;
             let start = Instant::now();
             let (_, scores) = psmi.fit_transform_with(&x, &set.labels, true, |_| {
                 std::ops::ControlFlow::Continue(())
@@ -262,13 +279,7 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
             continue;
         };
         let m = grid[g];
-        let psmi = estimator(
-            cli,
-            candidate.directions,
-            candidate.frame,
-            NEstimators::Fixed(m),
-            0,
-        )?;
+        let psmi = estimator(cli, candidate.options(), NEstimators::Fixed(m), 0)?;
         let mut best = f64::INFINITY;
         for _ in 0..3 {
             let start = Instant::now();
@@ -283,9 +294,9 @@ fn measure(set: &Set, cli: &Cli) -> Result<(), Error> {
     println!(
         "| scheme | seed | directions | converged | error | wall s |\n|---|---|---|---|---|---|"
     );
-    for candidate in &candidates[..2] {
+    for candidate in candidates.iter().filter(|c| c.frame.is_none()) {
         for seed in 0..cli.seeds {
-            let psmi = estimator(cli, candidate.directions, None, NEstimators::Auto, seed)?;
+            let psmi = estimator(cli, candidate.options(), NEstimators::Auto, seed)?;
             let start = Instant::now();
             let (model, scores) = psmi.fit_transform(&x, &set.labels)?;
             let elapsed = start.elapsed().as_secs_f64();

@@ -1040,7 +1040,14 @@ unsafe fn pack_rows<K: MicroKernel>(
         }
         let start = (block.i0 + r) * dim + block.k0;
         let row = &mut packed[r * stride..][..steps];
-        if rounding == RowRounding::Bf16Pairs {
+        if let (RowRounding::Bf16Pairs, Rows::Bf16(bits)) = (rounding, x) {
+            // Stored bf16 values are the pairs' halves as they are: widening
+            // and rounding them again gives the same bits, at two scalar
+            // conversions per value.
+            let halves = &bits[start..start + block.kc];
+            finite &= !check || all_finite_bf16(halves);
+            pair_bf16(halves, row);
+        } else if rounding == RowRounding::Bf16Pairs {
             let values = &mut wide[..block.kc];
             x.widen_with::<K>(start, values);
             finite &= !check || all_finite(values);
@@ -1057,6 +1064,26 @@ unsafe fn pack_rows<K: MicroKernel>(
         }
     }
     finite
+}
+
+/// Whether no bf16 value (bits) is a NaN or an infinity, as [`all_finite`].
+fn all_finite_bf16(halves: &[u16]) -> bool {
+    const EXPONENT: u16 = 0x7F80;
+    !halves
+        .iter()
+        .fold(false, |bad, h| bad | (h & EXPONENT == EXPONENT))
+}
+
+/// Packs bf16 values (bits) two to a slot, as [`bf16_pair`] packs their
+/// f32 values: the first in the low half, a missing second as zero.
+fn pair_bf16(halves: &[u16], slots: &mut [f32]) {
+    let (pairs, rest) = halves.as_chunks::<2>();
+    for (slot, [low, high]) in slots.iter_mut().zip(pairs) {
+        *slot = f32::from_bits(u32::from(*low) | u32::from(*high) << 16);
+    }
+    if let [last] = rest {
+        slots[pairs.len()] = f32::from_bits(u32::from(*last));
+    }
 }
 
 /// Finds the first NaN or infinity in row-major features with `dim` columns.

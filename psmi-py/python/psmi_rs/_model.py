@@ -143,6 +143,9 @@ class PsmiModel:
         Mean and population std of each label's projections along each direction.
     directions : numpy.ndarray of float32, shape (n_estimators, dim)
         The unit directions (the package's ``thetas``).
+    precision : str
+        Arithmetic of the projection, ``"f32"`` or ``"bf16"`` (as fitted;
+        :meth:`transform` and saved models project alike).
     auto_report : dict or None
         After auto mode: ``blocks`` drawn, last ``variation`` of the lowest
         samples, and whether it ``converged`` before ``max_n_estimators``.
@@ -292,6 +295,11 @@ class PsmiModel:
         return self._native.seed
 
     @property
+    def precision(self) -> str:
+        """Arithmetic of the projection: ``"f32"`` or ``"bf16"``."""
+        return self._native.precision
+
+    @property
     def directions_scheme(self) -> Tuple[str, Optional[int]]:
         """How the directions are drawn: ``("iid", None)`` or ``("orthogonal", frame_size)``."""
         return self._native.scheme
@@ -384,6 +392,8 @@ class PsmiFitter:
         ``frame_size`` is given.
     frame_size : int or None, default None
         Rows per orthonormal frame, at most ``dim``.
+    precision : {"f32", "bf16"}, default "f32"
+        As :class:`PSMI`'s. Fitters merge only with the same precision.
 
     Examples
     --------
@@ -406,6 +416,7 @@ class PsmiFitter:
         n_jobs: Optional[int] = None,
         directions: str = _native.DEFAULT_DIRECTIONS,
         frame_size: Optional[int] = None,
+        precision: str = "f32",
     ) -> None:
         threads = _inputs.threads(n_jobs)
         if isinstance(n_estimators, bool) or not isinstance(n_estimators, (int, np.integer)) or n_estimators < 1:
@@ -425,6 +436,7 @@ class PsmiFitter:
             threads,
             directions,
             None if frame_size is None else int(frame_size),
+            precision,
         )
         self._n_jobs = n_jobs
 
@@ -487,6 +499,11 @@ class PsmiFitter:
     def samples(self) -> int:
         """Number of samples seen so far."""
         return self._native.samples
+
+    @property
+    def precision(self) -> str:
+        """Arithmetic of the projection: ``"f32"`` or ``"bf16"``."""
+        return self._native.precision
 
     @property
     def n_estimators(self) -> int:
