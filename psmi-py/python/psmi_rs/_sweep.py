@@ -157,7 +157,8 @@ def sweep(
         runs), ``layer``, ``index`` (the sample's row in ``y``), ``file`` and
         ``row`` (where the program reads the sample; in memory ``file`` is
         ``""`` and ``row`` is ``index``), ``label``, ``mean``, ``std``
-        (population, over the directions), ``stderr`` (``std / sqrt(m)``),
+        (population, over the directions), ``stderr`` (the mean's standard
+        error, right for the direction scheme: see ``PsmiScores.stderr``),
         one ``q<level>`` per quantile, and ``delta_mean`` (this run's mean
         minus the first run's, same layer and sample).
 
