@@ -81,9 +81,22 @@ struct Cli {
     /// Seed of the data and of the directions.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// L1d bytes the blocks are cut for [default: the CPU's]: a smaller
+    /// cache gives shorter coordinate blocks (KC), to try other blockings.
+    #[arg(long, value_parser = positive)]
+    l1d_bytes: Option<usize>,
     /// Print one JSON line instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// The cache sizes of this CPU, with `--l1d-bytes` if given.
+fn caches(cli: &Cli) -> projection::CacheSizes {
+    let detected = projection::CacheSizes::detect();
+    projection::CacheSizes {
+        l1d: cli.l1d_bytes.unwrap_or(detected.l1d),
+        ..detected
+    }
 }
 
 /// The `--isa` values, named as [`Isa::name`] names them.
@@ -247,7 +260,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let projection_gflops = 2.0 * (n * d) as f64 * m as f64 / timings.projection / 1e9;
     let scoring_gevals = (n * m) as f64 * k as f64 / timings.scoring / 1e9;
     let threads = pool.current_num_threads();
-    let caches = projection::CacheSizes::detect();
+    let caches = caches(cli);
     let precision = Precision::from(cli.precision);
     let limit = match precision {
         Precision::Bf16 if kernels.has_bf16_dot() => peaks.bf16,
@@ -386,7 +399,7 @@ fn time_stages(
     })?;
 
     let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
-    let (precision, caches) = (cli.precision.into(), projection::CacheSizes::detect());
+    let (precision, caches) = (cli.precision.into(), caches(cli));
     timings.pack = median(repeat, || {
         let start = Instant::now();
         projection::pack_directions_as(kernels, precision, caches, &theta, d, &mut packed_buffer)?;
