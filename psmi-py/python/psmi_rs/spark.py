@@ -203,10 +203,9 @@ class _Passes:
                 raise ValueError(r["error"])
         return rows
 
-    def fit(self, fitter: PsmiFitter) -> Tuple[PsmiModel, List[Any]]:
-        """The merged model of one fit pass of ``fitter``, and the pass's rows."""
-        rows = self.run(fitter, None)
-        return _merged(rows), rows
+    def fit(self, fitter: PsmiFitter) -> PsmiModel:
+        """The merged model of one fit pass of ``fitter``."""
+        return _merged(self.run(fitter, None))
 
     def _collect(self, fitter: Optional[bytes], scorer: Optional[bytes], offsets: Dict[int, int]) -> List[Any]:
         pass_ = self.inputs.mapInArrow(_pass(fitter, scorer, offsets, self.names), _PASS_DDL)
@@ -254,7 +253,7 @@ class _Auto:
         self.block = self.plan.block
         if self.ahead is not None and self.ahead[0] == self.block:
             return _merged(self.ahead[1])
-        return self.passes.fit(template)[0]
+        return self.passes.fit(template)
 
     def add_block(self, block: PsmiModel) -> None:
         first = self.block[0] + self.block[1]
@@ -386,7 +385,7 @@ def fit_transform(
     dim = int(dim)
     passes = _Passes(inputs, columns.names)
     if not plan.auto:
-        model = passes.fit(plan.fitter(dim, total))[0]
+        model = passes.fit(plan.fitter(dim, total))
     else:
         auto = _Auto(plan, dim, total, passes)
         model = _distributed.run_auto(plan, dim, total, auto.fit_block, auto.add_block, auto.candidates)
