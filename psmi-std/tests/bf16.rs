@@ -100,12 +100,18 @@ fn streaming_fitters_and_blocks_keep_the_precision() {
         Features::new(&x[..100 * d], 100, d).unwrap(),
         Features::new(&x[100 * d..], n - 100, d).unwrap(),
     );
-    let mut fitter = PsmiFitter::new(&psmi, d).unwrap();
+    // Sized for n rows, so that its frames are the batch fit's.
+    let mut fitter = PsmiFitter::for_samples(&psmi, d, Some(n)).unwrap();
     assert_eq!(fitter.precision(), Precision::Bf16);
     fitter.update(&first, &labels[..100]).unwrap();
     // Sent elsewhere as bytes, fed the other rows there, and merged back.
-    let mut other =
-        PsmiFitter::from_bytes(&PsmiFitter::new(&psmi, d).unwrap().to_bytes(), None).unwrap();
+    let mut other = PsmiFitter::from_bytes(
+        &PsmiFitter::for_samples(&psmi, d, Some(n))
+            .unwrap()
+            .to_bytes(),
+        None,
+    )
+    .unwrap();
     assert_eq!(other.precision(), Precision::Bf16);
     other.update(&second, &labels[100..]).unwrap();
     fitter.merge(&other).unwrap();
@@ -199,8 +205,10 @@ fn bf16_is_the_f32_arithmetic_of_rounded_inputs_on_every_kernel_set() {
     for (n, d, m, k) in [(301usize, 37usize, 45usize, 3usize), (97, 129, 33, 2)] {
         seed = seed.wrapping_add(1);
         let (x, labels) = mixture(seed, n, d, k, 2.0);
+        let psmi = bf16(m, seed, 2);
         let mut theta = vec![0.0f32; m * d];
-        stages::draw_directions(seed, Scheme::Iid, 0, d, &mut theta).unwrap();
+        let scheme = psmi.scheme(Some(n), d).unwrap();
+        stages::draw_directions(seed, scheme, 0, d, &mut theta).unwrap();
         let (xr, tr) = (round(&x), round(&theta));
         let features = Features::new(&x, n, d).unwrap();
         for kernels in every_kernel_set() {
@@ -236,7 +244,6 @@ fn bf16_is_the_f32_arithmetic_of_rounded_inputs_on_every_kernel_set() {
 
         // The estimator (on this CPU's kernels) against the f32 fitter over
         // the rounded values, whose f32 kernels are the fallback's arithmetic.
-        let psmi = bf16(m, seed, 2);
         let model = psmi.fit(&features, &labels).unwrap();
         assert_eq!(model.directions(), &theta[..]);
         let mut f32_fitter = PsmiFitter::with_directions(&tr, d, Some(2)).unwrap();
