@@ -8,9 +8,7 @@ use common::halves::{bf16_of, cuts, dataset, same_scores};
 use common::{fresh_seed, mixture};
 use psmi_core::projection::{bf16_to_f32, f32_to_bf16, pack_directions_as, packed_len, CacheSizes};
 use psmi_std::stages;
-use psmi_std::{
-    Features, NEstimators, Precision, Psmi, PsmiFitter, PsmiModel, PsmiScores, Rows, Scheme,
-};
+use psmi_std::{Features, NEstimators, Precision, Psmi, PsmiFitter, PsmiModel, PsmiScores, Rows};
 use psmi_std::{Isa, Kernels};
 
 fn bf16(m: usize, seed: u64, threads: usize) -> Psmi {
