@@ -88,6 +88,21 @@ impl Case {
         cmd
     }
 
+    /// `transform` of this case's files with `model` into `out`, plus `extra`.
+    fn transform(&self, model: &str, out: &str, extra: &[&str]) -> Command {
+        let mut cmd = psmi();
+        cmd.args([
+            "transform",
+            "--model",
+            model,
+            "--features",
+            &self.features(),
+        ])
+        .args(["--labels", &self.labels_file(), "--out", &self.arg(out)])
+        .args(extra);
+        cmd
+    }
+
     /// What the library gives on the same data, seed and number of directions.
     fn library_scores(&self) -> PsmiScores {
         let x =
@@ -310,22 +325,7 @@ fn model_saved_by_fit_transform_transforms_to_the_same_numbers() {
         &mut case.fit_transform("first", &["--model", &model, "--quiet"])
     ));
     assert!(case.path("model.safetensors").is_file());
-    let mut transform = psmi();
-    transform
-        .args([
-            "transform",
-            "--model",
-            &model,
-            "--features",
-            &case.features(),
-        ])
-        .args([
-            "--labels",
-            &case.labels_file(),
-            "--out",
-            &case.arg("second"),
-        ])
-        .arg("--quiet");
+    let mut transform = case.transform(&model, "second", &["--quiet"]);
     assert_success(&run(&mut transform));
     for name in ["psmi_mean.npy", "psmi_std.npy"] {
         let first = read_f64(&case.path("first").join(name));
@@ -364,22 +364,7 @@ fn directions_in_frames_are_chosen_recorded_and_reproduced() {
         "psmi_mean",
     );
 
-    let mut transform = psmi();
-    transform
-        .args([
-            "transform",
-            "--model",
-            &model,
-            "--features",
-            &case.features(),
-        ])
-        .args([
-            "--labels",
-            &case.labels_file(),
-            "--out",
-            &case.arg("again"),
-            "--quiet",
-        ]);
+    let mut transform = case.transform(&model, "again", &["--quiet"]);
     assert_success(&run(&mut transform));
     assert_close(
         &read_f64(&case.path("again/psmi_mean.npy")),
@@ -425,22 +410,7 @@ fn precision_is_chosen_recorded_and_reproduced() {
     let mean = read_f64(&case.path("bf16/psmi_mean.npy"));
     assert_eq!(mean, want.mean(), "psmi_mean");
 
-    let mut transform = psmi();
-    transform
-        .args([
-            "transform",
-            "--model",
-            &model,
-            "--features",
-            &case.features(),
-        ])
-        .args([
-            "--labels",
-            &case.labels_file(),
-            "--out",
-            &case.arg("again"),
-            "--quiet",
-        ]);
+    let mut transform = case.transform(&model, "again", &["--quiet"]);
     assert_success(&run(&mut transform));
     assert_eq!(
         read_f64(&case.path("again/psmi_mean.npy")),
@@ -493,16 +463,7 @@ fn fit_then_transform_matches_fit_transform() {
     let output = run(&mut fit);
     assert_success(&output);
     assert!(text(&output.stdout).contains("model.safetensors"));
-    let mut transform = psmi();
-    transform
-        .args([
-            "transform",
-            "--model",
-            &model,
-            "--features",
-            &case.features(),
-        ])
-        .args(["--labels", &case.labels_file(), "--out", &case.arg("out")]);
+    let mut transform = case.transform(&model, "out", &[]);
     assert_success(&run(&mut transform));
     let want = case.library_scores();
     let mean = read_f64(&case.path("out/psmi_mean.npy"));
