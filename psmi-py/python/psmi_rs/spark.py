@@ -42,7 +42,7 @@ from ._native import RunningErrors
 
 __all__ = ["fit_transform"]
 
-T = TypeVar("T")
+R = TypeVar("R")
 
 _PASS_DDL = "part int, state binary, means binary, errors binary, error string"
 _PASS_SCHEMA = pa.schema(
@@ -316,7 +316,7 @@ class _Auto:
         return found
 
 
-    def spread(self, f: Callable[[bytes], T]) -> List[T]:
+    def spread(self, f: Callable[[bytes], R]) -> List[R]:
         states = self.errors.states if self.errors is not None else {}
         return [f(states[part]) for part in sorted(states)]
 
