@@ -13,6 +13,7 @@ import numpy.typing as npt
 __all__ = [
     "Estimator",
     "AutoRule",
+    "RunningErrors",
     "Model",
     "Fitter",
     "dlpack_to_f32",
