@@ -420,6 +420,7 @@ impl Model {
     /// Scores rows `row ..` of a partition along this block of auto mode,
     /// whose first direction is `first_direction`, into `errors`; a bad
     /// feature is named by its row plus `first_row`.
+    #[allow(clippy::too_many_arguments)] // the Python method's arguments, one by one
     fn score_running(
         &self,
         py: Python<'_>,
