@@ -579,8 +579,12 @@ impl RunningErrors {
         };
         let (rows, directions) = (next()? as usize, next()? as usize);
         let framed = ErrorBars::new(scheme, 0).frame > 1;
-        let expected = 3 + directions + rows * (3 + if framed { 5 } else { 0 });
-        if body.len() != 8 * expected {
+        let per_row = if framed { 8 } else { 3 };
+        let expected = rows
+            .checked_mul(per_row)
+            .and_then(|words| words.checked_add(3 + directions))
+            .and_then(|words| words.checked_mul(8));
+        if expected != Some(body.len()) {
             return Err(bad());
         }
         let mut errors = RunningErrors::new(scheme);

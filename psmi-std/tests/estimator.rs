@@ -893,8 +893,20 @@ fn partitions_running_errors_stop_a_target_error_run_as_one_machine_does() {
             1e-9,
             "statistic",
         );
-        let copy = RunningErrors::from_bytes(&errors[2].to_bytes()).unwrap();
-        assert_eq!(copy, errors[2]);
+        let bytes = errors[2].to_bytes();
+        assert_eq!(RunningErrors::from_bytes(&bytes).unwrap(), errors[2]);
+        // Cut short, or claiming more rows than it holds: refused, named.
+        let mut huge = bytes.clone();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        for bad in [
+            &bytes[..bytes.len() - 8],
+            &bytes[..20],
+            &huge[..],
+            b"not it",
+        ] {
+            let err = RunningErrors::from_bytes(bad).unwrap_err();
+            assert!(err.to_string().contains("running errors"), "{err}");
+        }
     }
 }
 
