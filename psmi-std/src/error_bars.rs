@@ -467,7 +467,7 @@ impl RunningErrors {
 
     /// Where `rows` samples from `row` on are scored along directions from
     /// `first` on: their moments and the bars, rows past those held added
-    /// while nothing has been scored beyond `first`.
+    /// in the first block only.
     pub(crate) fn block(
         &mut self,
         row: usize,
@@ -476,11 +476,14 @@ impl RunningErrors {
     ) -> Result<(&mut [Moments], &mut ErrorBars), crate::PsmiError> {
         let held = self.rows();
         let grows = row + rows > held;
-        if row > held
-            || (grows && first != 0)
-            || first > self.directions()
-            || (first < self.directions() && first != 0 && row == 0)
-        {
+        // A block starts at the partition's first row, just after the
+        // directions held; its other batches follow within those directions.
+        let follows = if row == 0 {
+            first == self.directions()
+        } else {
+            first < self.directions()
+        };
+        if row > held || (grows && first != 0) || !follows {
             return Err(crate::PsmiError::Incompatible(format!(
                 "running errors over {held} samples and {} directions of {:?} cannot take \
                  rows {row}..{} along directions {first}..",

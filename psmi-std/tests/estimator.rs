@@ -893,6 +893,12 @@ fn partitions_running_errors_stop_a_target_error_run_as_one_machine_does() {
             1e-9,
             "statistic",
         );
+        // A block scored twice, or one skipped: refused.
+        let (rows, block) = (Features::new(&x[..d], 1, d).unwrap(), model.clone());
+        for first in [0, m + size] {
+            let err = block.score_running(&rows, &labels[..1], first, 0, &mut errors[0]);
+            assert!(matches!(err, Err(PsmiError::Incompatible(_))), "{first}");
+        }
         let bytes = errors[2].to_bytes();
         assert_eq!(RunningErrors::from_bytes(&bytes).unwrap(), errors[2]);
         // Cut short, or claiming more rows than it holds: refused, named.
