@@ -253,6 +253,15 @@ impl Estimator {
         Ok(Model { model })
     }
 
+    /// What a partition keeps for a target error, empty, for a run over
+    /// `n` samples of `dim` features.
+    fn running_errors(&self, n: usize, dim: usize) -> PyResult<RunningErrors> {
+        let scheme = self.psmi.scheme(Some(n), dim).map_err(to_py)?;
+        Ok(RunningErrors {
+            errors: psmi_std::error_bars::RunningErrors::new(scheme),
+        })
+    }
+
     /// Auto mode's stopping rule over `n` samples, to step block by block.
     fn auto_rule(&self, n: usize) -> AutoRule {
         AutoRule {
@@ -338,6 +347,49 @@ impl AutoRule {
     }
 }
 
+/// What a partition of a distributed run keeps about its samples for a
+/// target error (`psmi_std::error_bars::RunningErrors`).
+#[pyclass(module = "psmi_rs._native")]
+struct RunningErrors {
+    errors: psmi_std::error_bars::RunningErrors,
+}
+
+#[pymethods]
+impl RunningErrors {
+    /// This partition's share of the two sums the design effect pools.
+    fn sums(&self) -> (f64, f64) {
+        let [between, within] = self.errors.sums();
+        (between, within)
+    }
+
+    /// `(means, stderrs)` of the `watched` samples with the lowest mean, in
+    /// row order, for the sums pooled over all partitions.
+    fn lowest<'py>(
+        &self,
+        py: Python<'py>,
+        watched: usize,
+        pooled: (f64, f64),
+    ) -> (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>) {
+        let (mean, stderr) = self.errors.lowest(watched, [pooled.0, pooled.1]);
+        (PyArray1::from_vec(py, mean), PyArray1::from_vec(py, stderr))
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.errors.to_bytes())
+    }
+
+    #[staticmethod]
+    fn from_bytes(bytes: &[u8]) -> PyResult<RunningErrors> {
+        let errors = psmi_std::error_bars::RunningErrors::from_bytes(bytes).map_err(to_py)?;
+        Ok(RunningErrors { errors })
+    }
+
+    #[getter]
+    fn rows(&self) -> usize {
+        self.errors.rows()
+    }
+}
+
 /// A fitted model (`psmi_std::PsmiModel`).
 #[pyclass(module = "psmi_rs._native")]
 struct Model {
@@ -363,6 +415,26 @@ impl Model {
             .detach(|| model.transform_with(&x, y, full))
             .map_err(to_py)?;
         scores_to_py(py, scores)
+    }
+
+    /// Scores rows `row ..` of a partition along this block of auto mode,
+    /// whose first direction is `first_direction`, into `errors`; a bad
+    /// feature is named by its row plus `first_row`.
+    #[allow(clippy::too_many_arguments)] // the Python method's arguments, one by one
+    fn score_running(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        y: PyReadonlyArray1<'_, i64>,
+        mut errors: PyRefMut<'_, RunningErrors>,
+        first_direction: usize,
+        row: usize,
+        first_row: usize,
+    ) -> PyResult<()> {
+        let (x, y) = inputs_at(&x, &y, first_row)?;
+        let (model, errors) = (&self.model, &mut errors.errors);
+        py.detach(|| model.score_running(&x, y, first_direction, row, errors))
+            .map_err(to_py)
     }
 
     /// Each sample's exact quantiles at `levels` over the directions, n × q
@@ -574,6 +646,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_class::<Fitter>()?;
     m.add_class::<AutoRule>()?;
+    m.add_class::<RunningErrors>()?;
     m.add_function(wrap_pyfunction!(dlpack::dlpack_to_f32, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep_check_layers, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep_check_samples, m)?)?;

@@ -101,6 +101,21 @@ def chunked(rng, n, parts):
     return tuple(np.diff(np.concatenate([[0], cuts, [n]])).tolist())
 
 
+def target_after(x, y, blocks, **options):
+    """A target error that auto mode (blocks of ``min_n_estimators``) meets
+    after at most ``blocks`` blocks: 1 % above the largest standard error of
+    the watched samples over that many blocks' directions, from a fixed-m
+    run on the same seed (the same directions)."""
+    from psmi_rs import PSMI
+
+    fixed = {k: v for k, v in options.items() if k not in ("min_n_estimators", "max_n_estimators")}
+    m = options["min_n_estimators"] * blocks
+    scores = PSMI(n_estimators=m, full=False, **fixed).fit_transform(x, y)
+    watched = max(int(0.05 * len(y)), 1)
+    lowest = np.argsort(scores.mean, kind="stable")[:watched]
+    return 1.01 * float(np.max(scores.stderr[lowest]))
+
+
 def sorted_mixture(rng, n, d, k):
     """Rows sorted by label, so that most chunks lack some labels."""
     x, y = mixture(rng, n, d, k)

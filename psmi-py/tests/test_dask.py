@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import SCORES, chunked, close, mixture, sorted_mixture
+from conftest import SCORES, chunked, close, mixture, sorted_mixture, target_after
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -75,6 +75,23 @@ def test_auto_mode_equals_one_machine(client, rng, parts, directions):
     labels = da.from_array(y, chunks=5 * len(y))  # rechunked like X
     model, mean, std = psmi_rs.dask.fit_transform(X, labels, **options)
     assert model.auto_report["blocks"] >= 2
+    assert_same(model, mean, std, x, y, **options)
+
+
+@pytest.mark.parametrize("parts, directions", [(1, "orthogonal"), (3, "iid"), (7, "orthogonal")])
+def test_target_error_equals_one_machine(client, rng, parts, directions):
+    # Frames of 11 (from the shape) and blocks of 37: blocks start inside frames.
+    x, y = sorted_mixture(rng, 657, 11, 3)
+    options = dict(
+        min_n_estimators=37,
+        max_n_estimators=37 * 40,
+        random_state=int(rng.integers(2**63)),
+        directions=directions,
+    )
+    options["target_error"] = target_after(x, y, 4, **options)
+    X = da.from_array(x, chunks=(chunked(rng, len(x), parts), x.shape[1]))
+    model, mean, std = psmi_rs.dask.fit_transform(X, y, **options)
+    assert model.auto_report["converged"] and model.auto_report["blocks"] >= 2
     assert_same(model, mean, std, x, y, **options)
 
 

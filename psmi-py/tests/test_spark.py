@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import SCORES, chunked, close, mixture, sorted_mixture
+from conftest import SCORES, chunked, close, mixture, sorted_mixture, target_after
 
 pyspark = pytest.importorskip("pyspark")
 pytest.importorskip("pyarrow")
@@ -103,6 +103,27 @@ def test_auto_mode_equals_one_machine(spark, rng, parts, directions):
     df = frame(spark, x, y, chunked(rng, len(x), parts) + (0,))
     model, scored = psmi_rs.spark.fit_transform(df, **options)
     assert model.auto_report["blocks"] >= 2
+    assert_same(model, scored, x, y, **options)
+
+
+@pytest.mark.parametrize("parts, directions", [(3, "iid"), (4, "orthogonal")])
+def test_target_error_equals_one_machine(spark, rng, parts, directions):
+    # Frames of 9 (from the shape) and blocks of 41: blocks start inside frames.
+    x, y = sorted_mixture(rng, 457, 9, 3)
+    options = dict(
+        min_n_estimators=41,
+        max_n_estimators=41 * 12,
+        random_state=int(rng.integers(2**63)),
+        directions=directions,
+    )
+    options["target_error"] = target_after(x, y, 4, **options)
+    # And an empty partition.
+    df = frame(spark, x, y, chunked(rng, len(x), parts) + (0,))
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    assert model.auto_report["converged"] and model.auto_report["blocks"] >= 2
+    one = PSMI(**options).fit(x, y).model_.auto_report
+    assert model.auto_report["converged"] == one["converged"]
+    assert abs(model.auto_report["variation"] - one["variation"]) < SCORES
     assert_same(model, scored, x, y, **options)
 
 

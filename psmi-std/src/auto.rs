@@ -307,7 +307,7 @@ impl AutoRule {
 }
 
 /// Indices of the `count` lowest values (ties to the earlier index).
-fn lowest(values: &[f64], count: usize) -> Vec<usize> {
+pub(crate) fn lowest(values: &[f64], count: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
     order.truncate(count);

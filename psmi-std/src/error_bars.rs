@@ -303,9 +303,16 @@ impl ErrorBars {
     /// assert_eq!(bars.design_effect(&[Moments::of(&[0.5, 1.5])]), 1.0);
     /// ```
     pub fn design_effect(&self, summaries: &[Moments]) -> f64 {
+        let [between, within] = self.pooled(summaries);
+        self.design_effect_of(between, within)
+    }
+
+    /// The two sums the design effect pools over the samples: the spread
+    /// between frame means, and the spread of all scores (`summaries`' m2).
+    fn pooled(&self, summaries: &[Moments]) -> [f64; 2] {
         let within = summaries.iter().map(|s| s.m2).sum();
         let between = self.samples.iter().map(FrameMeans::between).sum();
-        self.design_effect_of(between, within)
+        [between, within]
     }
 
     /// D for pooled sums `between` and `within`, solving the two moment
@@ -342,10 +349,7 @@ impl ErrorBars {
     /// ```
     pub fn stderr(&self, summaries: &[Moments]) -> Vec<f64> {
         let d = self.design_effect(summaries);
-        summaries
-            .iter()
-            .map(|s| s.std() * (d / s.count.max(1) as f64).sqrt())
-            .collect()
+        summaries.iter().map(|s| stderr_of(s, d)).collect()
     }
 
     /// Standard error of the SMI (the mean of `means`, the per-sample mean
@@ -380,6 +384,234 @@ impl ErrorBars {
         let m = series.count.max(1) as f64;
         let directions = series.variance() * self.design_effect(summaries) / m;
         (samples + directions).sqrt()
+    }
+}
+
+/// A sample's standard error: its std · √(D/m) for design effect `d`.
+fn stderr_of(summary: &Moments, d: f64) -> f64 {
+    summary.std() * (d / summary.count.max(1) as f64).sqrt()
+}
+
+/// What one partition of a distributed auto-mode run keeps about its
+/// samples between blocks for a target error
+/// ([`Check::StandardError`](crate::Check::StandardError)): each sample's
+/// moments over all directions so far and, for frames, its frame means
+/// (64 bytes a sample). The driver pools every partition's
+/// [`sums`](RunningErrors::sums), then each partition hands it its
+/// [`lowest`](RunningErrors::lowest) samples: the numbers the one-machine
+/// run gives [`AutoRule::observe`](crate::AutoRule::observe).
+///
+/// ```
+/// use psmi_std::{error_bars::RunningErrors, Features, Psmi, PsmiFitter, Scheme};
+/// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+/// let psmi = Psmi::builder().seed(3).directions(psmi_std::Directions::Iid).build()?;
+/// let mut fitter = PsmiFitter::for_block(&psmi, 2, Some(4), 0, 16)?;
+/// fitter.update(&x, &[0, 0, 1, 1])?;
+/// let model = fitter.finish()?;
+/// // Two partitions of two rows each.
+/// let (mut a, mut b) = (RunningErrors::new(Scheme::Iid), RunningErrors::new(Scheme::Iid));
+/// model.score_running(&Features::new(&[0.0, 0.1, 0.3, 0.2], 2, 2)?, &[0, 0], 0, 0, &mut a)?;
+/// model.score_running(&Features::new(&[5.0, 5.2, 5.1, 4.9], 2, 2)?, &[1, 1], 0, 0, &mut b)?;
+/// let (sa, sb) = (a.sums(), b.sums());
+/// let pooled = [sa[0] + sb[0], sa[1] + sb[1]];
+/// let (mean, stderr) = a.lowest(1, pooled);
+/// let one = model.transform(&x, &[0, 0, 1, 1])?;
+/// let i = if one.mean()[0] <= one.mean()[1] { 0 } else { 1 };
+/// assert!((mean[0] - one.mean()[i]).abs() < 1e-12);
+/// assert!((stderr[0] - one.stderr()[i]).abs() < 1e-12);
+/// # Ok::<(), psmi_std::PsmiError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningErrors {
+    scheme: Scheme,
+    summaries: Vec<Moments>,
+    bars: ErrorBars,
+}
+
+/// Leads [`RunningErrors::to_bytes`].
+const RUNNING_MAGIC: &[u8; 8] = b"PSMIRUN1";
+
+impl RunningErrors {
+    /// Nothing scored yet, along directions of `scheme` (the run's, frames
+    /// sized for all its samples).
+    ///
+    /// ```
+    /// let errors = psmi_std::error_bars::RunningErrors::new(psmi_std::Scheme::Iid);
+    /// assert_eq!(errors.rows(), 0);
+    /// ```
+    pub fn new(scheme: Scheme) -> RunningErrors {
+        RunningErrors {
+            scheme,
+            summaries: Vec::new(),
+            bars: ErrorBars::new(scheme, 0),
+        }
+    }
+
+    /// Samples held.
+    ///
+    /// ```
+    /// assert_eq!(psmi_std::error_bars::RunningErrors::new(psmi_std::Scheme::Iid).rows(), 0);
+    /// ```
+    pub fn rows(&self) -> usize {
+        self.summaries.len()
+    }
+
+    /// Directions scored so far.
+    ///
+    /// ```
+    /// assert_eq!(psmi_std::error_bars::RunningErrors::new(psmi_std::Scheme::Iid).directions(), 0);
+    /// ```
+    pub fn directions(&self) -> usize {
+        self.bars.directions()
+    }
+
+    /// Where `rows` samples from `row` on are scored along directions from
+    /// `first` on: their moments and the bars, rows past those held added
+    /// in the first block only.
+    pub(crate) fn block(
+        &mut self,
+        row: usize,
+        rows: usize,
+        first: usize,
+    ) -> Result<(&mut [Moments], &mut ErrorBars), crate::PsmiError> {
+        let held = self.rows();
+        let grows = row + rows > held;
+        // A block starts at the partition's first row, just after the
+        // directions held; its other batches follow within those directions.
+        let follows = if row == 0 {
+            first == self.directions()
+        } else {
+            first < self.directions()
+        };
+        if row > held || (grows && first != 0) || !follows {
+            return Err(crate::PsmiError::Incompatible(format!(
+                "running errors over {held} samples and {} directions of {:?} cannot take \
+                 rows {row}..{} along directions {first}..",
+                self.directions(),
+                self.scheme,
+                row + rows
+            )));
+        }
+        if grows {
+            self.summaries.resize(row + rows, Moments::default());
+            let frames = if self.bars.frame > 1 { row + rows } else { 0 };
+            self.bars.samples.resize(frames, FrameMeans::default());
+            self.bars.rows = row + rows;
+        }
+        Ok((&mut self.summaries[row..row + rows], &mut self.bars))
+    }
+
+    /// The two sums the design effect pools over all samples (the spread
+    /// between frame means, the spread of all scores), this partition's
+    /// share: the driver adds every partition's.
+    ///
+    /// ```
+    /// let errors = psmi_std::error_bars::RunningErrors::new(psmi_std::Scheme::Iid);
+    /// assert_eq!(errors.sums(), [0.0, 0.0]);
+    /// ```
+    pub fn sums(&self) -> [f64; 2] {
+        self.bars.pooled(&self.summaries)
+    }
+
+    /// The `watched` samples with the lowest mean (ties to the earlier
+    /// sample), in sample order: their means and standard errors, for the
+    /// `pooled` [`sums`](RunningErrors::sums) of all partitions.
+    ///
+    /// ```
+    /// let errors = psmi_std::error_bars::RunningErrors::new(psmi_std::Scheme::Iid);
+    /// assert_eq!(errors.lowest(3, [0.0, 0.0]), (vec![], vec![]));
+    /// ```
+    pub fn lowest(&self, watched: usize, pooled: [f64; 2]) -> (Vec<f64>, Vec<f64>) {
+        let d = self.bars.design_effect_of(pooled[0], pooled[1]);
+        let means: Vec<f64> = self.summaries.iter().map(|s| s.mean).collect();
+        let mut keep = crate::auto::lowest(&means, watched.min(means.len()));
+        keep.sort_unstable();
+        keep.iter()
+            .map(|&i| (means[i], stderr_of(&self.summaries[i], d)))
+            .unzip()
+    }
+
+    /// The state as bytes, to keep between blocks or send (little-endian).
+    ///
+    /// ```
+    /// use psmi_std::error_bars::RunningErrors;
+    /// let errors = RunningErrors::new(psmi_std::Scheme::Orthogonal { frame: 4 });
+    /// assert_eq!(RunningErrors::from_bytes(&errors.to_bytes())?, errors);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let frame = match self.scheme {
+            Scheme::Iid => 0,
+            Scheme::Orthogonal { frame } => frame as u64,
+        };
+        let mut words = vec![frame, self.rows() as u64, self.directions() as u64];
+        words.extend(self.bars.columns.iter().map(|v| v.to_bits()));
+        let moments = |m: &Moments| [m.count, m.mean.to_bits(), m.m2.to_bits()];
+        words.extend(self.summaries.iter().flat_map(moments));
+        for f in &self.bars.samples {
+            words.extend(moments(&f.closed));
+            words.extend([f.open_count, f.open_sum.to_bits()]);
+        }
+        let mut out = RUNNING_MAGIC.to_vec();
+        out.extend(words.iter().flat_map(|w| w.to_le_bytes()));
+        out
+    }
+
+    /// Reads bytes written by [`RunningErrors::to_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::Incompatible`](crate::PsmiError::Incompatible) for bytes
+    /// of another kind or length.
+    pub fn from_bytes(bytes: &[u8]) -> Result<RunningErrors, crate::PsmiError> {
+        let bad = || {
+            crate::PsmiError::Incompatible(
+                "running errors: not bytes of RunningErrors::to_bytes".into(),
+            )
+        };
+        let body = bytes.strip_prefix(RUNNING_MAGIC).ok_or_else(bad)?;
+        let mut words = body
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap()));
+        let mut next = || words.next().ok_or_else(bad);
+        let frame = next()? as usize;
+        let scheme = if frame == 0 {
+            Scheme::Iid
+        } else {
+            Scheme::Orthogonal { frame }
+        };
+        let (rows, directions) = (next()? as usize, next()? as usize);
+        let framed = ErrorBars::new(scheme, 0).frame > 1;
+        let per_row = if framed { 8 } else { 3 };
+        let expected = rows
+            .checked_mul(per_row)
+            .and_then(|words| words.checked_add(3 + directions))
+            .and_then(|words| words.checked_mul(8));
+        if expected != Some(body.len()) {
+            return Err(bad());
+        }
+        let mut errors = RunningErrors::new(scheme);
+        errors.bars.columns = (0..directions)
+            .map(|_| next().map(f64::from_bits))
+            .collect::<Result<_, _>>()?;
+        let moments = |next: &mut dyn FnMut() -> Result<u64, crate::PsmiError>| -> Result<Moments, crate::PsmiError> {
+            Ok(Moments { count: next()?, mean: f64::from_bits(next()?), m2: f64::from_bits(next()?) })
+        };
+        for _ in 0..rows {
+            errors.summaries.push(moments(&mut next)?);
+        }
+        if framed {
+            for _ in 0..rows {
+                let closed = moments(&mut next)?;
+                errors.bars.samples.push(FrameMeans {
+                    closed,
+                    open_count: next()?,
+                    open_sum: f64::from_bits(next()?),
+                });
+            }
+        }
+        errors.bars.rows = rows;
+        Ok(errors)
     }
 }
 

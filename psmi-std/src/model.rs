@@ -4,7 +4,7 @@ use crate::auto::AutoReport;
 use crate::class_table::ClassTable;
 use crate::classes::Classes;
 use crate::error::{PsmiError, Result};
-use crate::error_bars::{BarsTarget, ErrorBars};
+use crate::error_bars::{BarsTarget, ErrorBars, RunningErrors};
 use crate::features::Features;
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
 use crate::scores::PsmiScores;
@@ -381,6 +381,60 @@ impl PsmiModel {
         Ok(PsmiScores::from_summaries(&summaries, &bars, full_values))
     }
 
+    /// Scores rows of one partition of a distributed auto-mode run along
+    /// this model, one block of the run whose first direction is
+    /// `first_direction`, into the partition's `errors`, where `x` starts at
+    /// the partition's row `row` (rows past those held are added, in the
+    /// run's first block only).
+    ///
+    /// ```
+    /// use psmi_std::{error_bars::RunningErrors, Features, Psmi, PsmiFitter};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let psmi = Psmi::builder().seed(9).build()?;
+    /// let mut errors = RunningErrors::new(psmi.scheme(Some(4), 2)?);
+    /// for first in [0, 10] {
+    ///     let mut fitter = PsmiFitter::for_block(&psmi, 2, Some(4), first, 10)?;
+    ///     fitter.update(&x, &[0, 0, 1, 1])?;
+    ///     fitter.finish()?.score_running(&x, &[0, 0, 1, 1], first, 0, &mut errors)?;
+    /// }
+    /// assert_eq!((errors.rows(), errors.directions()), (4, 20));
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiModel::transform`]; [`PsmiError::Incompatible`] if the rows
+    /// or directions do not follow on from those `errors` holds.
+    pub fn score_running(
+        &self,
+        x: &Features<'_>,
+        labels: &[i64],
+        first_direction: usize,
+        row: usize,
+        errors: &mut RunningErrors,
+    ) -> Result<()> {
+        let class_index = self.class_index(x, labels)?;
+        let engine = self.engine()?;
+        let (summaries, bars) = errors.block(row, x.rows(), first_direction)?;
+        let mut block_summaries = vec![Moments::default(); x.rows()];
+        let (mut packed, mut table) = (Vec::new(), Vec::new());
+        let mut source = self.direction_source();
+        for first in self.block_starts() {
+            let block =
+                self.prepare_block(&engine, source.as_mut(), first, &mut packed, &mut table)?;
+            let outputs = (&mut block_summaries[..], None, &mut *bars);
+            block.score_at(
+                &engine,
+                x,
+                &class_index,
+                (row, first_direction + first),
+                outputs,
+            )?;
+        }
+        stages::merge_summaries(summaries, &block_summaries);
+        Ok(())
+    }
+
     /// Empty error bars for `rows` samples scored along the model's directions.
     pub(crate) fn error_bars(&self, rows: usize) -> ErrorBars {
         ErrorBars::new(self.scheme, rows)
@@ -497,12 +551,26 @@ impl ScoringBlock<'_> {
         x: &Features<'_>,
         class_index: &[u32],
         row: usize,
+        outputs: (&mut [Moments], Option<&mut [f32]>, &mut ErrorBars),
+    ) -> Result<()> {
+        self.score_at(engine, x, class_index, (row, self.first), outputs)
+    }
+
+    /// As [`ScoringBlock::score`], the block's directions gathered into
+    /// `bars` from direction `direction` on (the model being one block of a
+    /// longer run).
+    fn score_at(
+        &self,
+        engine: &Engine,
+        x: &Features<'_>,
+        class_index: &[u32],
+        (row, direction): (usize, usize),
         (summaries, full, bars): (&mut [Moments], Option<&mut [f32]>, &mut ErrorBars),
     ) -> Result<()> {
         let mut bars = BarsTarget {
             bars,
             row,
-            direction: self.first,
+            direction,
         };
         let mut target = full.map(|values| FullMatrix {
             values,

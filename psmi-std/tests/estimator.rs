@@ -4,6 +4,7 @@
 mod common;
 
 use common::{mixture, TestRng};
+use psmi_std::error_bars::RunningErrors;
 use psmi_std::{
     AutoRule, Check, Directions, Features, NEstimators, Psmi, PsmiError, PsmiFitter, PsmiModel,
     Step,
@@ -790,6 +791,129 @@ fn target_error_stops_when_and_only_when_the_watched_stderr_is_within_it() {
         stopped_early,
         "no target stopped the run between its first block and the bound"
     );
+}
+
+/// A distributed run with a target error: each partition (uneven, one of
+/// them scored in two batches) keeps its running errors, the driver pools
+/// their sums and hands the rule every partition's lowest samples. Each
+/// check sees the means and standard errors an independent computation from
+/// the full matrix gives, and the run stops where `fit_transform` does.
+#[test]
+fn partitions_running_errors_stop_a_target_error_run_as_one_machine_does() {
+    let (n, d, size) = (403, 7, 13);
+    let (x, labels) = mixture(fresh_data_seed(), n, d, 3, 1.2);
+    let all = Features::new(&x, n, d).unwrap();
+    // Partitions of rows, each a list of batches (first, end).
+    let parts: [&[(usize, usize)]; 3] = [&[(0, 1)], &[(1, 150)], &[(150, 211), (211, 403)]];
+    for (target, directions) in [(0.02, Directions::Orthogonal), (0.03, Directions::Iid)] {
+        let psmi = Psmi::builder()
+            .min_n_estimators(size)
+            .max_n_estimators(size * 12)
+            .target_error(target)
+            .directions(directions)
+            .frame_size(5)
+            .seed(8)
+            .build()
+            .unwrap();
+        let scheme = psmi.scheme(Some(n), d).unwrap();
+        let frame = scheme.frame_size().unwrap_or(1);
+        let (model, _) = psmi.fit_transform(&all, &labels).unwrap();
+        let report = model.auto_report().unwrap();
+        let full = model.transform_with(&all, &labels, true).unwrap();
+        let full = full.full().unwrap();
+        let m = model.n_estimators();
+        let mut errors = vec![RunningErrors::new(scheme); parts.len()];
+        let mut rule = AutoRule::new(&psmi, n);
+        let outside = loop {
+            match rule.step() {
+                Step::Block(range) => {
+                    let mut fitter =
+                        PsmiFitter::for_block(&psmi, d, Some(n), range.start, range.len()).unwrap();
+                    fitter.update(&all, &labels).unwrap();
+                    let block = fitter.finish().unwrap();
+                    for (batches, errors) in parts.iter().zip(&mut errors) {
+                        for &(first, end) in batches.iter() {
+                            let rows =
+                                Features::new(&x[first * d..end * d], end - first, d).unwrap();
+                            let row = first - batches[0].0;
+                            block
+                                .score_running(&rows, &labels[first..end], range.start, row, errors)
+                                .unwrap();
+                        }
+                    }
+                    rule.block_scored().unwrap();
+                }
+                Step::Gather(Check::StandardError { watched }) => {
+                    let sums: Vec<[f64; 2]> = errors.iter().map(RunningErrors::sums).collect();
+                    let pooled = [
+                        sums.iter().map(|s| s[0]).sum(),
+                        sums.iter().map(|s| s[1]).sum(),
+                    ];
+                    let (mut mean, mut stderr) = (Vec::new(), Vec::new());
+                    for e in &errors {
+                        let (a, b) = e.lowest(watched, pooled);
+                        mean.extend(a);
+                        stderr.extend(b);
+                    }
+                    let width = errors[0].directions();
+                    let (all_mean, _) = moments_of_prefix(full, m, width);
+                    let all_stderr = scheme_stderr(full, m, width, frame);
+                    let mut order: Vec<usize> = (0..n).collect();
+                    order.sort_by(|&a, &b| all_mean[a].total_cmp(&all_mean[b]).then(a.cmp(&b)));
+                    let mut lowest = order[..watched].to_vec();
+                    lowest.sort_unstable();
+                    let (mut expected_mean, mut expected_stderr) = (Vec::new(), Vec::new());
+                    for &i in &lowest {
+                        expected_mean.push(all_mean[i]);
+                        expected_stderr.push(all_stderr[i]);
+                    }
+                    // Each partition's lowest hold the lowest overall.
+                    let chosen = largest_watched(&mean, &stderr, watched);
+                    assert_close(
+                        &[chosen],
+                        &[largest_watched(&expected_mean, &expected_stderr, watched)],
+                        1e-9,
+                        "largest watched stderr",
+                    );
+                    rule.observe(&mean, &stderr).unwrap();
+                }
+                Step::Gather(other) => panic!("{other:?}"),
+                Step::Stop(report) => break report.unwrap(),
+            }
+        };
+        assert_eq!(
+            (outside.blocks, outside.converged),
+            (report.blocks, report.converged),
+            "{target} {directions:?}"
+        );
+        assert!(report.blocks > 1, "{target}: stopped at the first block");
+        assert_close(
+            &[outside.variation.unwrap()],
+            &[report.variation.unwrap()],
+            1e-9,
+            "statistic",
+        );
+        // A block scored twice, or one skipped: refused.
+        let (rows, block) = (Features::new(&x[..d], 1, d).unwrap(), model.clone());
+        for first in [0, m + size] {
+            let err = block.score_running(&rows, &labels[..1], first, 0, &mut errors[0]);
+            assert!(matches!(err, Err(PsmiError::Incompatible(_))), "{first}");
+        }
+        let bytes = errors[2].to_bytes();
+        assert_eq!(RunningErrors::from_bytes(&bytes).unwrap(), errors[2]);
+        // Cut short, or claiming more rows than it holds: refused, named.
+        let mut huge = bytes.clone();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        for bad in [
+            &bytes[..bytes.len() - 8],
+            &bytes[..20],
+            &huge[..],
+            b"not it",
+        ] {
+            let err = RunningErrors::from_bytes(bad).unwrap_err();
+            assert!(err.to_string().contains("running errors"), "{err}");
+        }
+    }
 }
 
 #[test]

@@ -23,14 +23,16 @@ merged in a fixed tree by partition index.
 
 from __future__ import annotations
 
+import functools
 import pickle
-from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, List, Sequence, Tuple, TypeVar
 
 import numpy as np
 
 from . import _inputs
 from ._estimator import PSMI
 from ._model import PsmiFitter, PsmiModel
+from ._native import RunningErrors
 
 T = TypeVar("T")
 
@@ -61,6 +63,16 @@ class Plan:
     def block_fitter(self, dim: int, n: int, first: int, count: int) -> PsmiFitter:
         """An empty fitter over directions ``first .. first + count`` (auto mode)."""
         return PsmiFitter._wrap(self.native.block_fitter(dim, n, first, count), self.n_jobs)
+
+    def running_errors(self, dim: int, n: int) -> bytes:
+        """A partition's running errors before the first block (auto mode
+        with a target error), as bytes."""
+        return self.native.running_errors(n, dim).to_bytes()
+
+    @property
+    def target_error(self) -> bool:
+        """Whether auto mode stops at a target error."""
+        return self.auto and self.psmi.target_error is not None
 
 
 def fit_part(template: PsmiFitter, x: Any, y: Any, first_row: int) -> PsmiFitter:
@@ -117,6 +129,37 @@ def lowest(
     return full[keep], half[keep]
 
 
+def score_errors(
+    model: PsmiModel, errors: RunningErrors, x: Any, y: Any, first_direction: int, row: int, first_row: int
+) -> None:
+    """Scores rows ``row ..`` of a partition (global row ``first_row``) along
+    the block ``model`` of auto mode, whose first direction is
+    ``first_direction``, into the partition's ``errors``."""
+    features = _inputs.features(x)
+    labels, _ = _inputs.labels(y, features.shape[0])
+    model._native.score_running(features, labels, errors, int(first_direction), int(row), int(first_row))
+
+
+def errors_part(errors: bytes, model: PsmiModel, x: Any, y: Any, first_row: int, first_direction: int) -> bytes:
+    """A partition's ``errors`` (as bytes) after one more block, scored
+    along ``model``; the input is never changed, so a retried task starts
+    again from it."""
+    state = RunningErrors.from_bytes(errors)
+    score_errors(model, state, x, y, first_direction, 0, first_row)
+    return state.to_bytes()
+
+
+def error_sums(errors: bytes) -> Tuple[float, float]:
+    """A partition's share of the sums the design effect pools."""
+    return RunningErrors.from_bytes(errors).sums()
+
+
+def lowest_errors(errors: bytes, watched: int, pooled: Tuple[float, float]) -> Tuple[np.ndarray, np.ndarray]:
+    """A partition's ``watched`` samples with the lowest mean, in row order:
+    their means and standard errors for the ``pooled`` sums."""
+    return RunningErrors.from_bytes(errors).lowest(watched, pooled)
+
+
 def run_auto(
     plan: Plan,
     dim: int,
@@ -124,7 +167,7 @@ def run_auto(
     fit_block: Callable[[PsmiFitter], PsmiModel],
     add_block: Callable[[PsmiModel], None],
     candidates: Callable[[int, int, int], Sequence[Tuple[np.ndarray, np.ndarray]]],
-    spread: Optional[Callable[[int], Sequence[Tuple[np.ndarray, np.ndarray]]]] = None,
+    spread: Callable[[Callable[[bytes], T]], Sequence[T]],
 ) -> PsmiModel:
     """Auto mode, block by block, as ``PSMI`` runs it on one machine: the
     native rule (``psmi_std::AutoRule``) says which block comes next, what
@@ -133,13 +176,15 @@ def run_auto(
     ``fit_block(fitter)``: the model of an empty block fitter updated with
     every partition. ``add_block(model)``: score every partition with the
     block's model and add each sample's mean to its running sum, kept where
-    the partitions are. ``candidates(blocks, half_blocks, watched)``: each
-    partition's :func:`lowest`, in partition order. ``spread(watched)``, for
-    a target error: each partition's ``watched`` samples with the lowest mean
-    over all directions so far, in row order, with that mean and their
-    standard error over the same directions as ``PsmiScores.stderr`` gives
-    it (for orthonormal frames it needs the design effect pooled over all
-    partitions: see ``psmi_std::AutoRule``).
+    the partitions are; with a target error, fold the block into each
+    partition's running errors instead (:func:`errors_part`, starting from
+    :meth:`Plan.running_errors`). ``candidates(blocks, half_blocks,
+    watched)``: each partition's :func:`lowest`, in partition order.
+    ``spread(f)``, for a target error: ``f`` of each partition's running
+    errors, where they are, in partition order. The driver adds every
+    partition's :func:`error_sums` (the design effect of orthonormal frames
+    is pooled over all samples), then gathers each partition's
+    :func:`lowest_errors`: the numbers the one-machine run observes.
     """
     rule = plan.native.auto_rule(n)
     models: List[PsmiModel] = []
@@ -155,13 +200,10 @@ def run_auto(
             _, check, blocks, half_blocks, watched = step
             if check == "variation":
                 parts = candidates(blocks, half_blocks, watched)
-            elif spread is not None:
-                parts = spread(watched)
             else:
-                raise ValueError(
-                    "invalid option `target_error`: this engine does not gather "
-                    "each sample's standard error"
-                )
+                sums = spread(error_sums)
+                pooled = (sum(s[0] for s in sums), sum(s[1] for s in sums))
+                parts = spread(functools.partial(lowest_errors, watched=watched, pooled=pooled))
             rule.observe(
                 np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             )

@@ -13,6 +13,7 @@ import numpy.typing as npt
 __all__ = [
     "Estimator",
     "AutoRule",
+    "RunningErrors",
     "Model",
     "Fitter",
     "dlpack_to_f32",
@@ -76,6 +77,7 @@ class Estimator:
     def fitter(self, dim: int, n: int) -> Fitter: ...
     def block_fitter(self, dim: int, n: int, first: int, count: int) -> Fitter: ...
     def join(self, blocks: List[Model], n: int, report: _Report) -> Model: ...
+    def running_errors(self, n: int, dim: int) -> RunningErrors: ...
     def auto_rule(self, n: int) -> AutoRule: ...
     def fit_transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool
@@ -99,10 +101,31 @@ class AutoRule:
     ) -> None: ...
 
 @final
+class RunningErrors:
+    def sums(self) -> Tuple[float, float]: ...
+    def lowest(
+        self, watched: int, pooled: Tuple[float, float]
+    ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(bytes: bytes) -> RunningErrors: ...
+    @property
+    def rows(self) -> int: ...
+
+@final
 class Model:
     def transform(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], full: bool, first_row: int = 0
     ) -> _Scores: ...
+    def score_running(
+        self,
+        x: npt.NDArray[np.float32],
+        y: npt.NDArray[np.int64],
+        errors: RunningErrors,
+        first_direction: int,
+        row: int,
+        first_row: int,
+    ) -> None: ...
     def quantiles(
         self, x: npt.NDArray[np.float32], y: npt.NDArray[np.int64], levels: List[float]
     ) -> npt.NDArray[np.float64]: ...

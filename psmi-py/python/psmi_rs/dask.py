@@ -7,7 +7,7 @@ dask-jobqueue's ``SLURMCluster``...) or Dask's local threads.
 
 from __future__ import annotations
 
-from typing import Any, List, Tuple
+from typing import Any, Callable, List, Tuple, TypeVar
 
 import dask
 import dask.array as da
@@ -17,6 +17,8 @@ from . import _distributed
 from ._model import PsmiFitter, PsmiModel
 
 __all__ = ["fit_transform"]
+
+T = TypeVar("T")
 
 
 def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array", "da.Array"]:
@@ -28,7 +30,10 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
     it. In auto mode this runs once per block of ``min_n_estimators``
     directions, and only each chunk's candidates for the stopping rule (at
     most its lowest ``lowest_psmi_quantile · n`` samples: two floats each)
-    come back to the client.
+    come back to the client. With ``target_error``, each chunk keeps its
+    samples' moments and frame means on the cluster (64 bytes a sample) and
+    sends two sums per block, then its candidates with their standard
+    errors, so that the run stops where ``PSMI(target_error=...)`` does.
 
     Parameters
     ----------
@@ -124,8 +129,21 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
         model = fit(plan.fitter(dim, n))
     else:
         sums: List[da.Array] = []
+        # With a target error: each chunk's running errors, kept on the cluster.
+        errors = [dask.delayed(plan.running_errors(dim, n)) for _ in parts]
+        scored = [0]
 
         def add_block(block: PsmiModel) -> None:
+            if plan.target_error:
+                shared, first_direction = dask.delayed(block), scored[0]
+                scored[0] += block.n_estimators
+                errors[:] = dask.persist(
+                    *[
+                        dask.delayed(_distributed.errors_part)(e, shared, xp, yp, first, first_direction)
+                        for e, (xp, yp, first, _) in zip(errors, parts)
+                    ]
+                )
+                return
             mean, _ = scores(block)
             sums.append((mean if not sums else sums[-1] + mean).persist())
 
@@ -134,6 +152,9 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
             lowest = dask.delayed(_distributed.lowest)
             return list(dask.compute(*[lowest(f, h, blocks, half_blocks, watched) for f, h in zip(full, half)]))
 
-        model = _distributed.run_auto(plan, dim, n, fit, add_block, candidates)
+        def spread(f: Callable[[bytes], T]) -> List[T]:
+            return list(dask.compute(*[dask.delayed(f)(e) for e in errors]))
+
+        model = _distributed.run_auto(plan, dim, n, fit, add_block, candidates, spread)
     mean, std = scores(model)
     return model, mean, std

@@ -27,7 +27,7 @@ return a new, materialised DataFrame rather than columns of the caller's.
 from __future__ import annotations
 
 import pickle
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -38,12 +38,21 @@ from pyspark.sql import types as T
 
 from . import _distributed
 from ._model import PsmiFitter, PsmiModel
+from ._native import RunningErrors
 
 __all__ = ["fit_transform"]
 
-_PASS_DDL = "part int, state binary, means binary, error string"
+R = TypeVar("R")
+
+_PASS_DDL = "part int, state binary, means binary, errors binary, error string"
 _PASS_SCHEMA = pa.schema(
-    [("part", pa.int32()), ("state", pa.binary()), ("means", pa.binary()), ("error", pa.string())]
+    [
+        ("part", pa.int32()),
+        ("state", pa.binary()),
+        ("means", pa.binary()),
+        ("errors", pa.binary()),
+        ("error", pa.string()),
+    ]
 )
 _SCORES_DDL = "psmi_mean double, psmi_std double"
 
@@ -144,13 +153,18 @@ def _part_batches(batches: Iterator[pa.RecordBatch], names: Tuple[str, str]):
 
 
 def _pass(
-    fitter: Optional[bytes], scorer: Optional[bytes], offsets: Dict[int, int], names: Tuple[str, str]
+    fitter: Optional[bytes],
+    scorer: Optional[bytes],
+    errors: Optional["_Errors"],
+    offsets: Dict[int, int],
+    names: Tuple[str, str],
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """mapInArrow over (features, label): one row per non-empty partition,
     with the ``fitter`` (pickled, empty) updated with the partition's rows,
     and each row's mean PSMI along the ``scorer`` model's directions (packed
-    float64, in row order); or the error met, carried back so that the driver
-    raises it as it was. Rows are numbered from ``offsets[partition]``."""
+    float64, in row order), or with ``errors``, the partition's running
+    errors after the ``scorer`` block; or the error met, carried back so that
+    the driver raises it as it was. Rows are numbered from ``offsets[partition]``."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         part = TaskContext.get().partitionId()
@@ -159,25 +173,40 @@ def _pass(
         fit = None if fitter is None else pickle.loads(fitter)
         score = None if scorer is None else pickle.loads(scorer)
         means: List[np.ndarray] = []
+        running = None if errors is None else RunningErrors.from_bytes(errors.states.get(part, errors.empty))
         seen = 0
-        out: Dict[str, Any] = {"part": part, "state": None, "means": None, "error": None}
+        out: Dict[str, Any] = {"part": part, "state": None, "means": None, "errors": None, "error": None}
         try:
             for row, x, y in _part_batches(batches, names):
                 if fit is not None:
                     _distributed.update(fit, x, y, first + row)
-                if score is not None:
+                if running is not None and errors is not None:
+                    _distributed.score_errors(score, running, x, y, errors.first_direction, row, first + row)
+                elif score is not None:
                     means.append(_distributed.score_part(score, x, y, first + row)[0])
                 seen += len(y)
             if fit is not None:
                 out["state"] = pickle.dumps(fit)
             if means:
                 out["means"] = np.concatenate(means).tobytes()
+            if running is not None:
+                out["errors"] = running.to_bytes()
         except ValueError as e:
             out["error"] = str(e)
         if seen or out["error"] is not None:
             yield pa.RecordBatch.from_pylist([out], schema=_PASS_SCHEMA)
 
     return run
+
+
+class _Errors(NamedTuple):
+    """What a pass folds a block into, with a target error: each
+    partition's running errors by partition index, those of a partition
+    not seen yet, and the block's first direction."""
+
+    states: Dict[int, bytes]
+    empty: bytes
+    first_direction: int
 
 
 class _Passes:
@@ -187,17 +216,19 @@ class _Passes:
         self.inputs = inputs
         self.names = names
 
-    def run(self, fitter: Optional[PsmiFitter], scorer: Optional[PsmiModel]) -> List[Any]:
+    def run(
+        self, fitter: Optional[PsmiFitter], scorer: Optional[PsmiModel], errors: Optional[_Errors] = None
+    ) -> List[Any]:
         """The rows of one pass (see :func:`_pass`) by partition index,
         raising the first error met."""
         state = None if fitter is None else pickle.dumps(fitter)
         model = None if scorer is None else pickle.dumps(scorer)
-        rows = self._collect(state, model, {})
+        rows = self._collect(state, model, errors, {})
         if any(r["error"] is not None for r in rows):
             # Again with each partition's first row, so that the error names
             # the row in the whole DataFrame (a pass over the labels, only
             # when there is an error).
-            rows = self._collect(state, model, self._offsets())
+            rows = self._collect(state, model, errors, self._offsets())
         for r in rows:
             if r["error"] is not None:
                 raise ValueError(r["error"])
@@ -207,8 +238,10 @@ class _Passes:
         """The merged model of one fit pass of ``fitter``."""
         return _merged(self.run(fitter, None))
 
-    def _collect(self, fitter: Optional[bytes], scorer: Optional[bytes], offsets: Dict[int, int]) -> List[Any]:
-        pass_ = self.inputs.mapInArrow(_pass(fitter, scorer, offsets, self.names), _PASS_DDL)
+    def _collect(
+        self, fitter: Optional[bytes], scorer: Optional[bytes], errors: Optional[_Errors], offsets: Dict[int, int]
+    ) -> List[Any]:
+        pass_ = self.inputs.mapInArrow(_pass(fitter, scorer, errors, offsets, self.names), _PASS_DDL)
         return sorted(pass_.collect(), key=lambda r: r["part"])
 
     def _offsets(self) -> Dict[int, int]:
@@ -239,7 +272,9 @@ class _Auto:
     """Auto mode's callbacks for :func:`_distributed.run_auto`. One pass per
     block scores it and fits the block that follows on with the same count
     (the rule's next block unless it stops there); the running sums of each
-    partition's block means are kept here, on the driver."""
+    partition's block means, or with a target error its running errors (64
+    bytes a row, sent back to the partitions with each pass), are kept here,
+    on the driver."""
 
     def __init__(self, plan: _Plan, dim: int, n: int, passes: _Passes) -> None:
         self.plan, self.dim, self.n, self.passes = plan, dim, n, passes
@@ -248,6 +283,7 @@ class _Auto:
         self.ahead: Optional[Tuple[Tuple[int, int], List[Any]]] = None
         # Per partition index: the running sums of block means after each block.
         self.sums: Dict[int, List[Optional[np.ndarray]]] = {}
+        self.errors = _Errors({}, plan.running_errors(dim, n), 0) if plan.target_error else None
 
     def fit_block(self, template: PsmiFitter) -> PsmiModel:
         self.block = self.plan.block
@@ -259,8 +295,12 @@ class _Auto:
         first = self.block[0] + self.block[1]
         count = min(self.block[1], self.plan.psmi.max_n_estimators - first)
         following = self.plan.block_fitter(self.dim, self.n, first, count) if count > 0 else None
-        rows = self.passes.run(following, block)
+        errors = None if self.errors is None else self.errors._replace(first_direction=self.block[0])
+        rows = self.passes.run(following, block, errors)
         self.ahead = None if following is None else ((first, count), rows)
+        if errors is not None:
+            self.errors = errors._replace(states={r["part"]: r["errors"] for r in rows})
+            return
         for r in rows:
             means = np.frombuffer(r["means"], dtype=np.float64)
             sums = self.sums.setdefault(r["part"], [])
@@ -274,6 +314,11 @@ class _Auto:
             # Sums before the milestone are not read again.
             sums[: half_blocks - 1] = [None] * (half_blocks - 1)
         return found
+
+
+    def spread(self, f: Callable[[bytes], R]) -> List[R]:
+        states = self.errors.states if self.errors is not None else {}
+        return [f(states[part]) for part in sorted(states)]
 
 
 def _scores_udf(model: bytes, names: Tuple[str, str]):
@@ -388,7 +433,9 @@ def fit_transform(
         model = passes.fit(plan.fitter(dim, total))
     else:
         auto = _Auto(plan, dim, total, passes)
-        model = _distributed.run_auto(plan, dim, total, auto.fit_block, auto.add_block, auto.candidates)
+        model = _distributed.run_auto(
+            plan, dim, total, auto.fit_block, auto.add_block, auto.candidates, auto.spread
+        )
     scores = _scores_udf(pickle.dumps(model), columns.names)(columns.features, columns.label)
     scored = df.withColumn("__psmi", scores)
     return model, scored.select(
