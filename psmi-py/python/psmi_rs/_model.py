@@ -386,7 +386,7 @@ class PsmiFitter:
         Seed of the directions; None draws a fresh one (see :attr:`seed`).
     n_jobs : int or None, default None
         Threads, as in scikit-learn: None or -1 all cores, -2 all but one.
-    directions : {"iid", "orthogonal"}, default "iid"
+    directions : {"orthogonal", "iid"}, default "orthogonal"
         As :class:`PSMI`'s. The number of samples is not known to a
         fitter: orthonormal frames span the whole dimension unless
         ``frame_size`` is given.
