@@ -72,9 +72,9 @@ struct Cli {
     /// Kernels to run [default: the widest the CPU supports].
     #[arg(long, value_enum)]
     isa: Option<IsaArg>,
-    /// Arithmetic of the projection.
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
-    precision: PrecisionArg,
+    /// Arithmetic of the projection: f32, or bf16 (bf16 products, f32 sums).
+    #[arg(long, default_value = "f32", value_parser = psmi_std::parse_precision)]
+    precision: Precision,
     /// Timed runs of each stage, after one warm-up run.
     #[arg(long, default_value_t = 7, value_parser = positive)]
     runs: usize,
@@ -117,24 +117,6 @@ impl From<IsaArg> for Isa {
             IsaArg::Portable => Isa::Portable,
             IsaArg::Avx2Fma => Isa::Avx2Fma,
             IsaArg::Avx512 => Isa::Avx512,
-        }
-    }
-}
-
-/// The `--precision` values, named as [`Precision::name`] names them.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum PrecisionArg {
-    /// f32 products and sums.
-    F32,
-    /// bf16 products, f32 sums.
-    Bf16,
-}
-
-impl From<PrecisionArg> for Precision {
-    fn from(arg: PrecisionArg) -> Precision {
-        match arg {
-            PrecisionArg::F32 => Precision::F32,
-            PrecisionArg::Bf16 => Precision::Bf16,
         }
     }
 }
@@ -261,7 +243,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let scoring_gevals = (n * m) as f64 * k as f64 / timings.scoring / 1e9;
     let threads = pool.current_num_threads();
     let caches = caches(cli);
-    let precision = Precision::from(cli.precision);
+    let precision = cli.precision;
     let limit = match precision {
         Precision::Bf16 if kernels.has_bf16_dot() => peaks.bf16,
         Precision::F32 | Precision::Bf16 => peaks.fma,
@@ -399,7 +381,7 @@ fn time_stages(
     })?;
 
     let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
-    let (precision, caches) = (cli.precision.into(), caches(cli));
+    let (precision, caches) = (cli.precision, caches(cli));
     timings.pack = median(repeat, || {
         let start = Instant::now();
         projection::pack_directions_as(kernels, precision, caches, &theta, d, &mut packed_buffer)?;
