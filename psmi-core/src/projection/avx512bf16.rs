@@ -70,7 +70,7 @@ unsafe fn tile_bf16(tile: &Tile) {
         }
     }
     // SAFETY: the caller's promise covers the CPU features and `tile.c`.
-    unsafe { store_tile(&acc, tile) }
+    unsafe { store_tile(acc, tile) }
 }
 
 /// The 32 bf16 values held in the bits of `words`, pair `i` in word `i`.
