@@ -211,6 +211,56 @@ fn every_row_type_gives_the_bits_of_its_values() {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4))]
+
+    /// f32 rows rounded as they are packed give the bits of the same rows
+    /// rounded first by [`f32_to_bf16`], at every length modulo the 32
+    /// values of a vector step: ties (a dropped half of exactly 0x8000, to
+    /// even either way), subnormals and signed zeros.
+    #[test]
+    fn rows_are_rounded_as_f32_to_bf16_rounds(n in 1usize..5, seed in any::<u64>()) {
+        for dim in 1..=97 {
+            rounded_rows_match(n, dim, seed)?;
+        }
+    }
+}
+
+/// The check of [`rows_are_rounded_as_f32_to_bf16_rounds`] at one size.
+fn rounded_rows_match(n: usize, dim: usize, seed: u64) -> Result<(), TestCaseError> {
+    let m = 3;
+    let theta = values(m * dim, seed ^ 0x5EED, 1.0);
+    let x: Vec<f32> = values(n * dim, seed, 4.0)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let bits = v.to_bits();
+            f32::from_bits(match i % 5 {
+                0 => (bits & 0xFFFF_0000) | 0x8000,
+                1 => (bits & 0xFFFF_0000) | 0x7FFF,
+                2 => bits & 0x807F_FFFF,
+                3 => bits & 0x8000_0000,
+                _ => bits,
+            })
+        })
+        .collect();
+    let as_bf16: Vec<u16> = x.iter().map(|&v| f32_to_bf16(v)).collect();
+    let bits = |z: Vec<f32>| z.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    for kernels in supported() {
+        let caches = CacheSizes::detect();
+        let from_f32 = bits(project_bf16(kernels, caches, Rows::F32(&x), &theta, dim));
+        let from_bf16 = bits(project_bf16(
+            kernels,
+            caches,
+            Rows::Bf16(&as_bf16),
+            &theta,
+            dim,
+        ));
+        prop_assert_eq!(from_f32, from_bf16, "{:?} at dim {}", kernels, dim);
+    }
+    Ok(())
+}
+
 /// The bf16 dot product and the f32 kernels over the same rounded values
 /// agree within f32 rounding.
 #[test]

@@ -42,6 +42,64 @@ impl MicroKernel for Kernel {
         // SAFETY: the caller's promise covers the CPU features and pointers.
         unsafe { tile_bf16(tile) }
     }
+
+    unsafe fn pair_rounded(values: &[f32], slots: &mut [f32]) {
+        // SAFETY: the caller's promise covers the CPU features (the AVX-512
+        // set this kernel extends includes AVX512BW).
+        unsafe { pair_rounded_avx512(values, slots) }
+    }
+}
+
+/// Word `j` is `2j + 1`: the high half of value `j` of the 32 in a pair of
+/// vectors, where a rounded value's bf16 bits lie.
+const HIGH_WORDS: [u16; 32] = {
+    let mut words = [0; 32];
+    let mut j = 0;
+    while j < 32 {
+        words[j] = 2 * j as u16 + 1;
+        j += 1;
+    }
+    words
+};
+
+/// Rounds 32 values at a time to bf16 as [`super::f32_to_bf16`] does, in
+/// the integers (`vcvtne2ps2bf16` would flush subnormals to zero), then
+/// gathers their high halves into 16 slots; the rest as the scalar path.
+///
+/// # Safety
+///
+/// The CPU supports AVX-512F and AVX512BW.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pair_rounded_avx512(values: &[f32], slots: &mut [f32]) {
+    let (one, half, magnitude, infinity, quiet) = (
+        _mm512_set1_epi32(1),
+        _mm512_set1_epi32(0x7FFF),
+        _mm512_set1_epi32(0x7FFF_FFFF),
+        _mm512_set1_epi32(0x7F80_0000),
+        _mm512_set1_epi32(0x0040_0000),
+    );
+    let round = |bits: __m512i| {
+        let odd = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), one);
+        let rounded = _mm512_add_epi32(_mm512_add_epi32(bits, half), odd);
+        let nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, magnitude), infinity);
+        _mm512_mask_or_epi32(rounded, nan, bits, quiet)
+    };
+    // SAFETY: HIGH_WORDS holds 64 bytes; an unaligned load.
+    let high_words = unsafe { _mm512_loadu_si512(HIGH_WORDS.as_ptr().cast()) };
+    let value_chunks = values.chunks_exact(32);
+    let rest = value_chunks.remainder();
+    // 31 values left take 16 slots: the slots left are counted from the values.
+    let (whole, rest_slots) = slots.split_at_mut(16 * (values.len() / 32));
+    for (v, s) in value_chunks.zip(whole.chunks_exact_mut(16)) {
+        // SAFETY: `v` holds 32 values and `s` 16 slots; unaligned loads and store.
+        unsafe {
+            let low = round(_mm512_loadu_si512(v.as_ptr().cast()));
+            let high = round(_mm512_loadu_si512(v.as_ptr().add(16).cast()));
+            let pairs = _mm512_permutex2var_epi16(low, high_words, high);
+            _mm512_storeu_si512(s.as_mut_ptr().cast(), pairs);
+        }
+    }
+    super::pair_each(rest, rest_slots);
 }
 
 /// # Safety

@@ -473,6 +473,16 @@ trait MicroKernel {
     unsafe fn widen_bf16(src: &[u16], out: &mut [f32]) {
         widen_each(src, out, bf16_to_f32);
     }
+
+    /// Rounds `values` to bf16 and packs them two to a slot, bit for bit as
+    /// [`bf16_pair`] (`slots` holds `values.len().div_ceil(2)`).
+    ///
+    /// # Safety
+    ///
+    /// The CPU supports the kernel's instruction set.
+    unsafe fn pair_rounded(values: &[f32], slots: &mut [f32]) {
+        pair_each(values, slots);
+    }
 }
 
 /// The layout parameters of one kernel set.
@@ -742,6 +752,14 @@ fn bf16_pair(pair: &[f32]) -> f32 {
     let low = u32::from(f32_to_bf16(pair[0]));
     let high = pair.get(1).map_or(0, |&v| u32::from(f32_to_bf16(v)));
     f32::from_bits(low | high << 16)
+}
+
+/// [`bf16_pair`] of each pair of `values`, into `slots`.
+fn pair_each(values: &[f32], slots: &mut [f32]) {
+    slots
+        .iter_mut()
+        .zip(values.chunks(2))
+        .for_each(|(slot, pair)| *slot = bf16_pair(pair));
 }
 
 /// Z = X Θᵀ: `x` is row-major `n × dim`, `z` row-major `n × m` (overwritten).
@@ -1048,13 +1066,19 @@ unsafe fn pack_rows<K: MicroKernel>(
             finite &= !check || all_finite_bf16(halves);
             pair_bf16(halves, row);
         } else if rounding == RowRounding::Bf16Pairs {
-            let values = &mut wide[..block.kc];
-            x.widen_with::<K>(start, values);
+            // f32 rows are rounded from where they lie; f16 rows widened first.
+            let values = match x {
+                Rows::F32(values) => &values[start..start + block.kc],
+                Rows::F16(_) | Rows::Bf16(_) => {
+                    let values = &mut wide[..block.kc];
+                    x.widen_with::<K>(start, values);
+                    values
+                }
+            };
             finite &= !check || all_finite(values);
-            let pairs = values.chunks(2);
-            row.iter_mut()
-                .zip(pairs)
-                .for_each(|(slot, pair)| *slot = bf16_pair(pair));
+            // SAFETY: a kernel set `K` runs only on a CPU that supports it
+            // (our caller's promise).
+            unsafe { K::pair_rounded(values, row) };
         } else {
             x.widen_with::<K>(start, row);
             finite &= !check || all_finite(row);
