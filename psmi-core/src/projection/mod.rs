@@ -962,6 +962,15 @@ unsafe fn blocked<K: MicroKernel>(
                 if !finite {
                     return false;
                 }
+                if i0 + K::MR < n {
+                    let next = RowBlock {
+                        i0: i0 + K::MR,
+                        rows: K::MR.min(n - i0 - K::MR),
+                        k0,
+                        kc,
+                    };
+                    prefetch_rows(x, dim, next);
+                }
                 for p in p0..p1 {
                     let j0 = p * K::NR;
                     let tile = Tile {
@@ -1005,6 +1014,34 @@ struct RowBlock {
     rows: usize,
     k0: usize,
     kc: usize,
+}
+
+/// Asks the CPU to bring `block`'s values into L2 while the current block's
+/// tiles run, so that packing it next reads L2 rather than memory: a pass of
+/// few directions packs every row again for little arithmetic.
+fn prefetch_rows(x: Rows<'_>, dim: usize, block: RowBlock) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (base, size) = match x {
+            Rows::F32(values) => (values.as_ptr().cast::<u8>(), 4),
+            Rows::F16(bits) | Rows::Bf16(bits) => (bits.as_ptr().cast::<u8>(), 2),
+        };
+        for r in 0..block.rows {
+            let start = ((block.i0 + r) * dim + block.k0) * size;
+            let end = start + block.kc * size;
+            for line in (start..end).step_by(64).chain([end - 1]) {
+                // SAFETY: a prefetch neither reads nor faults, and the
+                // address lies within the rows (`block` is inside X).
+                unsafe {
+                    core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(
+                        base.wrapping_add(line).cast(),
+                    );
+                }
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (x, dim, block);
 }
 
 /// What becomes of the rows of X, widened to f32, as they are packed.
