@@ -75,6 +75,14 @@ fn project_bf16(
     z
 }
 
+/// The bits of [`project_bf16`] with the CPU's own cache sizes.
+fn projected_bits(kernels: Kernels, x: Rows<'_>, theta: &[f32], dim: usize) -> Vec<u32> {
+    project_bf16(kernels, CacheSizes::detect(), x, theta, dim)
+        .into_iter()
+        .map(f32::to_bits)
+        .collect()
+}
+
 /// The f64 projection of the bf16-rounded values, and for each entry the
 /// bound of f32 summation: (terms + 2) · ε · Σ |products|.
 fn reference_bf16(x: &[f32], theta: &[f32], dim: usize) -> (Vec<f64>, Vec<f64>) {
@@ -182,31 +190,11 @@ fn every_row_type_gives_the_bits_of_its_values() {
         .map(|&h| half::f16::from_bits(h).to_f32())
         .collect();
     for kernels in supported() {
-        let caches = CacheSizes::detect();
-        let bits = |z: Vec<f32>| z.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-        let from_f32 = bits(project_bf16(kernels, caches, Rows::F32(&x), &theta, dim));
-        let from_bf16 = bits(project_bf16(
-            kernels,
-            caches,
-            Rows::Bf16(&as_bf16),
-            &theta,
-            dim,
-        ));
+        let from_f32 = projected_bits(kernels, Rows::F32(&x), &theta, dim);
+        let from_bf16 = projected_bits(kernels, Rows::Bf16(&as_bf16), &theta, dim);
         assert_eq!(from_f32, from_bf16, "{kernels:?}: bf16 rows");
-        let from_f16 = bits(project_bf16(
-            kernels,
-            caches,
-            Rows::F16(&as_f16),
-            &theta,
-            dim,
-        ));
-        let from_widened = bits(project_bf16(
-            kernels,
-            caches,
-            Rows::F32(&widened_f16),
-            &theta,
-            dim,
-        ));
+        let from_f16 = projected_bits(kernels, Rows::F16(&as_f16), &theta, dim);
+        let from_widened = projected_bits(kernels, Rows::F32(&widened_f16), &theta, dim);
         assert_eq!(from_f16, from_widened, "{kernels:?}: f16 rows");
     }
 }
@@ -245,17 +233,9 @@ fn rounded_rows_match(n: usize, dim: usize, seed: u64) -> Result<(), TestCaseErr
         })
         .collect();
     let as_bf16: Vec<u16> = x.iter().map(|&v| f32_to_bf16(v)).collect();
-    let bits = |z: Vec<f32>| z.into_iter().map(f32::to_bits).collect::<Vec<_>>();
     for kernels in supported() {
-        let caches = CacheSizes::detect();
-        let from_f32 = bits(project_bf16(kernels, caches, Rows::F32(&x), &theta, dim));
-        let from_bf16 = bits(project_bf16(
-            kernels,
-            caches,
-            Rows::Bf16(&as_bf16),
-            &theta,
-            dim,
-        ));
+        let from_f32 = projected_bits(kernels, Rows::F32(&x), &theta, dim);
+        let from_bf16 = projected_bits(kernels, Rows::Bf16(&as_bf16), &theta, dim);
         prop_assert_eq!(from_f32, from_bf16, "{:?} at dim {}", kernels, dim);
     }
     Ok(())
