@@ -62,8 +62,11 @@ where
             if inside != ALL {
                 (s, x) = outside(s, point, !inside);
             }
-            sum = _mm512_add_pd(sum, _mm512_mul_pd(x, x));
             *x_out = x;
+        }
+        // Apart from the draws, so that the sum stays in a register.
+        for x in &block[..count] {
+            sum = _mm512_add_pd(sum, _mm512_mul_pd(*x, *x));
         }
         transpose(&mut block);
         sink(col, &block, count);
