@@ -18,7 +18,8 @@
 //! Either way direction j is a pure function of `(seed, scheme, j)`: any block
 //! of directions can be drawn alone, in any order, on any thread, and equals
 //! the same rows drawn at once, bit for bit (a block that starts or ends inside
-//! a frame computes that frame whole).
+//! a frame computes that frame whole). With AVX-512, eight streams (rows, or
+//! frames) are drawn at once, one per vector lane, with the same bits.
 
 #[cfg(target_arch = "x86_64")]
 mod lanes;
@@ -141,8 +142,10 @@ const fn frames_scratch_len(frame: usize, dim: usize, frames: usize) -> usize {
 }
 
 /// Fills `out` (row-major, `count × dim`) with directions `first .. first +
-/// count` of `scheme`, using `scratch` (at least [`scratch_len`] values) and
-/// `kernels`' instruction set (every one gives the same bits).
+/// count` of `scheme`, using `scratch` (at least [`scratch_len`] values;
+/// [`batch_scratch_len`] lets small frames be drawn several at once) and
+/// `kernels`' instruction set (every one gives the same bits; AVX-512 draws
+/// eight streams at once, one per vector lane).
 ///
 /// Every row has unit norm; with frames, the rows of one frame are orthonormal
 /// (in f64, then rounded to f32). A frame the block only partly covers is
@@ -208,19 +211,24 @@ pub fn fill(
 /// Independent directions `first ..` into the whole rows of `out`: with
 /// AVX-512, eight rows at once, one per lane; the rest one by one.
 fn fill_iid(kernels: Kernels, seed: u64, first: usize, dim: usize, out: &mut [f32]) {
-    let (mut first, mut out) = (first, out);
     #[cfg(target_arch = "x86_64")]
     if kernels.isa() == Isa::Avx512 {
         let mut groups = out.chunks_exact_mut(lanes::LANES * dim);
+        let mut index = first;
         for group in &mut groups {
             // SAFETY: a `Kernels` token names only instruction sets the CPU has.
-            unsafe { lanes::fill_rows(seed, first as u64, dim, group) };
-            first += lanes::LANES;
+            unsafe { lanes::fill_rows(seed, index as u64, dim, group) };
+            index += lanes::LANES;
         }
-        out = groups.into_remainder();
+        return fill_rows(seed, index, dim, groups.into_remainder());
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = kernels;
+    fill_rows(seed, first, dim, out);
+}
+
+/// Independent directions `first ..` into the whole rows of `out`, one by one.
+fn fill_rows(seed: u64, first: usize, dim: usize, out: &mut [f32]) {
     for (offset, row) in out.chunks_exact_mut(dim).enumerate() {
         fill_direction(seed, (first + offset) as u64, row);
     }
@@ -449,8 +457,8 @@ fn frame_normals(seed: u64, q: u64, a: &mut [f64]) {
 const FRAME_STREAM: u64 = 0x6672_616d_6573_2121; // "frames!!"
 
 /// Applies H = I − τ v vᵀ (with v's leading 1 implied, `v` the rest) to
-/// each of `xs`, one after another as far as each one's bits go: the dot
-/// products of up to four at a time in one pass.
+/// each of `xs`, each with the bits of applying it to that vector alone:
+/// the dot products of up to four at a time in one pass.
 #[inline(always)]
 fn reflect_all(v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
     if tau == 0.0 {
@@ -507,9 +515,7 @@ pub fn fill_directions(seed: u64, first: usize, dim: usize, out: &mut [f32]) -> 
     }
     let count = out.len() / dim;
     ensure_shape("directions buffer", out, count * dim)?;
-    for (offset, row) in out.chunks_exact_mut(dim).enumerate() {
-        fill_direction(seed, (first + offset) as u64, row);
-    }
+    fill_rows(seed, first, dim, out);
     Ok(())
 }
 
