@@ -25,7 +25,7 @@
 mod lanes;
 
 use crate::dispatch::{Isa, Kernels};
-use crate::dot::{dot, dots};
+use crate::dot::dots;
 use crate::error::{ensure_len, ensure_shape, Error};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -285,7 +285,7 @@ impl FrameJob {
                 let row = index % frame;
                 let take = (frame - row).min(rows.len() / dim);
                 let (block, next) = core::mem::take(&mut rows).split_at_mut(take * dim);
-                let mut frame_scratch = FrameScratch::new(a, rest, frame, dim);
+                let mut frame_scratch = FrameScratch::new(a, rest, frame, dim, Products { lanes });
                 frame_scratch.factor();
                 frame_scratch.rows(row, block);
                 index += take;
@@ -319,11 +319,18 @@ struct FrameScratch<'a> {
     /// Columns of Q being formed.
     work: &'a mut [f64],
     dim: usize,
+    products: Products,
 }
 
 impl<'a> FrameScratch<'a> {
     /// `a` holds the frame's normals; `rest` the other buffers.
-    fn new(a: &'a mut [f64], rest: &'a mut [f64], frame: usize, dim: usize) -> Self {
+    fn new(
+        a: &'a mut [f64],
+        rest: &'a mut [f64],
+        frame: usize,
+        dim: usize,
+        products: Products,
+    ) -> Self {
         let (tau, rest) = rest.split_at_mut(frame);
         let (sign, rest) = rest.split_at_mut(frame);
         FrameScratch {
@@ -332,6 +339,7 @@ impl<'a> FrameScratch<'a> {
             sign,
             work: &mut rest[..BLOCK * dim],
             dim,
+            products,
         }
     }
 
@@ -355,7 +363,7 @@ impl<'a> FrameScratch<'a> {
                     .chunks_exact_mut(d)
                     .map(|next| &mut next[k..])
                     .collect();
-                reflect_all(v, self.tau[k], &mut columns);
+                self.products.reflect_all(v, self.tau[k], &mut columns);
             }
             // The later columns four at a time, each receiving the panel's
             // reflectors in order.
@@ -366,7 +374,8 @@ impl<'a> FrameScratch<'a> {
                         .chunks_exact_mut(d)
                         .map(|next| &mut next[k..])
                         .collect();
-                    reflect_all(&done[k * d + k + 1..(k + 1) * d], self.tau[k], &mut columns);
+                    let v = &done[k * d + k + 1..(k + 1) * d];
+                    self.products.reflect_all(v, self.tau[k], &mut columns);
                 }
             }
         }
@@ -379,7 +388,7 @@ impl<'a> FrameScratch<'a> {
         let d = self.dim;
         let column = &mut self.a[k * d + k..(k + 1) * d];
         let (alpha, tail) = column.split_first_mut().expect("k < d");
-        let tail_sq = dot(tail, tail);
+        let tail_sq = self.products.dots(tail, [&*tail])[0];
         if tail_sq == 0.0 {
             // Already a multiple of e_k: H_k = I, R_kk = α.
             self.tau[k] = 0.0;
@@ -420,7 +429,7 @@ impl<'a> FrameScratch<'a> {
                     .skip(k.saturating_sub(first))
                     .map(|w| &mut w[k..])
                     .collect();
-                reflect_all(v, self.tau[k], &mut rows);
+                self.products.reflect_all(v, self.tau[k], &mut rows);
             }
             for (r, (o, w)) in group
                 .chunks_exact_mut(d)
@@ -456,34 +465,54 @@ fn frame_normals(seed: u64, q: u64, a: &mut [f64]) {
 /// Offsets the frames' generators from those of the i.i.d. directions.
 const FRAME_STREAM: u64 = 0x6672_616d_6573_2121; // "frames!!"
 
-/// Applies H = I − τ v vᵀ (with v's leading 1 implied, `v` the rest) to
-/// each of `xs`, each with the bits of applying it to that vector alone:
-/// the dot products of up to four at a time in one pass.
-#[inline(always)]
-fn reflect_all(v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
-    if tau == 0.0 {
-        return;
-    }
-    for group in xs.chunks_mut(4) {
-        match group.len() {
-            4 => reflect_group::<4>(v, tau, group),
-            3 => reflect_group::<3>(v, tau, group),
-            2 => reflect_group::<2>(v, tau, group),
-            _ => reflect_group::<1>(v, tau, group),
-        }
-    }
+/// How the frames' dot products are taken: by the generic [`dots`], or with
+/// AVX-512 registers of partial sums (`lanes`); the same sums either way.
+#[derive(Clone, Copy)]
+struct Products {
+    lanes: bool,
 }
 
-/// [`reflect_all`] on exactly R vectors.
-#[inline(always)]
-fn reflect_group<const R: usize>(v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
-    let products = dots(v, core::array::from_fn::<_, R, _>(|r| &xs[r][1..]));
-    for (x, product) in xs.iter_mut().zip(products) {
-        let (head, tail) = x.split_first_mut().expect("a reflector acts on ≥ 1 row");
-        let s = tau * (*head + product);
-        *head -= s;
-        for (t, vi) in tail.iter_mut().zip(v) {
-            *t -= s * vi;
+impl Products {
+    /// [`dots`] of `a` with each of `bs`.
+    #[inline(always)]
+    fn dots<const R: usize>(self, a: &[f64], bs: [&[f64]; R]) -> [f64; R] {
+        #[cfg(target_arch = "x86_64")]
+        if self.lanes {
+            // SAFETY: `lanes` is set on the AVX-512 path alone.
+            return unsafe { lanes::dots(a, bs) };
+        }
+        dots(a, bs)
+    }
+
+    /// Applies H = I − τ v vᵀ (with v's leading 1 implied, `v` the rest) to
+    /// each of `xs`, each with the bits of applying it to that vector alone:
+    /// the dot products of up to four at a time in one pass.
+    #[inline(always)]
+    fn reflect_all(self, v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
+        if tau == 0.0 {
+            return;
+        }
+        for group in xs.chunks_mut(4) {
+            match group.len() {
+                4 => self.reflect_group::<4>(v, tau, group),
+                3 => self.reflect_group::<3>(v, tau, group),
+                2 => self.reflect_group::<2>(v, tau, group),
+                _ => self.reflect_group::<1>(v, tau, group),
+            }
+        }
+    }
+
+    /// [`Products::reflect_all`] on exactly R vectors.
+    #[inline(always)]
+    fn reflect_group<const R: usize>(self, v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
+        let products = self.dots(v, core::array::from_fn::<_, R, _>(|r| &xs[r][1..]));
+        for (x, product) in xs.iter_mut().zip(products) {
+            let (head, tail) = x.split_first_mut().expect("a reflector acts on ≥ 1 row");
+            let s = tau * (*head + product);
+            *head -= s;
+            for (t, vi) in tail.iter_mut().zip(v) {
+                *t -= s * vi;
+            }
         }
     }
 }
