@@ -18,10 +18,14 @@
 //! Either way direction j is a pure function of `(seed, scheme, j)`: any block
 //! of directions can be drawn alone, in any order, on any thread, and equals
 //! the same rows drawn at once, bit for bit (a block that starts or ends inside
-//! a frame computes that frame whole).
+//! a frame computes that frame whole). With AVX-512, eight streams (rows, or
+//! frames) are drawn at once, one per vector lane, with the same bits.
+
+#[cfg(target_arch = "x86_64")]
+mod lanes;
 
 use crate::dispatch::{Isa, Kernels};
-use crate::dot::dot;
+use crate::dot::dots;
 use crate::error::{ensure_len, ensure_shape, Error};
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -85,13 +89,63 @@ impl Scheme {
 pub const fn scratch_len(scheme: Scheme, dim: usize) -> usize {
     match scheme {
         Scheme::Iid => 0,
-        Scheme::Orthogonal { frame } => frame * dim + 2 * frame + BLOCK * dim,
+        Scheme::Orthogonal { frame } => frames_scratch_len(frame, dim, 1),
     }
 }
 
+/// Frames whose normals [`fill`] draws at once, one per AVX-512 lane.
+const FRAME_BATCH: usize = 8;
+
+/// Most rows per frame for which frames are drawn in batches: drawing the
+/// normals costs O(d) per row and the QR O(d·f), so batching larger frames
+/// saves little for its memory.
+const BATCH_MAX_FRAME: usize = 64;
+
+/// Frames whose normals [`fill`] draws at once (one per AVX-512 lane, the
+/// same bits as one by one) when its scratch holds [`batch_scratch_len`]
+/// values: 8 for frames of at most 64 rows, otherwise (and for
+/// [`Scheme::Iid`]) 1.
+///
+/// ```
+/// use psmi_core::directions::{batch_frames, Scheme};
+/// assert_eq!(batch_frames(Scheme::Orthogonal { frame: 3 }), 8);
+/// assert_eq!(batch_frames(Scheme::Orthogonal { frame: 100 }), 1);
+/// ```
+pub const fn batch_frames(scheme: Scheme) -> usize {
+    match scheme {
+        Scheme::Orthogonal { frame } if frame <= BATCH_MAX_FRAME => FRAME_BATCH,
+        _ => 1,
+    }
+}
+
+/// Length of the f64 scratch with which [`fill`] draws [`batch_frames`]
+/// frames' normals at once: `b·f·d + 2f + 8d` for b frames of f rows (0
+/// for [`Scheme::Iid`]).
+///
+/// ```
+/// use psmi_core::directions::{batch_scratch_len, scratch_len, Scheme};
+/// let small = Scheme::Orthogonal { frame: 3 };
+/// assert_eq!(batch_scratch_len(small, 100), 8 * 3 * 100 + 2 * 3 + 8 * 100);
+/// let large = Scheme::Orthogonal { frame: 100 };
+/// assert_eq!(batch_scratch_len(large, 100), scratch_len(large, 100));
+/// ```
+pub const fn batch_scratch_len(scheme: Scheme, dim: usize) -> usize {
+    match scheme {
+        Scheme::Iid => 0,
+        Scheme::Orthogonal { frame } => frames_scratch_len(frame, dim, batch_frames(scheme)),
+    }
+}
+
+/// Scratch for the normals of `frames` frames and one frame's QR.
+const fn frames_scratch_len(frame: usize, dim: usize, frames: usize) -> usize {
+    frames * frame * dim + 2 * frame + BLOCK * dim
+}
+
 /// Fills `out` (row-major, `count × dim`) with directions `first .. first +
-/// count` of `scheme`, using `scratch` (at least [`scratch_len`] values) and
-/// `kernels`' instruction set (every one gives the same bits).
+/// count` of `scheme`, using `scratch` (at least [`scratch_len`] values;
+/// [`batch_scratch_len`] lets small frames be drawn several at once) and
+/// `kernels`' instruction set (every one gives the same bits; AVX-512 draws
+/// eight streams at once, one per vector lane).
 ///
 /// Every row has unit norm; with frames, the rows of one frame are orthonormal
 /// (in f64, then rounded to f32). A frame the block only partly covers is
@@ -129,11 +183,12 @@ pub fn fill(
     scratch: &mut [f64],
 ) -> Result<(), Error> {
     scheme.check(dim)?;
-    let Scheme::Orthogonal { frame } = scheme else {
-        return fill_directions(seed, first, dim, out);
-    };
     let count = out.len() / dim;
     ensure_shape("directions buffer", out, count * dim)?;
+    let Scheme::Orthogonal { frame } = scheme else {
+        fill_iid(kernels, seed, first, dim, out);
+        return Ok(());
+    };
     ensure_len("scratch", scratch, scratch_len(scheme, dim))?;
     let job = FrameJob {
         seed,
@@ -148,9 +203,35 @@ pub fn fill(
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => unsafe { job.run_avx2(out, scratch) },
-        _ => job.run(out, scratch),
+        _ => job.run(out, scratch, false),
     }
     Ok(())
+}
+
+/// Independent directions `first ..` into the whole rows of `out`: with
+/// AVX-512, eight rows at once, one per lane; the rest one by one.
+fn fill_iid(kernels: Kernels, seed: u64, first: usize, dim: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if kernels.isa() == Isa::Avx512 {
+        let mut groups = out.chunks_exact_mut(lanes::LANES * dim);
+        let mut index = first;
+        for group in &mut groups {
+            // SAFETY: a `Kernels` token names only instruction sets the CPU has.
+            unsafe { lanes::fill_rows(seed, index as u64, dim, group) };
+            index += lanes::LANES;
+        }
+        return fill_rows(seed, index, dim, groups.into_remainder());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = kernels;
+    fill_rows(seed, first, dim, out);
+}
+
+/// Independent directions `first ..` into the whole rows of `out`, one by one.
+fn fill_rows(seed: u64, first: usize, dim: usize, out: &mut [f32]) {
+    for (offset, row) in out.chunks_exact_mut(dim).enumerate() {
+        fill_direction(seed, (first + offset) as u64, row);
+    }
 }
 
 /// Directions `first ..` of frames of `frame` rows, into whole rows of `out`.
@@ -167,33 +248,62 @@ struct FrameJob {
 }
 
 impl FrameJob {
+    /// With `lanes` (AVX-512) and room in `scratch` for [`FRAME_BATCH`]
+    /// frames (of at most [`BATCH_MAX_FRAME`] rows), the normals of up to
+    /// that many frames are drawn at once, one frame per lane.
     #[inline(always)]
-    fn run(&self, out: &mut [f32], scratch: &mut [f64]) {
+    fn run(&self, out: &mut [f32], scratch: &mut [f64], lanes: bool) {
         let (frame, dim) = (self.frame, self.dim);
+        let batched = lanes
+            && frame <= BATCH_MAX_FRAME
+            && scratch.len() >= frames_scratch_len(frame, dim, FRAME_BATCH);
+        let batch = if batched { FRAME_BATCH } else { 1 };
+        let (matrices, rest) = scratch.split_at_mut(batch * frame * dim);
         let mut index = self.first;
         let mut rows = out;
         while !rows.is_empty() {
-            let (q, row) = (index / frame, index % frame);
-            let take = (frame - row).min(rows.len() / dim);
-            let (block, rest) = rows.split_at_mut(take * dim);
-            let mut frame_scratch = FrameScratch::new(scratch, frame, dim);
-            frame_scratch.factor(self.seed, q as u64);
-            frame_scratch.rows(row, block);
-            index += take;
-            rows = rest;
+            // Frames q .. q + frames hold the next rows.
+            let q = index / frame;
+            let frames = ((index + rows.len() / dim - 1) / frame + 1 - q).min(batch);
+            if batched && frames > 1 {
+                // The spare lanes draw the frames after, unused.
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `lanes` is set on the AVX-512 path alone.
+                unsafe {
+                    lanes::fill_frames(self.seed ^ FRAME_STREAM, q as u64, matrices)
+                };
+            } else {
+                for (i, a) in matrices
+                    .chunks_exact_mut(frame * dim)
+                    .take(frames)
+                    .enumerate()
+                {
+                    frame_normals(self.seed, (q + i) as u64, a);
+                }
+            }
+            for a in matrices.chunks_exact_mut(frame * dim).take(frames) {
+                let row = index % frame;
+                let take = (frame - row).min(rows.len() / dim);
+                let (block, next) = core::mem::take(&mut rows).split_at_mut(take * dim);
+                let mut frame_scratch = FrameScratch::new(a, rest, frame, dim, Products { lanes });
+                frame_scratch.factor();
+                frame_scratch.rows(row, block);
+                index += take;
+                rows = next;
+            }
         }
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
     fn run_avx512(&self, out: &mut [f32], scratch: &mut [f64]) {
-        self.run(out, scratch)
+        self.run(out, scratch, true)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     fn run_avx2(&self, out: &mut [f32], scratch: &mut [f64]) {
-        self.run(out, scratch)
+        self.run(out, scratch, false)
     }
 }
 
@@ -209,11 +319,18 @@ struct FrameScratch<'a> {
     /// Columns of Q being formed.
     work: &'a mut [f64],
     dim: usize,
+    products: Products,
 }
 
 impl<'a> FrameScratch<'a> {
-    fn new(scratch: &'a mut [f64], frame: usize, dim: usize) -> Self {
-        let (a, rest) = scratch.split_at_mut(frame * dim);
+    /// `a` holds the frame's normals; `rest` the other buffers.
+    fn new(
+        a: &'a mut [f64],
+        rest: &'a mut [f64],
+        frame: usize,
+        dim: usize,
+        products: Products,
+    ) -> Self {
         let (tau, rest) = rest.split_at_mut(frame);
         let (sign, rest) = rest.split_at_mut(frame);
         FrameScratch {
@@ -222,10 +339,11 @@ impl<'a> FrameScratch<'a> {
             sign,
             work: &mut rest[..BLOCK * dim],
             dim,
+            products,
         }
     }
 
-    /// Draws frame `q`'s d × f Gaussian matrix, column by column, and factors it.
+    /// Factors the frame's d × f Gaussian matrix.
     ///
     /// In panels of [`BLOCK`] columns: each column of a panel is reduced and
     /// its reflector applied to the rest of the panel, then the panel's
@@ -233,27 +351,31 @@ impl<'a> FrameScratch<'a> {
     /// column still receives H_0, H_1, … in that order, so the arithmetic is
     /// that of the unblocked algorithm, with a BLOCK-th of its memory traffic.
     #[inline(always)]
-    fn factor(&mut self, seed: u64, q: u64) {
+    fn factor(&mut self) {
         let (d, f) = (self.dim, self.tau.len());
-        frame_normals(seed, q, self.a);
         for panel in (0..f).step_by(BLOCK) {
             let end = (panel + BLOCK).min(f);
             for k in panel..end {
                 self.reflector(k);
                 let (done, rest) = self.a.split_at_mut((k + 1) * d);
                 let v = &done[k * d + k + 1..];
-                for next in rest[..(end - k - 1) * d].chunks_exact_mut(d) {
-                    reflect(v, self.tau[k], &mut next[k..]);
-                }
+                let mut columns: Columns<'_> = rest[..(end - k - 1) * d]
+                    .chunks_exact_mut(d)
+                    .map(|next| &mut next[k..])
+                    .collect();
+                self.products.reflect_all(v, self.tau[k], &mut columns);
             }
+            // The later columns four at a time, each receiving the panel's
+            // reflectors in order.
             let (done, rest) = self.a.split_at_mut(end * d);
-            for next in rest.chunks_exact_mut(d) {
+            for group in rest.chunks_mut(4 * d) {
                 for k in panel..end {
-                    reflect(
-                        &done[k * d + k + 1..(k + 1) * d],
-                        self.tau[k],
-                        &mut next[k..],
-                    );
+                    let mut columns: Columns<'_> = group
+                        .chunks_exact_mut(d)
+                        .map(|next| &mut next[k..])
+                        .collect();
+                    let v = &done[k * d + k + 1..(k + 1) * d];
+                    self.products.reflect_all(v, self.tau[k], &mut columns);
                 }
             }
         }
@@ -266,7 +388,7 @@ impl<'a> FrameScratch<'a> {
         let d = self.dim;
         let column = &mut self.a[k * d + k..(k + 1) * d];
         let (alpha, tail) = column.split_first_mut().expect("k < d");
-        let tail_sq = dot(tail, tail);
+        let tail_sq = self.products.dots(tail, [&*tail])[0];
         if tail_sq == 0.0 {
             // Already a multiple of e_k: H_k = I, R_kk = α.
             self.tau[k] = 0.0;
@@ -302,9 +424,12 @@ impl<'a> FrameScratch<'a> {
             }
             for k in (0..first + count).rev() {
                 let v = &self.a[k * d + k + 1..(k + 1) * d];
-                for w in work.chunks_exact_mut(d).skip(k.saturating_sub(first)) {
-                    reflect(v, self.tau[k], &mut w[k..]);
-                }
+                let mut rows: Columns<'_> = work
+                    .chunks_exact_mut(d)
+                    .skip(k.saturating_sub(first))
+                    .map(|w| &mut w[k..])
+                    .collect();
+                self.products.reflect_all(v, self.tau[k], &mut rows);
             }
             for (r, (o, w)) in group
                 .chunks_exact_mut(d)
@@ -323,6 +448,10 @@ impl<'a> FrameScratch<'a> {
 /// Columns per panel of the factorisation, and rows formed together.
 const BLOCK: usize = 8;
 
+/// The vectors one reflector acts on together: at most a panel's columns or
+/// the rows formed together.
+type Columns<'a> = heapless::Vec<&'a mut [f64], BLOCK>;
+
 /// Fills `a` (column-major d × f) with frame `q`'s standard normals, column
 /// by column, from a stream apart from the i.i.d. directions', so that frame q
 /// and direction q do not share their normals.
@@ -336,17 +465,55 @@ fn frame_normals(seed: u64, q: u64, a: &mut [f64]) {
 /// Offsets the frames' generators from those of the i.i.d. directions.
 const FRAME_STREAM: u64 = 0x6672_616d_6573_2121; // "frames!!"
 
-/// Applies H = I − τ v vᵀ (with v's leading 1 implied, `v` the rest) to `x`.
-#[inline(always)]
-fn reflect(v: &[f64], tau: f64, x: &mut [f64]) {
-    if tau == 0.0 {
-        return;
+/// How the frames' dot products are taken: by the generic [`dots`], or with
+/// AVX-512 registers of partial sums (`lanes`); the same sums either way.
+#[derive(Clone, Copy)]
+struct Products {
+    lanes: bool,
+}
+
+impl Products {
+    /// [`dots`] of `a` with each of `bs`.
+    #[inline(always)]
+    fn dots<const R: usize>(self, a: &[f64], bs: [&[f64]; R]) -> [f64; R] {
+        #[cfg(target_arch = "x86_64")]
+        if self.lanes {
+            // SAFETY: `lanes` is set on the AVX-512 path alone.
+            return unsafe { lanes::dots(a, bs) };
+        }
+        dots(a, bs)
     }
-    let (head, tail) = x.split_first_mut().expect("a reflector acts on ≥ 1 row");
-    let s = tau * (*head + dot(v, tail));
-    *head -= s;
-    for (t, vi) in tail.iter_mut().zip(v) {
-        *t -= s * vi;
+
+    /// Applies H = I − τ v vᵀ (with v's leading 1 implied, `v` the rest) to
+    /// each of `xs`, each with the bits of applying it to that vector alone:
+    /// the dot products of up to four at a time in one pass.
+    #[inline(always)]
+    fn reflect_all(self, v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
+        if tau == 0.0 {
+            return;
+        }
+        for group in xs.chunks_mut(4) {
+            match group.len() {
+                4 => self.reflect_group::<4>(v, tau, group),
+                3 => self.reflect_group::<3>(v, tau, group),
+                2 => self.reflect_group::<2>(v, tau, group),
+                _ => self.reflect_group::<1>(v, tau, group),
+            }
+        }
+    }
+
+    /// [`Products::reflect_all`] on exactly R vectors.
+    #[inline(always)]
+    fn reflect_group<const R: usize>(self, v: &[f64], tau: f64, xs: &mut [&mut [f64]]) {
+        let products = self.dots(v, core::array::from_fn::<_, R, _>(|r| &xs[r][1..]));
+        for (x, product) in xs.iter_mut().zip(products) {
+            let (head, tail) = x.split_first_mut().expect("a reflector acts on ≥ 1 row");
+            let s = tau * (*head + product);
+            *head -= s;
+            for (t, vi) in tail.iter_mut().zip(v) {
+                *t -= s * vi;
+            }
+        }
     }
 }
 
@@ -377,9 +544,7 @@ pub fn fill_directions(seed: u64, first: usize, dim: usize, out: &mut [f32]) -> 
     }
     let count = out.len() / dim;
     ensure_shape("directions buffer", out, count * dim)?;
-    for (offset, row) in out.chunks_exact_mut(dim).enumerate() {
-        fill_direction(seed, (first + offset) as u64, row);
-    }
+    fill_rows(seed, first, dim, out);
     Ok(())
 }
 
@@ -397,8 +562,14 @@ fn fill_direction(seed: u64, index: u64, row: &mut [f32]) {
         sum_sq += v * v;
         *value = v as f32;
     }
-    // The norm is taken of the f64 draws; scaling the stored values in f64
-    // keeps each row's norm within an f32 rounding of 1.
+    normalise(row, sum_sq);
+}
+
+/// Scales a row of normals (rounded to f32) whose f64 squares sum to
+/// `sum_sq` to unit norm. The norm is taken of the f64 draws; scaling the
+/// stored values in f64 keeps each row's norm within an f32 rounding of 1.
+#[inline(always)]
+fn normalise(row: &mut [f32], sum_sq: f64) {
     let inv_norm = 1.0 / libm::sqrt(sum_sq);
     for value in row.iter_mut() {
         *value = (*value as f64 * inv_norm) as f32;
@@ -549,25 +720,53 @@ const ZIGGURAT_X: [f64; 129] = [
 fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
     loop {
         let bits = rng.next_u64();
-        // Top 53 bits: u uniform in [-1, 1); low 7 bits: the layer.
-        let u = 2.0 * unit_f64(bits) - 1.0;
-        let layer = (bits & 0x7f) as usize;
-        let x = u * ZIGGURAT_X[layer];
+        let (x, layer) = ziggurat_point(bits);
         // Inside the layer's rectangle that lies wholly under the density.
         if x.abs() < ZIGGURAT_X[layer + 1] {
             return x;
         }
-        if layer == 0 {
-            return normal_tail(rng, u < 0.0);
-        }
-        // In the wedge: accept under the density, between f at the
-        // layer's two edges.
-        let (outer, inner) = (ZIGGURAT_X[layer], ZIGGURAT_X[layer + 1]);
-        let f_outer = libm::exp(-0.5 * (outer * outer - x * x));
-        let f_inner = libm::exp(-0.5 * (inner * inner - x * x));
-        if f_inner + unit_f64(rng.next_u64()) * (f_outer - f_inner) < 1.0 {
+        if let Some(x) = outside_rectangle(rng, x, layer) {
             return x;
         }
+    }
+}
+
+/// The point of the ziggurat a 64-bit draw picks: its top 53 bits give u
+/// uniform in [-1, 1), its low 7 bits the layer; x = u times the layer's width.
+#[inline(always)]
+fn ziggurat_point(bits: u64) -> (f64, usize) {
+    let u = 2.0 * unit_f64(bits) - 1.0;
+    let layer = (bits & 0x7f) as usize;
+    (u * ZIGGURAT_X[layer], layer)
+}
+
+/// Carries on from a draw whose point x fell outside its layer's
+/// rectangle: a sample of the tail for the base layer, otherwise x if it
+/// lies under the density in the layer's wedge (one more draw), or `None`
+/// to start again.
+#[inline(always)]
+fn outside_rectangle(rng: &mut Xoshiro256PlusPlus, x: f64, layer: usize) -> Option<f64> {
+    if layer == 0 {
+        // x has u's sign (the base layer's width is positive).
+        return Some(normal_tail(rng, x < 0.0));
+    }
+    // In the wedge: accept under the density, between f at the
+    // layer's two edges.
+    let (outer, inner) = (ZIGGURAT_X[layer], ZIGGURAT_X[layer + 1]);
+    let f_outer = libm::exp(-0.5 * (outer * outer - x * x));
+    let f_inner = libm::exp(-0.5 * (inner * inner - x * x));
+    (f_inner + unit_f64(rng.next_u64()) * (f_outer - f_inner) < 1.0).then_some(x)
+}
+
+/// Finishes the normal [`standard_normal`] would return from `rng` had its
+/// last draw been `bits` and that draw's point fallen outside its
+/// rectangle (the vector samplers' lanes that leave the fast path).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn finish_normal(rng: &mut Xoshiro256PlusPlus, bits: u64) -> f64 {
+    let (x, layer) = ziggurat_point(bits);
+    match outside_rectangle(rng, x, layer) {
+        Some(x) => x,
+        None => standard_normal(rng),
     }
 }
 
@@ -851,6 +1050,94 @@ mod tests {
             let mut scratch = vec![0.0f64; scratch_len(scheme, dim)];
             fill(kernels, 3, scheme, 10, dim, &mut out, &mut scratch).unwrap();
             assert_eq!(out, expected, "{}", isa.name());
+        }
+    }
+
+    /// Bits of f32 values, so that -0 and 0 differ.
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Every instruction set draws the scalar sampler's i.i.d. directions,
+    /// bit for bit: odd dimensions, groups of eight rows and the rest,
+    /// seeds and first indices far apart.
+    #[test]
+    fn every_instruction_set_draws_the_same_directions() {
+        for dim in [1usize, 7, 17, 4097] {
+            for (seed, first) in [(0u64, 0usize), (42, 5), (u64::MAX, 1 << 40), (0x5eed, 77)] {
+                let count = 19;
+                let mut expected = vec![0.0f32; count * dim];
+                fill_directions(seed, first, dim, &mut expected).unwrap();
+                for isa in crate::Isa::ALL {
+                    let Some(kernels) = Kernels::for_isa(isa) else {
+                        continue;
+                    };
+                    let mut out = vec![0.0f32; count * dim];
+                    fill(kernels, seed, Scheme::Iid, first, dim, &mut out, &mut []).unwrap();
+                    assert_eq!(
+                        bits(&out),
+                        bits(&expected),
+                        "{} d {dim} seed {seed} first {first}",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Drawn in batches of frames, one per lane, frames equal those drawn
+    /// one by one: frames of 1 to 64 rows (65 is not batched), blocks that
+    /// start and end inside frames and batches.
+    #[test]
+    fn batched_frames_equal_frames_drawn_one_by_one() {
+        for (dim, frame) in [(7usize, 1usize), (17, 3), (130, 7), (65, 64), (66, 65)] {
+            let scheme = Scheme::Orthogonal { frame };
+            let (first, count) = (frame / 2 + 1, 11 * frame + 3);
+            let expected = draw(8, scheme, first, count, dim);
+            for isa in crate::Isa::ALL {
+                let Some(kernels) = Kernels::for_isa(isa) else {
+                    continue;
+                };
+                let mut out = vec![0.0f32; count * dim];
+                let mut scratch = vec![0.0f64; batch_scratch_len(scheme, dim)];
+                fill(kernels, 8, scheme, first, dim, &mut out, &mut scratch).unwrap();
+                assert_eq!(
+                    bits(&out),
+                    bits(&expected),
+                    "{} d {dim} f {frame}",
+                    isa.name()
+                );
+            }
+        }
+    }
+
+    /// FNV-1a over the bits of `values`.
+    fn fnv(values: &[f32]) -> u64 {
+        values.iter().fold(0xcbf2_9ce4_8422_2325, |h, v| {
+            (h ^ v.to_bits() as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+
+    /// The directions of a W3-sized model (seed 7, d 4096, 2000 directions,
+    /// i.i.d. and frames of 3) hash to fixed values, those the saved models
+    /// were drawn with, on every instruction set.
+    #[test]
+    fn directions_are_those_saved_models_were_fitted_with() {
+        let (dim, count) = (4096usize, 2000usize);
+        let frames = Scheme::Orthogonal { frame: 3 };
+        for (scheme, expected) in [
+            (Scheme::Iid, 0x44e4_2d47_dfa2_bae8u64),
+            (frames, 0x7cfd_65b7_3236_1fdb),
+        ] {
+            for isa in crate::Isa::ALL {
+                let Some(kernels) = Kernels::for_isa(isa) else {
+                    continue;
+                };
+                let mut out = vec![0.0f32; count * dim];
+                let mut scratch = vec![0.0f64; batch_scratch_len(scheme, dim)];
+                fill(kernels, 7, scheme, 0, dim, &mut out, &mut scratch).unwrap();
+                assert_eq!(fnv(&out), expected, "{scheme:?} {}", isa.name());
+            }
         }
     }
 

@@ -71,9 +71,10 @@ pub const ROW_GROUPS: usize = 64;
 const PROJECTION_CHUNK: usize = 2048;
 
 /// Fills `theta` (row-major `count × dim`) with directions
-/// `first .. first + count` of `seed` and `scheme`: one task per direction,
-/// or per frame of orthonormal directions (a frame the block only partly
-/// covers is computed whole).
+/// `first .. first + count` of `seed` and `scheme`: one task per 32
+/// directions, or per [`directions::batch_frames`] frames of orthonormal
+/// directions (a frame the block only partly covers is computed whole), so
+/// that the CPU's vector lanes draw several together.
 ///
 /// ```
 /// use psmi_core::directions::{self, Scheme};
@@ -99,33 +100,42 @@ pub fn draw_directions(
     dim: usize,
     theta: &mut [f32],
 ) -> Result<(), Error> {
+    let kernels = Kernels::detect();
     // `max(1)`: rayon's chunks may not be empty; `fill` reports dim 0 and bad frames.
     let Scheme::Orthogonal { frame } = scheme else {
         return theta
-            .par_chunks_mut(dim.max(1))
+            .par_chunks_mut(DIRECTION_CHUNK * dim.max(1))
             .enumerate()
-            .try_for_each(|(j, row)| directions::fill_directions(seed, first + j, dim, row));
+            .try_for_each(|(c, rows)| {
+                let start = first + c * DIRECTION_CHUNK;
+                directions::fill(kernels, seed, scheme, start, dim, rows, &mut [])
+            });
     };
-    let kernels = Kernels::detect();
     if dim == 0 || frame == 0 || frame > dim {
         return directions::fill(kernels, seed, scheme, first, dim, theta, &mut []);
     }
-    // Cut at frame boundaries: the first piece ends where frame first / f does.
+    // Cut at frame boundaries: the first piece ends where frame first / f
+    // does, the others hold a batch of frames each.
     let lead = ((frame - first % frame) * dim).min(theta.len());
     let (head, tail) = theta.split_at_mut(lead);
+    let piece = directions::batch_frames(scheme) * frame;
     let pieces = std::iter::once((first, head)).chain(
-        tail.chunks_mut(frame * dim)
+        tail.chunks_mut(piece * dim)
             .enumerate()
-            .map(|(q, rows)| (first + lead / dim + q * frame, rows)),
+            .map(|(p, rows)| (first + lead / dim + p * piece, rows)),
     );
     pieces
         .collect::<Vec<_>>()
         .into_par_iter()
         .try_for_each(|(start, rows)| {
-            let mut scratch = vec![0.0f64; directions::scratch_len(scheme, dim)];
+            let mut scratch = vec![0.0f64; directions::batch_scratch_len(scheme, dim)];
             directions::fill(kernels, seed, scheme, start, dim, rows, &mut scratch)
         })
 }
+
+/// Independent directions per task of [`draw_directions`]: a multiple of
+/// the eight rows drawn together in AVX-512 lanes.
+const DIRECTION_CHUNK: usize = 32;
 
 /// Z = X Θᵀ: `x` is `n × packed.dim()`, `z` row-major
 /// `n × packed.directions()`; one task per chunk of rows, the rows shared
