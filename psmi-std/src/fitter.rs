@@ -7,7 +7,7 @@ use crate::features::Features;
 use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
-use crate::stages::ClassStatistics;
+use crate::stages::{self, ClassStatistics};
 use psmi_core::directions::Scheme;
 use psmi_core::projection::Precision;
 use std::collections::HashMap;
@@ -344,6 +344,57 @@ impl PsmiFitter {
     ///
     /// [`PsmiError::DimensionMismatch`] and [`PsmiError::LabelCount`].
     pub fn update(&mut self, x: &Features<'_>, labels: &[i64]) -> Result<()> {
+        self.add(x, labels, None)
+    }
+
+    /// As [`PsmiFitter::update`], keeping the chunk's projections on every
+    /// direction in `kept` (row-major, `x.rows() × m`), so that once the
+    /// merged model is known it scores these rows from them
+    /// ([`PsmiModel::transform_kept`]) without projecting them again: one
+    /// partition of a distributed fit and transform. The statistics are
+    /// those `update` adds, bit for bit.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Psmi, PsmiFitter};
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(300)).build()?;
+    /// let (x, y) = (Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?, [0, 0, 1, 1]);
+    /// let mut fitter = PsmiFitter::new(&psmi, 2)?;
+    /// let mut kept = vec![0.0f32; 4 * 300];
+    /// fitter.update_keeping(&x, &y, &mut kept)?;
+    /// let model = fitter.finish()?;
+    /// assert_eq!(model.transform_kept(&kept, &y)?, model.transform(&x, &y)?);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiFitter::update`], and [`PsmiError::Incompatible`] unless
+    /// `kept` holds m values per row.
+    pub fn update_keeping(
+        &mut self,
+        x: &Features<'_>,
+        labels: &[i64],
+        kept: &mut [f32],
+    ) -> Result<()> {
+        let m = self.n_estimators();
+        if kept.len() != x.rows() * m {
+            return Err(PsmiError::Incompatible(format!(
+                "{} values to keep the projections of {} rows on {m} directions; expected {}",
+                kept.len(),
+                x.rows(),
+                x.rows() * m
+            )));
+        }
+        self.add(x, labels, Some(kept))
+    }
+
+    /// Adds a chunk, its projections copied into `kept` if given.
+    fn add(
+        &mut self,
+        x: &Features<'_>,
+        labels: &[i64],
+        mut kept: Option<&mut [f32]>,
+    ) -> Result<()> {
         if x.cols() != self.dim {
             return Err(PsmiError::DimensionMismatch {
                 expected: self.dim,
@@ -364,15 +415,43 @@ impl PsmiFitter {
             })
             .collect();
         let classes = self.labels.len() + new_labels.len();
-        let engine = &self.engine;
-        let mut packed_buffer = Vec::new();
+        let (engine, m, single) = (&self.engine, self.n_estimators(), self.blocks.len() == 1);
+        let (mut packed_buffer, mut block_buffer) = (Vec::new(), Vec::new());
         let partials = self
             .blocks
             .iter()
             .map(|block| {
                 let packed = block.pack(engine, &mut packed_buffer)?;
-                Ok(engine
-                    .install(|| ClassStatistics::of_features(x, &packed, &class_index, classes))?)
+                let statistics = match kept.as_deref_mut() {
+                    None => engine.install(|| {
+                        ClassStatistics::of_features(x, &packed, &class_index, classes)
+                    })?,
+                    // One block: its projections are the rows kept.
+                    Some(kept) if single => engine.install(|| {
+                        stages::project_with_statistics(x, &packed, &class_index, classes, kept)
+                    })?,
+                    Some(kept) => {
+                        let width = block.count();
+                        block_buffer.resize(x.rows() * width, 0.0);
+                        let statistics = engine.install(|| {
+                            stages::project_with_statistics(
+                                x,
+                                &packed,
+                                &class_index,
+                                classes,
+                                &mut block_buffer,
+                            )
+                        })?;
+                        for (to, from) in kept
+                            .chunks_exact_mut(m)
+                            .zip(block_buffer.chunks_exact(width))
+                        {
+                            to[block.first..block.first + width].copy_from_slice(from);
+                        }
+                        statistics
+                    }
+                };
+                Ok(statistics)
             })
             .collect::<Result<Vec<_>>>()?;
         self.add_classes(&new_labels);
