@@ -27,7 +27,7 @@ fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
 ) -> PyResult<&'a [T]> {
     array
         .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous")))
+        .map_err(|_| PyValueError::new_err(format!("{name} must be C-contiguous and aligned")))
 }
 
 /// Features and labels as the library takes them, borrowed from numpy.
@@ -73,6 +73,9 @@ type Scores<'py> = (
     Bound<'py, PyArray1<f64>>,
     f64,
 );
+
+/// Each sample's mean and std, as numpy arrays.
+type MeanStd<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
 
 fn scores_to_py(py: Python<'_>, scores: psmi_std::PsmiScores) -> PyResult<Scores<'_>> {
     let (smi, m) = (scores.smi(), scores.n_estimators());
@@ -254,8 +257,8 @@ impl Estimator {
     }
 
     /// What a partition keeps for a target error, empty, for a run over
-    /// `n` samples of `dim` features.
-    fn running_errors(&self, n: usize, dim: usize) -> PyResult<RunningErrors> {
+    /// `n` samples of `dim` features (the order of `fitter`'s arguments).
+    fn running_errors(&self, dim: usize, n: usize) -> PyResult<RunningErrors> {
         let scheme = self.psmi.scheme(Some(n), dim).map_err(to_py)?;
         Ok(RunningErrors {
             errors: psmi_std::error_bars::RunningErrors::new(scheme),
@@ -437,6 +440,38 @@ impl Model {
             .map_err(to_py)
     }
 
+    /// `(mean, std)` of each row from its projections kept by
+    /// `Fitter.update_keeping` (n × m float32).
+    fn transform_kept<'py>(
+        &self,
+        py: Python<'py>,
+        kept: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+    ) -> PyResult<MeanStd<'py>> {
+        let (kept, y) = (contiguous(&kept, "kept")?, contiguous(&y, "y")?);
+        let model = &self.model;
+        let scores = py.detach(|| model.transform_kept(kept, y)).map_err(to_py)?;
+        let (mean, std, _) = scores.into_parts();
+        Ok((PyArray1::from_vec(py, mean), PyArray1::from_vec(py, std)))
+    }
+
+    /// As `score_running`, from the rows' projections kept by
+    /// `Fitter.update_keeping` on this block.
+    fn score_running_kept(
+        &self,
+        py: Python<'_>,
+        kept: PyReadonlyArray2<'_, f32>,
+        y: PyReadonlyArray1<'_, i64>,
+        mut errors: PyRefMut<'_, RunningErrors>,
+        first_direction: usize,
+        row: usize,
+    ) -> PyResult<()> {
+        let (kept, y) = (contiguous(&kept, "kept")?, contiguous(&y, "y")?);
+        let (model, errors) = (&self.model, &mut errors.errors);
+        py.detach(|| model.score_running_kept(kept, y, first_direction, row, errors))
+            .map_err(to_py)
+    }
+
     /// Each sample's exact quantiles at `levels` over the directions, n × q
     /// (one more pass over the data, never the n × m matrix).
     fn quantiles<'py>(
@@ -589,6 +624,25 @@ impl Fitter {
         let (x, y) = inputs_at(&x, &y, first_row)?;
         let fitter = &mut self.fitter;
         py.detach(|| fitter.update(&x, y)).map_err(to_py)
+    }
+
+    /// As `update`, returning the rows' projections on every direction
+    /// (n × m float32), from which `Model.transform_kept` scores them.
+    #[pyo3(signature = (x, y, first_row=0))]
+    fn update_keeping<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        y: PyReadonlyArray1<'py, i64>,
+        first_row: usize,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (x, y) = inputs_at(&x, &y, first_row)?;
+        let m = self.fitter.n_estimators();
+        let fitter = &mut self.fitter;
+        let mut kept = vec![0.0f32; x.rows() * m];
+        py.detach(|| fitter.update_keeping(&x, y, &mut kept))
+            .map_err(to_py)?;
+        PyArray1::from_vec(py, kept).reshape([x.rows(), m])
     }
 
     fn merge(&mut self, py: Python<'_>, other: PyRef<'_, Fitter>) -> PyResult<()> {

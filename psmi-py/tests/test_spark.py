@@ -223,3 +223,53 @@ def test_the_docstring_example_runs(spark):
 
     result = doctest.testmod(psmi_rs.spark, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_kept_projections_are_read_for_the_rows_they_were_made_from_only(tmp_path, rng):
+    from psmi_rs.spark import _KeptReader, _KeptWriter
+
+    x = rng.normal(size=(50, 6)).astype(np.float32)
+    # Rows that differ from their neighbours in one bit of one value only.
+    x[20:30] = x[20]
+    x[21:30, 5] = np.nextafter(x[21:30, 5], np.inf)
+    kept = rng.normal(size=(50, 4)).astype(np.float32)
+    path = str(tmp_path / "kept")
+    writer = _KeptWriter(path)
+    writer.add(kept[:35], x[:35])
+    writer.add(kept[35:], x[35:])
+    assert not os.path.exists(path), "a half-written file is not where readers look"
+    writer.close()
+    reader = _KeptReader(path)
+    assert reader.rows(21, x[20:30]) is None, "rows shifted by one are not those kept"
+    assert reader.rows(46, x[45:]) is None, "rows past the end"
+    assert np.array_equal(reader.rows(0, x[:40]), kept[:40])
+    reader.done()
+    assert os.path.exists(path), "kept until every row is read"
+    assert np.array_equal(reader.rows(40, x[40:]), kept[40:])
+    reader.done()
+    assert not os.path.exists(path)
+    assert _KeptReader(path).rows(0, x) is None, "no file: the features are projected"
+
+
+def test_scores_come_from_the_kept_projections_then_from_the_features(spark, rng):
+    from pyspark import SparkFiles
+
+    root = os.path.join(SparkFiles.getRootDirectory(), "psmi_rs")
+    runs = set(os.listdir(root)) if os.path.isdir(root) else set()
+    x, y = sorted_mixture(rng, 500, 11, 3)
+    options = dict(n_estimators=300, random_state=int(rng.integers(2**63)))
+    df = frame(spark, x, y, (120, 0, 200, 180))
+    model, scored = psmi_rs.spark.fit_transform(df, **options)
+    (run,) = set(os.listdir(root)) - runs
+    # One file per non-empty partition, for the model's 300 directions.
+    assert sorted(os.listdir(os.path.join(root, run))) == ["0-300.0", "0-300.2", "0-300.3"]
+    # Rows filtered out before the scores are not those kept: their
+    # partitions score the features (labels are sorted: they cannot tell).
+    kept = y != 1
+    rows = scored.where("label != 1").collect()
+    one = PSMI(**options, full=False).fit_transform(x, y)
+    close([r["psmi_mean"] for r in rows], one.mean[kept], SCORES)
+    assert_same(model, scored, x, y, **options)
+    assert os.listdir(os.path.join(root, run)) == [], "read whole, then deleted"
+    # Evaluated again: from the features.
+    assert_same(model, scored, x, y, **options)

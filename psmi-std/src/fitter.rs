@@ -7,10 +7,11 @@ use crate::features::Features;
 use crate::model::PsmiModel;
 use crate::options::{NEstimators, Psmi};
 use crate::pipeline::{DirectionBlock, DirectionSource, Engine, MAX_BLOCK};
-use crate::stages::ClassStatistics;
+use crate::stages::{self, ClassStatistics};
 use psmi_core::directions::Scheme;
 use psmi_core::projection::Precision;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Fits a PSMI model from data that arrives in chunks, or lives on several
 /// threads, processes or machines, in the way of LEACE's `LeaceFitter`.
@@ -42,7 +43,11 @@ pub struct PsmiFitter {
     scheme: Scheme,
     threads: Option<usize>,
     engine: Engine,
-    blocks: Vec<DirectionBlock>,
+    /// The first direction and count of each block.
+    layout: Vec<(usize, usize)>,
+    /// The blocks' directions: drawn from the seed when first needed, so
+    /// that a copy made to merge statistics or finish never draws them.
+    blocks: OnceLock<Vec<DirectionBlock>>,
     /// Labels in the order they were first seen; class c is `labels[c]`.
     labels: Vec<i64>,
     class_of: HashMap<i64, u32>,
@@ -111,14 +116,13 @@ impl PsmiFitter {
         precision: Precision,
     ) -> Result<Self> {
         let engine = Engine::new(threads, precision)?;
-        let mut source = DirectionSource::new(seed, scheme, dim, m);
-        let blocks = (0..m)
+        let layout = (0..m)
             .step_by(MAX_BLOCK)
-            .map(|first| source.draw(&engine, first, MAX_BLOCK.min(m - first)))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|first| (first, MAX_BLOCK.min(m - first)))
+            .collect();
         Ok(Self::over(
             engine,
-            blocks,
+            (layout, OnceLock::new()),
             dim,
             (Some(seed), scheme),
             threads,
@@ -160,14 +164,15 @@ impl PsmiFitter {
         // Checked as features are: shape and finiteness.
         Features::new(directions, rows, dim)?;
         let engine = Engine::new(threads, precision)?;
-        let blocks = directions
+        let blocks: Vec<DirectionBlock> = directions
             .chunks(MAX_BLOCK * dim)
             .enumerate()
             .map(|(b, theta)| DirectionBlock::from_theta(b * MAX_BLOCK, theta.to_vec(), dim))
             .collect();
+        let layout = blocks.iter().map(|b| (b.first, b.count())).collect();
         Ok(Self::over(
             engine,
-            blocks,
+            (layout, OnceLock::from(blocks)),
             dim,
             (None, Scheme::Iid),
             threads,
@@ -247,14 +252,14 @@ impl PsmiFitter {
 
     fn over(
         engine: Engine,
-        blocks: Vec<DirectionBlock>,
+        (layout, blocks): (Vec<(usize, usize)>, OnceLock<Vec<DirectionBlock>>),
         dim: usize,
         (seed, scheme): (Option<u64>, Scheme),
         threads: Option<usize>,
     ) -> Self {
-        let moments = blocks
+        let moments = layout
             .iter()
-            .map(|b| ClassStatistics::zeros(0, b.count()))
+            .map(|&(_, count)| ClassStatistics::zeros(0, count))
             .collect();
         PsmiFitter {
             dim,
@@ -262,6 +267,7 @@ impl PsmiFitter {
             scheme,
             threads,
             engine,
+            layout,
             blocks,
             labels: Vec::new(),
             class_of: HashMap::new(),
@@ -271,7 +277,7 @@ impl PsmiFitter {
 
     /// Number of directions m.
     pub fn n_estimators(&self) -> usize {
-        self.blocks.iter().map(DirectionBlock::count).sum()
+        self.layout.iter().map(|&(_, count)| count).sum()
     }
 
     /// Dimension d of the features.
@@ -291,9 +297,33 @@ impl PsmiFitter {
         self.scheme
     }
 
-    /// The directions, row-major m × d, block after block.
-    pub(crate) fn directions(&self) -> impl Iterator<Item = f32> + '_ {
-        self.blocks.iter().flat_map(|b| b.theta.iter().copied())
+    /// The directions, row-major m × d, block after block, if held (always
+    /// for directions given by the caller).
+    pub(crate) fn directions(&self) -> Option<Vec<f32>> {
+        let blocks = self.blocks.get()?;
+        Some(
+            blocks
+                .iter()
+                .flat_map(|b| b.theta.iter().copied())
+                .collect(),
+        )
+    }
+
+    /// The blocks of directions, drawn from the seed if not held yet.
+    fn blocks(&self) -> Result<&[DirectionBlock]> {
+        if let Some(blocks) = self.blocks.get() {
+            return Ok(blocks);
+        }
+        let seed = self.seed.ok_or_else(|| {
+            PsmiError::Incompatible("a fitter of given directions without them".into())
+        })?;
+        let mut source = DirectionSource::new(seed, self.scheme, self.dim, self.n_estimators());
+        let drawn = self
+            .layout
+            .iter()
+            .map(|&(first, count)| source.draw(&self.engine, first, count))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.blocks.get_or_init(|| drawn))
     }
 
     /// The labels in the order first seen, each one's count, and their running
@@ -305,10 +335,10 @@ impl PsmiFitter {
             .first()
             .map_or(vec![0; k], |s| s.parts().0.to_vec());
         let (mut mean, mut m2) = (ClassTable::zeros(k, m), ClassTable::zeros(k, m));
-        for (block, stats) in self.blocks.iter().zip(&self.moments) {
+        for (&(first, _), stats) in self.layout.iter().zip(&self.moments) {
             let (_, block_mean, block_m2) = stats.parts();
-            mean.scatter(block.first, block_mean, None);
-            m2.scatter(block.first, block_m2, None);
+            mean.scatter(first, block_mean, None);
+            m2.scatter(first, block_m2, None);
         }
         (&self.labels, counts, mean.into_values(), m2.into_values())
     }
@@ -317,8 +347,8 @@ impl PsmiFitter {
     /// statistics laid out as [`PsmiFitter::statistics`] gives them.
     pub(crate) fn restore(&mut self, labels: Vec<i64>, counts: Vec<u64>, mean: &[f64], m2: &[f64]) {
         let m = self.n_estimators();
-        for (block, stats) in self.blocks.iter().zip(&mut self.moments) {
-            let columns = block.first..block.first + block.count();
+        for (&(first, count), stats) in self.layout.iter().zip(&mut self.moments) {
+            let columns = first..first + count;
             *stats = ClassStatistics::from_parts(
                 counts.clone(),
                 ClassTable::columns_of(mean, m, columns.clone()),
@@ -344,6 +374,57 @@ impl PsmiFitter {
     ///
     /// [`PsmiError::DimensionMismatch`] and [`PsmiError::LabelCount`].
     pub fn update(&mut self, x: &Features<'_>, labels: &[i64]) -> Result<()> {
+        self.add(x, labels, None)
+    }
+
+    /// As [`PsmiFitter::update`], keeping the chunk's projections on every
+    /// direction in `kept` (row-major, `x.rows() × m`), so that once the
+    /// merged model is known it scores these rows from them
+    /// ([`PsmiModel::transform_kept`]) without projecting them again: one
+    /// partition of a distributed fit and transform. The statistics are
+    /// those `update` adds, bit for bit.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Psmi, PsmiFitter};
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(300)).build()?;
+    /// let (x, y) = (Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?, [0, 0, 1, 1]);
+    /// let mut fitter = PsmiFitter::new(&psmi, 2)?;
+    /// let mut kept = vec![0.0f32; 4 * 300];
+    /// fitter.update_keeping(&x, &y, &mut kept)?;
+    /// let model = fitter.finish()?;
+    /// assert_eq!(model.transform_kept(&kept, &y)?, model.transform(&x, &y)?);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiFitter::update`], and [`PsmiError::Incompatible`] unless
+    /// `kept` holds m values per row.
+    pub fn update_keeping(
+        &mut self,
+        x: &Features<'_>,
+        labels: &[i64],
+        kept: &mut [f32],
+    ) -> Result<()> {
+        let m = self.n_estimators();
+        if kept.len() != x.rows() * m {
+            return Err(PsmiError::Incompatible(format!(
+                "{} values to keep the projections of {} rows on {m} directions; expected {}",
+                kept.len(),
+                x.rows(),
+                x.rows() * m
+            )));
+        }
+        self.add(x, labels, Some(kept))
+    }
+
+    /// Adds a chunk, its projections copied into `kept` if given.
+    fn add(
+        &mut self,
+        x: &Features<'_>,
+        labels: &[i64],
+        mut kept: Option<&mut [f32]>,
+    ) -> Result<()> {
         if x.cols() != self.dim {
             return Err(PsmiError::DimensionMismatch {
                 expected: self.dim,
@@ -364,15 +445,43 @@ impl PsmiFitter {
             })
             .collect();
         let classes = self.labels.len() + new_labels.len();
-        let engine = &self.engine;
-        let mut packed_buffer = Vec::new();
+        let (engine, m, single) = (&self.engine, self.n_estimators(), self.layout.len() == 1);
+        let (mut packed_buffer, mut block_buffer) = (Vec::new(), Vec::new());
         let partials = self
-            .blocks
+            .blocks()?
             .iter()
             .map(|block| {
                 let packed = block.pack(engine, &mut packed_buffer)?;
-                Ok(engine
-                    .install(|| ClassStatistics::of_features(x, &packed, &class_index, classes))?)
+                let statistics = match kept.as_deref_mut() {
+                    None => engine.install(|| {
+                        ClassStatistics::of_features(x, &packed, &class_index, classes)
+                    })?,
+                    // One block: its projections are the rows kept.
+                    Some(kept) if single => engine.install(|| {
+                        stages::project_with_statistics(x, &packed, &class_index, classes, kept)
+                    })?,
+                    Some(kept) => {
+                        let width = block.count();
+                        block_buffer.resize(x.rows() * width, 0.0);
+                        let statistics = engine.install(|| {
+                            stages::project_with_statistics(
+                                x,
+                                &packed,
+                                &class_index,
+                                classes,
+                                &mut block_buffer,
+                            )
+                        })?;
+                        for (to, from) in kept
+                            .chunks_exact_mut(m)
+                            .zip(block_buffer.chunks_exact(width))
+                        {
+                            to[block.first..block.first + width].copy_from_slice(from);
+                        }
+                        statistics
+                    }
+                };
+                Ok(statistics)
             })
             .collect::<Result<Vec<_>>>()?;
         self.add_classes(&new_labels);
@@ -408,15 +517,19 @@ impl PsmiFitter {
             )));
         }
         let same_directions = self.dim == other.dim
-            && self.blocks.len() == other.blocks.len()
-            && self
-                .blocks
-                .iter()
-                .zip(&other.blocks)
-                .all(|(a, b)| a.theta == b.theta);
+            && self.layout == other.layout
+            && match (self.seed, other.seed) {
+                // The same draws: no need to draw them to compare.
+                (Some(a), Some(b)) => a == b && self.scheme == other.scheme,
+                _ => self
+                    .blocks()?
+                    .iter()
+                    .zip(other.blocks()?)
+                    .all(|(a, b)| a.theta == b.theta),
+            };
         if !same_directions {
             let describe = |f: &PsmiFitter| {
-                let m: usize = f.blocks.iter().map(DirectionBlock::count).sum();
+                let m = f.n_estimators();
                 let seed = f.seed.map_or("given directions".to_string(), |s| {
                     format!("seed {s}, {:?}", f.scheme)
                 });
@@ -466,22 +579,22 @@ impl PsmiFitter {
         }
         let mut table_buffer = Vec::new();
         let blocks = self
-            .blocks
+            .layout
             .iter()
             .zip(&self.moments)
-            .map(|(block, moments)| {
-                let named = |e| PsmiError::from_core(e, &self.labels, block.first);
+            .map(|(&(first, _), moments)| {
+                let named = |e| PsmiError::from_core(e, &self.labels, first);
                 let params = moments.clone().parameters().map_err(named)?;
                 params.table(&mut table_buffer).map_err(named)?;
-                Ok((block.first, params))
+                Ok((first, params))
             })
             .collect::<Result<Vec<_>>>()?;
-        let directions = self.directions().collect();
+        // Directions not drawn here are drawn by the model when it needs them.
         Ok(PsmiModel::assemble(
             self.dim,
             &self.labels,
             blocks,
-            Some(directions),
+            self.directions(),
             (self.seed, self.scheme, self.precision()),
             self.threads,
             None,

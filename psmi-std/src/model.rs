@@ -435,6 +435,134 @@ impl PsmiModel {
         Ok(())
     }
 
+    /// As [`PsmiModel::transform`], from the projections of the rows on the
+    /// model's directions that [`PsmiFitter::update_keeping`](crate::PsmiFitter::update_keeping)
+    /// kept (row-major, one row of m per label) rather than from the
+    /// features: the same numbers, without projecting again. `kept` is left
+    /// as it was.
+    ///
+    /// ```
+    /// use psmi_std::{Features, NEstimators, Psmi, PsmiFitter};
+    /// let psmi = Psmi::builder().n_estimators(NEstimators::Fixed(8)).build()?;
+    /// let (x, y) = (Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?, [3, 3, 1, 1]);
+    /// let mut fitter = PsmiFitter::new(&psmi, 2)?;
+    /// let mut kept = vec![0.0f32; 4 * 8];
+    /// fitter.update_keeping(&x, &y, &mut kept)?;
+    /// let scores = fitter.finish()?.transform_kept(&kept, &y)?;
+    /// assert_eq!(scores.mean().len(), 4);
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PsmiError::LabelCount`] unless `kept` holds m values per label,
+    /// [`PsmiError::UnseenLabel`] naming the first label not seen at fit.
+    pub fn transform_kept(&self, kept: &[f32], labels: &[i64]) -> Result<PsmiScores> {
+        let class_index = self.kept_class_index(kept, labels)?;
+        let mut summaries = vec![Moments::default(); labels.len()];
+        let mut bars = self.error_bars(labels.len());
+        self.score_kept(kept, &class_index, (0, 0), &mut summaries, &mut bars)?;
+        Ok(PsmiScores::from_summaries(&summaries, &bars, None))
+    }
+
+    /// As [`PsmiModel::score_running`], from projections kept by
+    /// [`PsmiFitter::update_keeping`](crate::PsmiFitter::update_keeping)
+    /// on the block this model was fitted on.
+    ///
+    /// ```
+    /// use psmi_std::{error_bars::RunningErrors, Features, Psmi, PsmiFitter};
+    /// let x = Features::new(&[0.0, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+    /// let (psmi, y) = (Psmi::builder().seed(9).build()?, [0, 0, 1, 1]);
+    /// let (mut kept_errors, mut errors) = (RunningErrors::new(psmi.scheme(Some(4), 2)?), RunningErrors::new(psmi.scheme(Some(4), 2)?));
+    /// for first in [0, 10] {
+    ///     let mut fitter = PsmiFitter::for_block(&psmi, 2, Some(4), first, 10)?;
+    ///     let mut kept = vec![0.0f32; 4 * 10];
+    ///     fitter.update_keeping(&x, &y, &mut kept)?;
+    ///     let model = fitter.finish()?;
+    ///     model.score_running_kept(&kept, &y, first, 0, &mut kept_errors)?;
+    ///     model.score_running(&x, &y, first, 0, &mut errors)?;
+    /// }
+    /// assert_eq!(kept_errors.to_bytes(), errors.to_bytes());
+    /// # Ok::<(), psmi_std::PsmiError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PsmiModel::transform_kept`] and [`PsmiModel::score_running`].
+    pub fn score_running_kept(
+        &self,
+        kept: &[f32],
+        labels: &[i64],
+        first_direction: usize,
+        row: usize,
+        errors: &mut RunningErrors,
+    ) -> Result<()> {
+        let class_index = self.kept_class_index(kept, labels)?;
+        let (summaries, bars) = errors.block(row, labels.len(), first_direction)?;
+        let mut block_summaries = vec![Moments::default(); labels.len()];
+        self.score_kept(
+            kept,
+            &class_index,
+            (row, first_direction),
+            &mut block_summaries,
+            bars,
+        )?;
+        stages::merge_summaries(summaries, &block_summaries);
+        Ok(())
+    }
+
+    /// Each label's class index, after checking that `kept` holds one row
+    /// of m projections per label.
+    fn kept_class_index(&self, kept: &[f32], labels: &[i64]) -> Result<Vec<u32>> {
+        let rows = kept.len() / self.n_estimators.max(1);
+        if rows * self.n_estimators != kept.len() {
+            return Err(PsmiError::Incompatible(format!(
+                "{} kept projections are not whole rows of the model's {} directions",
+                kept.len(),
+                self.n_estimators
+            )));
+        }
+        crate::classes::check_label_count(labels, rows)?;
+        Classes::indices(&self.labels, labels)
+    }
+
+    /// Scores kept projections block by block into `summaries` and `bars`,
+    /// the rows starting at sample `row`, the model's directions at the
+    /// run's direction `direction`.
+    fn score_kept(
+        &self,
+        kept: &[f32],
+        class_index: &[u32],
+        (row, direction): (usize, usize),
+        summaries: &mut [Moments],
+        bars: &mut ErrorBars,
+    ) -> Result<()> {
+        let engine = self.engine()?;
+        let mut table = Vec::new();
+        for first in self.block_starts() {
+            let table = self.block_table(first, &mut table)?;
+            let mut target = BarsTarget {
+                bars: &mut *bars,
+                row,
+                direction: direction + first,
+            };
+            engine.install(|| {
+                stages::score_kept(
+                    engine.kernels,
+                    kept,
+                    self.n_estimators,
+                    first,
+                    &table,
+                    class_index,
+                    &mut *summaries,
+                    None,
+                    Some(&mut target),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Empty error bars for `rows` samples scored along the model's directions.
     pub(crate) fn error_bars(&self, rows: usize) -> ErrorBars {
         ErrorBars::new(self.scheme, rows)
@@ -507,16 +635,20 @@ impl PsmiModel {
                 DirectionBlock::from_theta(first, rows.to_vec(), self.dim)
             }
         };
-        let table = self
-            .block_parameters(first, width)
-            .table(table)
-            .map_err(|e| PsmiError::from_core(e, &self.labels, first))?;
         Ok(ScoringBlock {
             first,
             directions: self.n_estimators,
             packed: block.pack(engine, packed)?,
-            table,
+            table: self.block_table(first, table)?,
         })
+    }
+
+    /// The scoring table of the block of directions starting at `first`, in `buffer`.
+    fn block_table<'b>(&self, first: usize, buffer: &'b mut Vec<f32>) -> Result<ScoringTable<'b>> {
+        let width = MAX_BLOCK.min(self.n_estimators - first);
+        self.block_parameters(first, width)
+            .table(buffer)
+            .map_err(|e| PsmiError::from_core(e, &self.labels, first))
     }
 
     /// The class parameters of directions `first .. first + width`.

@@ -245,8 +245,7 @@ impl PsmiFitter {
         let (labels, counts, mean, m2) = self.statistics();
         let (k, m) = (labels.len(), self.n_estimators());
         let mut tensors = Tensors::default();
-        if self.seed().is_none() {
-            let directions: Vec<f32> = self.directions().collect();
+        if let (None, Some(directions)) = (self.seed(), self.directions()) {
             tensors.add("directions", Dtype::F32, vec![m, self.dim()], &directions);
         }
         tensors.add("labels", Dtype::I64, vec![k], labels);

@@ -754,31 +754,126 @@ pub fn project_and_score(
     full: Option<&mut FullMatrix<'_>>,
     bars: Option<&mut BarsTarget<'_>>,
 ) -> Result<(), Error> {
-    let (d, m) = (packed.dim(), packed.directions());
-    let n = labels.len();
+    let d = packed.dim();
     ensure_dim(x, d)?;
     ensure_rows("labels", labels, x.rows(), 1)?;
-    ensure_rows("summaries", running, n, 1)?;
-    let mut full_chunks = full_chunks(full, n, m)?;
     let kernels = packed.kernels();
     let scratch_len = projection::scratch_len(kernels, d);
+    let outputs = (running, full, bars);
+    x.projected_all(score_filled(
+        kernels,
+        table,
+        labels,
+        outputs,
+        || vec![0.0f32; scratch_len],
+        |rows, z, scratch| x.project(rows, packed, z, scratch),
+    ))
+}
+
+/// Scores projections kept from a fit, chunk by chunk: columns `column ..
+/// column + table.directions()` of `kept` (row-major, one row of `width`
+/// projections per label), copied a chunk at a time so that `kept` is left
+/// as it was. The same numbers as [`project_and_score`] on the features the
+/// projections were made from, which are not needed.
+///
+/// ```
+/// use psmi_core::{projection, statistics::Moments, Kernels};
+/// use psmi_std::stages::{self, ClassStatistics};
+/// let x = psmi_std::Features::new(&[0.0f32, 0.1, 0.3, 0.2, 5.0, 5.2, 5.1, 4.9], 4, 2)?;
+/// let labels = [0, 0, 1, 1];
+/// let kernels = Kernels::detect();
+/// let mut buffer = vec![0.0f32; projection::packed_len(kernels, 2, 2)];
+/// let packed = projection::pack_directions(kernels, &[0.6, 0.8, 1.0, 0.0], 2, &mut buffer)?;
+/// let mut kept = vec![0.0f32; 4 * 2];
+/// let statistics = stages::project_with_statistics(&x, &packed, &labels, 2, &mut kept)?;
+/// let mut table_buffer = Vec::new();
+/// let table = statistics.parameters()?.table(&mut table_buffer)?;
+/// let (mut from_kept, mut from_x) = (vec![Moments::default(); 4], vec![Moments::default(); 4]);
+/// stages::score_kept(kernels, &kept, 2, 0, &table, &labels, &mut from_kept, None, None)?;
+/// stages::project_and_score(&x, &packed, &table, &labels, &mut from_x, None, None)?;
+/// assert_eq!(from_kept, from_x);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`score_and_merge`]; [`Error::ShapeMismatch`] unless `kept` holds
+/// `width` values per label and the table's columns lie within them.
+#[allow(clippy::too_many_arguments)] // the outputs of `project_and_score`, and where the input lies
+pub fn score_kept(
+    kernels: Kernels,
+    kept: &[f32],
+    width: usize,
+    column: usize,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    running: &mut [Moments],
+    full: Option<&mut FullMatrix<'_>>,
+    bars: Option<&mut BarsTarget<'_>>,
+) -> Result<(), Error> {
+    let m = table.directions();
+    ensure_rows("kept projections", kept, labels.len(), width)?;
+    if column + m > width {
+        return Err(Error::ShapeMismatch {
+            what: "kept projections' width",
+            expected: column + m,
+            found: width,
+        });
+    }
+    score_filled(
+        kernels,
+        table,
+        labels,
+        (running, full, bars),
+        || (),
+        |rows, z, _| {
+            let source = &kept[rows.start * width..rows.end * width];
+            for (to, from) in z.chunks_exact_mut(m).zip(source.chunks_exact(width)) {
+                to.copy_from_slice(&from[column..column + m]);
+            }
+            Ok(())
+        },
+    )
+}
+
+/// The outputs of a scoring pass: each row's running moments, the full
+/// matrix if asked for, the error bars if gathered.
+type Outputs<'a, 'f, 'b> = (
+    &'a mut [Moments],
+    Option<&'a mut FullMatrix<'f>>,
+    Option<&'a mut BarsTarget<'b>>,
+);
+
+/// Scores the rows of `labels` chunk by chunk, one task per chunk of
+/// [`ROW_CHUNK`] rows: `fill(rows, z, scratch)` puts the chunk's
+/// projections in `z` (with a per-task `scratch` made by `init`), which are
+/// then scored as [`score_and_merge`] scores them.
+fn score_filled<S>(
+    kernels: Kernels,
+    table: &ScoringTable<'_>,
+    labels: &[u32],
+    (running, full, bars): Outputs<'_, '_, '_>,
+    init: impl Fn() -> S + Sync + Send,
+    fill: impl Fn(Range<usize>, &mut [f32], &mut S) -> Result<(), Error> + Sync + Send,
+) -> Result<(), Error> {
+    let (n, m) = (labels.len(), table.directions());
+    ensure_rows("summaries", running, n, 1)?;
+    let mut full_chunks = full_chunks(full, n, m)?;
     ErrorBars::fold_block(bars, n, m, ROW_CHUNK, |bar_chunks| {
-        x.projected_all(
-            row_chunks(n, ROW_CHUNK)
-                .zip(labels.par_chunks(ROW_CHUNK))
-                .zip(running.par_chunks_mut(ROW_CHUNK))
-                .zip(full_chunks.par_iter_mut())
-                .zip(bar_chunks.par_iter_mut())
-                .try_for_each_init(
-                    || (vec![0.0f32; scratch_len], vec![0.0f32; ROW_CHUNK * m]),
-                    |(scratch, z), ((((rows, labels), running), full), bars)| {
-                        let z = &mut z[..labels.len() * m];
-                        x.project(rows, packed, z, scratch)?;
-                        let outputs = (running, full.as_mut(), bars.as_mut());
-                        score_chunk(kernels, table, labels, z, outputs)
-                    },
-                ),
-        )
+        row_chunks(n, ROW_CHUNK)
+            .zip(labels.par_chunks(ROW_CHUNK))
+            .zip(running.par_chunks_mut(ROW_CHUNK))
+            .zip(full_chunks.par_iter_mut())
+            .zip(bar_chunks.par_iter_mut())
+            .try_for_each_init(
+                || (init(), vec![0.0f32; ROW_CHUNK * m]),
+                |(scratch, z), ((((rows, labels), running), full), bars)| {
+                    let z = &mut z[..labels.len() * m];
+                    fill(rows, z, scratch)?;
+                    let outputs = (running, full.as_mut(), bars.as_mut());
+                    score_chunk(kernels, table, labels, z, outputs)
+                },
+            )
     })
 }
 

@@ -67,7 +67,7 @@ class Plan:
     def running_errors(self, dim: int, n: int) -> bytes:
         """A partition's running errors before the first block (auto mode
         with a target error), as bytes."""
-        return self.native.running_errors(n, dim).to_bytes()
+        return self.native.running_errors(dim, n).to_bytes()
 
     @property
     def target_error(self) -> bool:
@@ -90,6 +90,23 @@ def update(fitter: PsmiFitter, x: Any, y: Any, first_row: int) -> PsmiFitter:
     return fitter
 
 
+def update_keeping(fitter: PsmiFitter, x: Any, y: Any, first_row: int) -> np.ndarray:
+    """``fitter`` updated in place with rows starting at global row
+    ``first_row``; returns their projections on its directions (n × m
+    float32), from which :func:`score_kept` scores them once the merged
+    model is known, without projecting them again."""
+    features = _inputs.features(x)
+    labels, _ = _inputs.labels(y, features.shape[0])
+    return fitter._native.update_keeping(features, labels, int(first_row))
+
+
+def fit_part_keeping(template: PsmiFitter, x: Any, y: Any, first_row: int) -> Tuple[PsmiFitter, np.ndarray]:
+    """As :func:`fit_part`, with the partition's projections (see
+    :func:`update_keeping`)."""
+    fitter = pickle.loads(pickle.dumps(template))
+    return fitter, update_keeping(fitter, x, y, first_row)
+
+
 def merged(a: PsmiFitter, b: PsmiFitter) -> PsmiFitter:
     """A new fitter holding the samples of ``a`` then ``b`` (inputs unchanged)."""
     out = pickle.loads(pickle.dumps(a))
@@ -102,6 +119,19 @@ def score_part(model: PsmiModel, x: Any, y: Any, first_row: int) -> Tuple[np.nda
     labels, _ = _inputs.labels(y, features.shape[0])
     mean, std, *_ = model._native.transform(features, labels, False, int(first_row))
     return mean, std
+
+
+def score_kept(model: PsmiModel, kept: np.ndarray, y: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-sample mean and std of rows from their projections ``kept`` on
+    the directions of ``model`` (see :func:`update_keeping`)."""
+    labels, _ = _inputs.labels(y, kept.shape[0])
+    return model._native.transform_kept(_kept(kept), labels)
+
+
+def _kept(kept: np.ndarray) -> np.ndarray:
+    """Kept projections as the native layer reads them: C-contiguous and
+    aligned (a deserialised array may start anywhere in its buffer)."""
+    return np.require(kept, np.float32, ["C_CONTIGUOUS", "ALIGNED"])
 
 
 def tree(items: Sequence[T], merge: Callable[[T, T], T]) -> T:
@@ -140,12 +170,21 @@ def score_errors(
     model._native.score_running(features, labels, errors, int(first_direction), int(row), int(first_row))
 
 
-def errors_part(errors: bytes, model: PsmiModel, x: Any, y: Any, first_row: int, first_direction: int) -> bytes:
+def score_errors_kept(
+    model: PsmiModel, errors: RunningErrors, kept: np.ndarray, y: Any, first_direction: int, row: int
+) -> None:
+    """As :func:`score_errors`, from the rows' projections ``kept`` on the
+    block ``model`` (see :func:`update_keeping`)."""
+    labels, _ = _inputs.labels(y, kept.shape[0])
+    model._native.score_running_kept(_kept(kept), labels, errors, int(first_direction), int(row))
+
+
+def errors_part(errors: bytes, model: PsmiModel, kept: np.ndarray, y: Any, first_direction: int) -> bytes:
     """A partition's ``errors`` (as bytes) after one more block, scored
-    along ``model``; the input is never changed, so a retried task starts
-    again from it."""
+    along ``model`` from the partition's projections ``kept`` on it; the
+    input is never changed, so a retried task starts again from it."""
     state = RunningErrors.from_bytes(errors)
-    score_errors(model, state, x, y, first_direction, 0, first_row)
+    score_errors_kept(model, state, kept, y, first_direction, 0)
     return state.to_bytes()
 
 

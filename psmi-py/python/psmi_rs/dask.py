@@ -25,12 +25,17 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
     """Fits PSMI on a Dask array and scores every sample, partition by partition.
 
     Each row chunk of ``X`` is fitted into a :class:`~psmi_rs.PsmiFitter` on
-    the workers; the fitters are merged in a fixed tree by chunk index and
+    the workers, which keep the chunk's projections on the directions (4·m
+    bytes a row); the fitters are merged in a fixed tree by chunk index and
     the model (a seed and k × m parameters) goes back to every chunk to score
-    it. In auto mode this runs once per block of ``min_n_estimators``
-    directions, and only each chunk's candidates for the stopping rule (at
-    most its lowest ``lowest_psmi_quantile · n`` samples: two floats each)
-    come back to the client. With ``target_error``, each chunk keeps its
+    it from those projections, so that the features are projected once. In
+    fixed mode the projections stay on the workers as long as the returned
+    ``mean`` and ``std`` are referenced. In auto mode this runs once per block
+    of ``min_n_estimators`` directions (each block projected once), and the
+    scores of the joined model project the features again; only each
+    chunk's candidates for the stopping rule (at most its lowest
+    ``lowest_psmi_quantile · n`` samples: two floats each) come back to the
+    client. With ``target_error``, each chunk keeps its
     samples' moments and frame means on the cluster (64 bytes a sample) and
     sends two sums per block, then its candidates with their standard
     errors, so that the run stops where ``PSMI(target_error=...)`` does.
@@ -110,17 +115,27 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
     if not parts:
         raise ValueError("X: no rows")
 
+    # Each chunk's fitter and projections on the directions of the last
+    # fit, kept on the workers until the chunk is scored from them.
+    kept: List[Any] = []
+
     def fit(template: PsmiFitter) -> PsmiModel:
-        fitted = [dask.delayed(_distributed.fit_part)(template, xp, yp, first) for xp, yp, first, _ in parts]
-        root = _distributed.tree(fitted, dask.delayed(_distributed.merged))
+        fitted = dask.persist(
+            *[dask.delayed(_distributed.fit_part_keeping)(template, xp, yp, first) for xp, yp, first, _ in parts]
+        )
+        kept[:] = [f[1] for f in fitted]
+        root = _distributed.tree([f[0] for f in fitted], dask.delayed(_distributed.merged))
         return root.compute().finish()
 
     def scores(model: PsmiModel) -> Tuple[da.Array, da.Array]:
         shared = dask.delayed(model)
         means: List[da.Array] = []
         stds: List[da.Array] = []
-        for xp, yp, first, r in parts:
-            task = dask.delayed(_distributed.score_part, nout=2)(shared, xp, yp, first)
+        for i, (xp, yp, first, r) in enumerate(parts):
+            if kept:
+                task = dask.delayed(_distributed.score_kept, nout=2)(shared, kept[i], yp)
+            else:
+                task = dask.delayed(_distributed.score_part, nout=2)(shared, xp, yp, first)
             means.append(da.from_delayed(task[0], shape=(r,), dtype=np.float64))
             stds.append(da.from_delayed(task[1], shape=(r,), dtype=np.float64))
         return da.concatenate(means), da.concatenate(stds)
@@ -130,17 +145,18 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
     else:
         sums: List[da.Array] = []
         # With a target error: each chunk's running errors, kept on the cluster.
-        errors = [dask.delayed(plan.running_errors(dim, n)) for _ in parts]
-        scored = [0]
+        errors = [dask.delayed(plan.running_errors(dim, n)) for _ in parts] if plan.target_error else []
+        scored = 0
 
         def add_block(block: PsmiModel) -> None:
+            nonlocal scored
             if plan.target_error:
-                shared, first_direction = dask.delayed(block), scored[0]
-                scored[0] += block.n_estimators
+                shared, first_direction = dask.delayed(block), scored
+                scored += block.n_estimators
                 errors[:] = dask.persist(
                     *[
-                        dask.delayed(_distributed.errors_part)(e, shared, xp, yp, first, first_direction)
-                        for e, (xp, yp, first, _) in zip(errors, parts)
+                        dask.delayed(_distributed.errors_part)(e, shared, z, yp, first_direction)
+                        for e, z, (_, yp, _, _) in zip(errors, kept, parts)
                     ]
                 )
                 return
@@ -156,5 +172,8 @@ def fit_transform(X: Any, y: Any, **options: Any) -> Tuple[PsmiModel, "da.Array"
             return list(dask.compute(*[dask.delayed(f)(e) for e in errors]))
 
         model = _distributed.run_auto(plan, dim, n, fit, add_block, candidates, spread)
+        # The joined model's directions are those of every block, of which
+        # only the last one's projections are kept: score the features.
+        kept[:] = []
     mean, std = scores(model)
     return model, mean, std

@@ -22,16 +22,31 @@ without waiting for the driver, so a partition's fitter cannot wait in its
 task for the merged model, except in barrier mode, which needs every
 partition running at once (no more partitions than task slots) and would
 return a new, materialised DataFrame rather than columns of the caller's.
+
+Projected once: a task that fits a partition writes the partition's
+projections on the directions it fits (4·m bytes a row) to a file of the
+executor's per-application directory (``SparkFiles.getRootDirectory()``,
+removed when the application ends), and the task that scores the partition
+along the same directions reads them rather than projecting the features
+again, then deletes the file. Where the file is not there (the scoring task
+runs on another executor, or the result is evaluated a second time) or its
+rows are not those scored (told by a hash of each row's features: rows
+filtered out before the scores), the task projects the features, which it
+receives in any case: the numbers are the same either way, the features
+projected once or twice. Files of a result never evaluated stay until the
+application ends.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
+import uuid
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
 
 import numpy as np
 import pyarrow as pa
-from pyspark import TaskContext
+from pyspark import SparkFiles, TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -141,6 +156,108 @@ class _Columns:
         return df.select(self.features.alias("x"), self.label.alias("y"))
 
 
+def _fingerprints(x: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's float32 bits (a random linear function
+    modulo 2⁶⁴, the same on every executor): tells the rows a file of
+    projections was made from from any others, as their labels cannot."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    weights = np.random.default_rng(0x5051).integers(1, 2**63, size=bits.shape[1], dtype=np.uint64) * 2 + 1
+    out = np.empty(len(bits), dtype=np.uint64)
+    step = 1024
+    for first in range(0, len(bits), step):
+        # uint64 products and sums wrap modulo 2⁶⁴.
+        out[first : first + step] = (bits[first : first + step].astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    return out
+
+
+class _Kept:
+    """Where the tasks of one ``fit_transform`` call keep each partition's
+    projections on a block of directions: one file per (partition, block)
+    on the executor that fitted it, the block named by its first direction
+    and count. A file holds the rows' float32 projections, their
+    :func:`_fingerprints`, and the numbers of rows and directions (int64)."""
+
+    def __init__(self) -> None:
+        self.run = uuid.uuid4().hex
+
+    def path(self, part: int, block: Tuple[int, int]) -> str:
+        return os.path.join(SparkFiles.getRootDirectory(), "psmi_rs", self.run, f"{block[0]}-{block[1]}.{part}")
+
+    def writer(self, part: int, block: Tuple[int, int]) -> "_KeptWriter":
+        return _KeptWriter(self.path(part, block))
+
+    def reader(self, part: int, block: Tuple[int, int]) -> "_KeptReader":
+        return _KeptReader(self.path(part, block))
+
+
+class _KeptWriter:
+    """Writes one partition's projections batch by batch, under a name of
+    its own until :meth:`close` renames it: a reader never sees half a
+    file, and a retried or speculative task replaces it whole."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.path, self.temporary = path, f"{path}.{uuid.uuid4().hex}"
+        self.file = open(self.temporary, "wb")
+        self.fingerprints: List[np.ndarray] = []
+        self.width = 0
+
+    def add(self, kept: np.ndarray, x: np.ndarray) -> None:
+        """Adds the projections ``kept`` of the rows ``x``."""
+        self.file.write(memoryview(np.ascontiguousarray(kept, dtype=np.float32)).cast("B"))
+        self.fingerprints.append(_fingerprints(x))
+        self.width = kept.shape[1]
+
+    def close(self) -> None:
+        rows = np.concatenate(self.fingerprints) if self.fingerprints else np.zeros(0, np.uint64)
+        self.file.write(rows.tobytes())
+        self.file.write(np.array([len(rows), self.width], dtype=np.int64).tobytes())
+        self.file.close()
+        os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        self.file.close()
+        os.remove(self.temporary)
+
+
+class _KeptReader:
+    """One partition's kept projections, read batch by batch; the file is
+    deleted once every row of it has been read."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.read = path, 0
+        self.values: Optional[np.ndarray] = None
+        try:
+            tail = np.fromfile(path, dtype=np.int64, count=2, offset=os.path.getsize(path) - 16)
+            rows, width = int(tail[0]), int(tail[1])
+            self.values = np.memmap(path, dtype=np.float32, mode="r", shape=(rows, width))
+            self.fingerprints = np.memmap(path, dtype=np.uint64, mode="r", shape=(rows,), offset=rows * width * 4)
+        except (OSError, ValueError):
+            # Not on this executor: the features are projected.
+            self.values = None
+
+    def rows(self, row: int, x: np.ndarray) -> Optional[np.ndarray]:
+        """The projections of the partition's rows ``row ..``, whose
+        features are ``x``, or None if they are not those kept (another
+        executor's partition, or rows filtered out before the scores)."""
+        if self.values is None:
+            return None
+        end = row + len(x)
+        if end > len(self.fingerprints) or not np.array_equal(self.fingerprints[row:end], _fingerprints(x)):
+            return None
+        self.read += len(x)
+        return self.values[row:end]
+
+    def done(self) -> None:
+        """Deletes the file if every row of it was read."""
+        if self.values is not None and self.read == len(self.fingerprints):
+            self.values = None
+            try:
+                os.remove(self.path)
+            except OSError:
+                pass
+
+
 def _part_batches(batches: Iterator[pa.RecordBatch], names: Tuple[str, str]):
     """The (features, labels) of each non-empty batch of one partition, with
     its first row within the partition."""
@@ -152,19 +269,31 @@ def _part_batches(batches: Iterator[pa.RecordBatch], names: Tuple[str, str]):
         row += batch.num_rows
 
 
+class _Blocks(NamedTuple):
+    """The blocks of directions whose projections a pass keeps (the one it
+    fits) and reads (the one it scores), as (first direction, count)."""
+
+    kept: _Kept
+    fit: Optional[Tuple[int, int]] = None
+    score: Optional[Tuple[int, int]] = None
+
+
 def _pass(
     fitter: Optional[bytes],
     scorer: Optional[bytes],
     errors: Optional["_Errors"],
     offsets: Dict[int, int],
     names: Tuple[str, str],
+    blocks: _Blocks,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """mapInArrow over (features, label): one row per non-empty partition,
     with the ``fitter`` (pickled, empty) updated with the partition's rows,
     and each row's mean PSMI along the ``scorer`` model's directions (packed
     float64, in row order), or with ``errors``, the partition's running
     errors after the ``scorer`` block; or the error met, carried back so that
-    the driver raises it as it was. Rows are numbered from ``offsets[partition]``."""
+    the driver raises it as it was. Rows are numbered from ``offsets[partition]``.
+    The fitted rows' projections are kept for the block ``blocks.fit``, and
+    the scored ones read where kept for ``blocks.score``."""
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         part = TaskContext.get().partitionId()
@@ -174,14 +303,25 @@ def _pass(
         score = None if scorer is None else pickle.loads(scorer)
         means: List[np.ndarray] = []
         running = None if errors is None else RunningErrors.from_bytes(errors.states.get(part, errors.empty))
+        reader = None if score is None or blocks.score is None else blocks.kept.reader(part, blocks.score)
+        writer: Optional[_KeptWriter] = None
         seen = 0
         out: Dict[str, Any] = {"part": part, "state": None, "means": None, "errors": None, "error": None}
         try:
             for row, x, y in _part_batches(batches, names):
-                if fit is not None:
+                kept = None if reader is None else reader.rows(row, x)
+                if fit is not None and blocks.fit is not None:
+                    writer = writer or blocks.kept.writer(part, blocks.fit)
+                    writer.add(_distributed.update_keeping(fit, x, y, first + row), x)
+                elif fit is not None:
                     _distributed.update(fit, x, y, first + row)
                 if running is not None and errors is not None:
-                    _distributed.score_errors(score, running, x, y, errors.first_direction, row, first + row)
+                    if kept is not None:
+                        _distributed.score_errors_kept(score, running, kept, y, errors.first_direction, row)
+                    else:
+                        _distributed.score_errors(score, running, x, y, errors.first_direction, row, first + row)
+                elif kept is not None:
+                    means.append(_distributed.score_kept(score, kept, y)[0])
                 elif score is not None:
                     means.append(_distributed.score_part(score, x, y, first + row)[0])
                 seen += len(y)
@@ -191,8 +331,16 @@ def _pass(
                 out["means"] = np.concatenate(means).tobytes()
             if running is not None:
                 out["errors"] = running.to_bytes()
+            if writer is not None:
+                writer.close()
+                writer = None
+            if reader is not None:
+                reader.done()
         except ValueError as e:
             out["error"] = str(e)
+        finally:
+            if writer is not None:
+                writer.discard()
         if seen or out["error"] is not None:
             yield pa.RecordBatch.from_pylist([out], schema=_PASS_SCHEMA)
 
@@ -215,34 +363,49 @@ class _Passes:
     def __init__(self, inputs: DataFrame, names: Tuple[str, str]) -> None:
         self.inputs = inputs
         self.names = names
+        self.kept = _Kept()
 
     def run(
-        self, fitter: Optional[PsmiFitter], scorer: Optional[PsmiModel], errors: Optional[_Errors] = None
+        self,
+        fitter: Optional[PsmiFitter],
+        scorer: Optional[PsmiModel],
+        errors: Optional[_Errors] = None,
+        blocks: Tuple[Optional[Tuple[int, int]], Optional[Tuple[int, int]]] = (None, None),
     ) -> List[Any]:
         """The rows of one pass (see :func:`_pass`) by partition index,
-        raising the first error met."""
+        raising the first error met; ``blocks``: the (first direction,
+        count) of the fitter's block, whose projections are kept, and of the
+        scorer's, whose kept projections are read."""
         state = None if fitter is None else pickle.dumps(fitter)
         model = None if scorer is None else pickle.dumps(scorer)
-        rows = self._collect(state, model, errors, {})
+        kept = _Blocks(self.kept, *blocks)
+        rows = self._collect(state, model, errors, {}, kept)
         if any(r["error"] is not None for r in rows):
             # Again with each partition's first row, so that the error names
             # the row in the whole DataFrame (a pass over the labels, only
             # when there is an error).
-            rows = self._collect(state, model, errors, self._offsets())
+            rows = self._collect(state, model, errors, self._offsets(), kept)
         for r in rows:
             if r["error"] is not None:
                 raise ValueError(r["error"])
         return rows
 
-    def fit(self, fitter: PsmiFitter) -> PsmiModel:
-        """The merged model of one fit pass of ``fitter``."""
-        return _merged(self.run(fitter, None))
+    def fit(self, fitter: PsmiFitter, block: Tuple[int, int]) -> PsmiModel:
+        """The merged model of one fit pass of ``fitter``, over the
+        directions ``block`` (first direction, count), whose projections
+        are kept."""
+        return _merged(self.run(fitter, None, blocks=(block, None)))
 
     def _collect(
-        self, fitter: Optional[bytes], scorer: Optional[bytes], errors: Optional[_Errors], offsets: Dict[int, int]
+        self,
+        fitter: Optional[bytes],
+        scorer: Optional[bytes],
+        errors: Optional[_Errors],
+        offsets: Dict[int, int],
+        blocks: _Blocks,
     ) -> List[Any]:
-        pass_ = self.inputs.mapInArrow(_pass(fitter, scorer, errors, offsets, self.names), _PASS_DDL)
-        return sorted(pass_.collect(), key=lambda r: r["part"])
+        run = _pass(fitter, scorer, errors, offsets, self.names, blocks)
+        return sorted(self.inputs.mapInArrow(run, _PASS_DDL).collect(), key=lambda r: r["part"])
 
     def _offsets(self) -> Dict[int, int]:
         counts = self.inputs.select(F.spark_partition_id().alias("part")).groupBy("part").count().collect()
@@ -289,14 +452,15 @@ class _Auto:
         self.block = self.plan.block
         if self.ahead is not None and self.ahead[0] == self.block:
             return _merged(self.ahead[1])
-        return self.passes.fit(template)
+        return self.passes.fit(template, self.block)
 
     def add_block(self, block: PsmiModel) -> None:
         first = self.block[0] + self.block[1]
         count = min(self.block[1], self.plan.psmi.max_n_estimators - first)
         following = self.plan.block_fitter(self.dim, self.n, first, count) if count > 0 else None
         errors = None if self.errors is None else self.errors._replace(first_direction=self.block[0])
-        rows = self.passes.run(following, block, errors)
+        ahead = None if following is None else (first, count)
+        rows = self.passes.run(following, block, errors, (ahead, self.block))
         self.ahead = None if following is None else ((first, count), rows)
         if errors is not None:
             self.errors = errors._replace(states={r["part"]: r["errors"] for r in rows})
@@ -321,18 +485,31 @@ class _Auto:
         return [f(states[part]) for part in sorted(states)]
 
 
-def _scores_udf(model: bytes, names: Tuple[str, str]):
-    """An Arrow UDF of (features, label) giving each row's ``psmi_mean`` and ``psmi_std``."""
+def _scores_udf(model: bytes, names: Tuple[str, str], kept: Optional[_Blocks]):
+    """An Arrow UDF of (features, label) giving each row's ``psmi_mean`` and
+    ``psmi_std``, from the projections on ``kept.score`` where kept."""
     from pyspark.sql.functions import arrow_udf
 
     def score(batches: Iterator[Tuple[pa.Array, pa.Array]]) -> Iterator[pa.Array]:
         psmi = pickle.loads(model)
+        reader = None
+        if kept is not None and kept.score is not None:
+            reader = kept.kept.reader(TaskContext.get().partitionId(), kept.score)
+        row = 0
         for x, y in batches:
             if len(x):
-                mean, std = _distributed.score_part(psmi, _matrix(x, names[0]), _labels(y, names[1]), 0)
+                features, labels = _matrix(x, names[0]), _labels(y, names[1])
+                projections = None if reader is None else reader.rows(row, features)
+                if projections is not None:
+                    mean, std = _distributed.score_kept(psmi, projections, labels)
+                else:
+                    mean, std = _distributed.score_part(psmi, features, labels, 0)
+                row += len(x)
             else:
                 mean = std = np.zeros(0)
             yield pa.StructArray.from_arrays([pa.array(mean), pa.array(std)], names=["psmi_mean", "psmi_std"])
+        if reader is not None:
+            reader.done()
 
     return arrow_udf(score, _SCORES_DDL)
 
@@ -430,13 +607,17 @@ def fit_transform(
     dim = int(dim)
     passes = _Passes(inputs, columns.names)
     if not plan.auto:
-        model = passes.fit(plan.fitter(dim, total))
+        fitter = plan.fitter(dim, total)
+        model = passes.fit(fitter, (0, fitter.n_estimators))
+        kept: Optional[_Blocks] = _Blocks(passes.kept, score=(0, fitter.n_estimators))
     else:
         auto = _Auto(plan, dim, total, passes)
         model = _distributed.run_auto(
             plan, dim, total, auto.fit_block, auto.add_block, auto.candidates, auto.spread
         )
-    scores = _scores_udf(pickle.dumps(model), columns.names)(columns.features, columns.label)
+        # The joined model spans every block: its scores project the features.
+        kept = None
+    scores = _scores_udf(pickle.dumps(model), columns.names, kept)(columns.features, columns.label)
     scored = df.withColumn("__psmi", scores)
     return model, scored.select(
         *[scored[c] for c in df.columns],
