@@ -264,7 +264,11 @@ impl FrameJob {
         while !rows.is_empty() {
             // Frames q .. q + frames hold the next rows.
             let q = index / frame;
-            let frames = ((index + rows.len() / dim - 1) / frame + 1 - q).min(batch);
+            let end = index + rows.len() / dim;
+            let frames = ((end - 1) / frame + 1 - q).min(batch);
+            // Row j of a frame depends on its first j + 1 columns alone, so a
+            // frame is drawn and factored no further than its last row asked for.
+            let columns = |i: usize| (end - (q + i) * frame).min(frame);
             if batched && frames > 1 {
                 // The spare lanes draw the frames after, unused.
                 #[cfg(target_arch = "x86_64")]
@@ -278,15 +282,19 @@ impl FrameJob {
                     .take(frames)
                     .enumerate()
                 {
-                    frame_normals(self.seed, (q + i) as u64, a);
+                    frame_normals(self.seed, (q + i) as u64, &mut a[..columns(i) * dim]);
                 }
             }
-            for a in matrices.chunks_exact_mut(frame * dim).take(frames) {
+            for (i, a) in matrices
+                .chunks_exact_mut(frame * dim)
+                .take(frames)
+                .enumerate()
+            {
                 let row = index % frame;
                 let take = (frame - row).min(rows.len() / dim);
                 let (block, next) = core::mem::take(&mut rows).split_at_mut(take * dim);
                 let mut frame_scratch = FrameScratch::new(a, rest, frame, dim, Products { lanes });
-                frame_scratch.factor();
+                frame_scratch.factor(columns(i));
                 frame_scratch.rows(row, block);
                 index += take;
                 rows = next;
@@ -343,7 +351,9 @@ impl<'a> FrameScratch<'a> {
         }
     }
 
-    /// Factors the frame's d × f Gaussian matrix.
+    /// Factors the first `columns` columns of the frame's d × f Gaussian
+    /// matrix: all that rows `.. columns` of Q need, since column k is
+    /// reduced by reflectors 0 … k − 1 alone.
     ///
     /// In panels of [`BLOCK`] columns: each column of a panel is reduced and
     /// its reflector applied to the rest of the panel, then the panel's
@@ -351,8 +361,8 @@ impl<'a> FrameScratch<'a> {
     /// column still receives H_0, H_1, … in that order, so the arithmetic is
     /// that of the unblocked algorithm, with a BLOCK-th of its memory traffic.
     #[inline(always)]
-    fn factor(&mut self) {
-        let (d, f) = (self.dim, self.tau.len());
+    fn factor(&mut self, columns: usize) {
+        let (d, f) = (self.dim, columns);
         for panel in (0..f).step_by(BLOCK) {
             let end = (panel + BLOCK).min(f);
             for k in panel..end {
@@ -367,7 +377,7 @@ impl<'a> FrameScratch<'a> {
             }
             // The later columns four at a time, each receiving the panel's
             // reflectors in order.
-            let (done, rest) = self.a.split_at_mut(end * d);
+            let (done, rest) = self.a[..f * d].split_at_mut(end * d);
             for group in rest.chunks_mut(4 * d) {
                 for k in panel..end {
                     let mut columns: Columns<'_> = group
@@ -452,8 +462,8 @@ const BLOCK: usize = 8;
 /// the rows formed together.
 type Columns<'a> = heapless::Vec<&'a mut [f64], BLOCK>;
 
-/// Fills `a` (column-major d × f) with frame `q`'s standard normals, column
-/// by column, from a stream apart from the i.i.d. directions', so that frame q
+/// Fills `a` (column-major d × f, or its first columns) with frame `q`'s
+/// standard normals, column by column, from a stream apart from the i.i.d. directions', so that frame q
 /// and direction q do not share their normals.
 fn frame_normals(seed: u64, q: u64, a: &mut [f64]) {
     let mut rng = direction_rng(seed ^ FRAME_STREAM, q);
@@ -1107,6 +1117,40 @@ mod tests {
                     "{} d {dim} f {frame}",
                     isa.name()
                 );
+            }
+        }
+    }
+
+    /// Rows asked for in part of a frame are drawn from the frame's first
+    /// columns alone, and are the bits of the same rows of the whole frame,
+    /// on every instruction set.
+    #[test]
+    fn a_frame_drawn_in_part_gives_the_rows_of_the_whole_frame() {
+        for (dim, frame) in [(131usize, 130usize), (70, 70), (9, 5)] {
+            let scheme = Scheme::Orthogonal { frame };
+            let whole = draw(21, scheme, 0, frame, dim);
+            for (first, count) in [
+                (0, 1),
+                (0, 9.min(frame)),
+                (3, frame / 2),
+                (frame - 1, 1),
+                (1, frame - 1),
+            ] {
+                for isa in crate::Isa::ALL {
+                    let Some(kernels) = Kernels::for_isa(isa) else {
+                        continue;
+                    };
+                    let mut out = vec![0.0f32; count * dim];
+                    let mut scratch = vec![0.0f64; scratch_len(scheme, dim)];
+                    fill(kernels, 21, scheme, first, dim, &mut out, &mut scratch).unwrap();
+                    assert_eq!(
+                        bits(&out),
+                        bits(&whole[first * dim..(first + count) * dim]),
+                        "{} d {dim} f {frame} rows {first}..{}",
+                        isa.name(),
+                        first + count
+                    );
+                }
             }
         }
     }

@@ -109,18 +109,23 @@ impl DirectionSource {
         let frame_len = frame * dim;
         let (held_first, held) = &mut self.frames;
         // Keep the frames from q0 on, if q0 is held; otherwise none.
-        if (*held_first..*held_first + held.len() / frame_len).contains(&q0) {
+        if (*held_first..*held_first + held.len().div_ceil(frame_len)).contains(&q0) {
             held.drain(..(q0 - *held_first) * frame_len);
         } else {
             held.clear();
         }
         *held_first = q0;
-        let held_end = q0 + held.len() / frame_len;
-        if held_end <= q1 {
-            // Frames held_end ..= q1, and more ahead so that every thread draws one.
+        if q0 * frame + held.len() / dim < first + count {
+            // Frames from the first not held whole through q1, and more
+            // ahead so that every thread draws one; none past `end`, where
+            // the last frame stops short (its rows past `end` would cost
+            // their QR for nothing).
+            held.truncate(held.len() / frame_len * frame_len);
+            let held_end = q0 + held.len() / frame_len;
             let last = (self.end.max(1) - 1) / frame;
             let ahead = (held_end + engine.threads()).min(last + 1).max(q1 + 1);
-            held.extend(draw(held_end * frame, (ahead - held_end) * frame)?);
+            let end = (ahead * frame).min(self.end.max(first + count));
+            held.extend(draw(held_end * frame, end - held_end * frame)?);
         }
         let offset = (first - q0 * frame) * dim;
         let rows = held[offset..offset + count * dim].to_vec();
