@@ -949,12 +949,7 @@ unsafe fn blocked<K: MicroKernel>(
             let steps = geometry.slots(kc);
             let block = &packed.data[geometry.slots(k0) * padded..];
             for i0 in (0..n).step_by(K::MR) {
-                let rows = RowBlock {
-                    i0,
-                    rows: K::MR.min(n - i0),
-                    k0,
-                    kc,
-                };
+                let rows = RowBlock::tile(i0, n, K::MR, k0, kc);
                 // The first slice of directions packs every block of X once.
                 let check = check && p0 == 0;
                 // SAFETY: the CPU supports K (our caller's promise).
@@ -962,13 +957,7 @@ unsafe fn blocked<K: MicroKernel>(
                 if !finite {
                     return false;
                 }
-                if i0 + K::MR < n {
-                    let next = RowBlock {
-                        i0: i0 + K::MR,
-                        rows: K::MR.min(n - i0 - K::MR),
-                        k0,
-                        kc,
-                    };
+                if let Some(next) = rows.next(n, K::MR) {
                     prefetch_rows(x, dim, next);
                 }
                 for p in p0..p1 {
@@ -1014,6 +1003,25 @@ struct RowBlock {
     rows: usize,
     k0: usize,
     kc: usize,
+}
+
+impl RowBlock {
+    /// The tile of at most `mr` rows from `i0` of X's `n`, at coordinates
+    /// `k0 .. k0 + kc`.
+    fn tile(i0: usize, n: usize, mr: usize, k0: usize, kc: usize) -> Self {
+        RowBlock {
+            i0,
+            rows: mr.min(n - i0),
+            k0,
+            kc,
+        }
+    }
+
+    /// The tile after this one in the same coordinate block, if X has more rows.
+    fn next(self, n: usize, mr: usize) -> Option<Self> {
+        let i0 = self.i0 + mr;
+        (i0 < n).then(|| RowBlock::tile(i0, n, mr, self.k0, self.kc))
+    }
 }
 
 /// Asks the CPU to bring `block`'s values into L2 while the current block's
