@@ -196,15 +196,16 @@ pub fn fill(
         first,
         dim,
     };
-    match kernels.isa() {
-        // SAFETY: a `Kernels` token names only instruction sets the CPU has.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { job.run_avx512(out, scratch) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { job.run_avx2(out, scratch) },
-        _ => job.run(out, scratch, false),
-    }
+    let products = Products::of(kernels);
+    on_isa(
+        kernels,
+        FillFrames {
+            job,
+            out,
+            scratch,
+            products,
+        },
+    );
     Ok(())
 }
 
@@ -235,11 +236,6 @@ fn fill_rows(seed: u64, first: usize, dim: usize, out: &mut [f32]) {
 }
 
 /// Directions `first ..` of frames of `frame` rows, into whole rows of `out`.
-///
-/// Compiled once per instruction set so that the f64 loops are vectorised
-/// as wide as the CPU allows. Every variant performs the same IEEE operations
-/// in the same order (no fused multiply-add; the dot products' eight partial
-/// sums are combined in a fixed order), so all give the same bits.
 struct FrameJob {
     seed: u64,
     frame: usize,
@@ -248,6 +244,12 @@ struct FrameJob {
 }
 
 impl FrameJob {
+    /// Every frame's work, compiled once per instruction set through
+    /// [`on_isa`] so that the f64 loops are vectorised as wide as the CPU
+    /// allows. Every variant performs the same IEEE operations in the same
+    /// order (no fused multiply-add; the dot products' eight partial sums are
+    /// combined in a fixed order), so all give the same bits.
+    ///
     /// With `lanes` (AVX-512) and room in `scratch` for [`FRAME_BATCH`]
     /// frames (of at most [`BATCH_MAX_FRAME`] rows), the normals of up to
     /// that many frames are drawn at once, one frame per lane.
@@ -293,45 +295,49 @@ impl FrameJob {
                 let row = index % frame;
                 let take = (frame - row).min(rows.len() / dim);
                 let (block, next) = core::mem::take(&mut rows).split_at_mut(take * dim);
-                let mut frame_scratch = FrameScratch::new(a, rest, frame, dim, Products { lanes });
-                frame_scratch.factor(columns(i));
-                frame_scratch.rows(row, block);
+                let (coefficients, work) = rest.split_at_mut(2 * frame);
+                let mut qr = FrameScratch::new(a, coefficients, frame, dim, Products { lanes });
+                qr.factor(columns(i));
+                qr.into_factored().rows(row, block, work);
                 index += take;
                 rows = next;
             }
         }
     }
+}
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    fn run_avx512(&self, out: &mut [f32], scratch: &mut [f64]) {
-        self.run(out, scratch, true)
-    }
+/// [`FrameJob::run`] with its buffers, as one step of [`on_isa`].
+struct FillFrames<'a> {
+    job: FrameJob,
+    out: &'a mut [f32],
+    scratch: &'a mut [f64],
+    products: Products,
+}
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn run_avx2(&self, out: &mut [f32], scratch: &mut [f64]) {
-        self.run(out, scratch, false)
+impl FrameStep for FillFrames<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.job.run(self.out, self.scratch, self.products.lanes)
     }
 }
 
 /// A frame's Householder QR, in caller-provided f64 memory.
 struct FrameScratch<'a> {
     /// Column-major d × f: column k holds the k-th Householder vector in rows
-    /// `k + 1 ..` (its leading 1 is implied) after [`FrameScratch::factor`].
+    /// `k + 1 ..` (its leading 1 is implied) once reduced.
     a: &'a mut [f64],
     /// The reflectors' coefficients τ_k: H_k = I − τ_k v_k v_kᵀ.
     tau: &'a mut [f64],
     /// Signs of R's diagonal, moved into Q.
     sign: &'a mut [f64],
-    /// Columns of Q being formed.
-    work: &'a mut [f64],
     dim: usize,
     products: Products,
 }
 
 impl<'a> FrameScratch<'a> {
-    /// `a` holds the frame's normals; `rest` the other buffers.
+    /// `a` holds the frame's normals; `rest` the coefficients and signs.
     fn new(
         a: &'a mut [f64],
         rest: &'a mut [f64],
@@ -340,12 +346,11 @@ impl<'a> FrameScratch<'a> {
         products: Products,
     ) -> Self {
         let (tau, rest) = rest.split_at_mut(frame);
-        let (sign, rest) = rest.split_at_mut(frame);
+        let sign = &mut rest[..frame];
         FrameScratch {
             a,
             tau,
             sign,
-            work: &mut rest[..BLOCK * dim],
             dim,
             products,
         }
@@ -362,33 +367,38 @@ impl<'a> FrameScratch<'a> {
     /// that of the unblocked algorithm, with a BLOCK-th of its memory traffic.
     #[inline(always)]
     fn factor(&mut self, columns: usize) {
-        let (d, f) = (self.dim, columns);
-        for panel in (0..f).step_by(BLOCK) {
-            let end = (panel + BLOCK).min(f);
-            for k in panel..end {
-                self.reflector(k);
-                let (done, rest) = self.a.split_at_mut((k + 1) * d);
-                let v = &done[k * d + k + 1..];
-                let mut columns: Columns<'_> = rest[..(end - k - 1) * d]
-                    .chunks_exact_mut(d)
-                    .map(|next| &mut next[k..])
-                    .collect();
-                self.products.reflect_all(v, self.tau[k], &mut columns);
-            }
-            // The later columns four at a time, each receiving the panel's
-            // reflectors in order.
-            let (done, rest) = self.a[..f * d].split_at_mut(end * d);
-            for group in rest.chunks_mut(4 * d) {
-                for k in panel..end {
-                    let mut columns: Columns<'_> = group
-                        .chunks_exact_mut(d)
-                        .map(|next| &mut next[k..])
-                        .collect();
-                    let v = &done[k * d + k + 1..(k + 1) * d];
-                    self.products.reflect_all(v, self.tau[k], &mut columns);
-                }
-            }
+        for panel in (0..columns).step_by(BLOCK) {
+            let (reflectors, later) = self.reduce_panel(panel, columns);
+            reflectors.apply(later);
         }
+    }
+
+    /// Reduces columns `panel .. panel + BLOCK` (at most `columns`), which
+    /// have received every earlier panel's reflectors, and lends their
+    /// reflectors with the later columns `.. columns` they must still reach.
+    #[inline(always)]
+    fn reduce_panel(&mut self, panel: usize, columns: usize) -> (Reflectors<'_>, &mut [f64]) {
+        let d = self.dim;
+        let end = (panel + BLOCK).min(columns);
+        for k in panel..end {
+            self.reflector(k);
+            let (done, rest) = self.a.split_at_mut((k + 1) * d);
+            let v = &done[k * d + k + 1..];
+            let mut columns: Columns<'_> = rest[..(end - k - 1) * d]
+                .chunks_exact_mut(d)
+                .map(|next| &mut next[k..])
+                .collect();
+            self.products.reflect_all(v, self.tau[k], &mut columns);
+        }
+        let (done, later) = self.a[..columns * d].split_at_mut(end * d);
+        let reflectors = Reflectors {
+            a: done,
+            tau: &self.tau[..end],
+            first: panel,
+            dim: d,
+            products: self.products,
+        };
+        (reflectors, later)
     }
 
     /// Turns column k, which has received H_0 … H_(k−1), into the Householder
@@ -417,17 +427,73 @@ impl<'a> FrameScratch<'a> {
         self.sign[k] = if beta < 0.0 { -1.0 } else { 1.0 };
     }
 
-    /// Writes rows `row ..` of the factored frame into `out` (row-major,
-    /// whole rows): row j is Q e_j = H_0 ⋯ H_j e_j, times the sign of R_jj.
-    /// [`BLOCK`] rows are formed together, so each reflector is read once
-    /// for all of them; each row receives its reflectors in the same order.
+    /// The factored frame, read-only: its rows can be formed on any thread.
+    fn into_factored(self) -> Factored<'a> {
+        Factored {
+            a: self.a,
+            tau: self.tau,
+            sign: self.sign,
+            dim: self.dim,
+            products: self.products,
+        }
+    }
+}
+
+/// One panel's reflectors H_first … H_(end−1), to apply to later columns.
+#[derive(Clone, Copy)]
+struct Reflectors<'a> {
+    /// The reduced columns `.. end`, whole.
+    a: &'a [f64],
+    tau: &'a [f64],
+    first: usize,
+    dim: usize,
+    products: Products,
+}
+
+impl Reflectors<'_> {
+    /// Applies the panel's reflectors in order to each whole column of
+    /// `columns`, four columns at a time while they are in cache; a column's
+    /// bits do not depend on the others it is grouped with.
     #[inline(always)]
-    fn rows(&mut self, row: usize, out: &mut [f32]) {
+    fn apply(self, columns: &mut [f64]) {
+        let d = self.dim;
+        for group in columns.chunks_mut(4 * d) {
+            for k in self.first..self.tau.len() {
+                let mut columns: Columns<'_> = group
+                    .chunks_exact_mut(d)
+                    .map(|next| &mut next[k..])
+                    .collect();
+                let v = &self.a[k * d + k + 1..(k + 1) * d];
+                self.products.reflect_all(v, self.tau[k], &mut columns);
+            }
+        }
+    }
+}
+
+/// A factored frame's reflectors and signs, from which rows are formed.
+#[derive(Clone, Copy)]
+struct Factored<'a> {
+    a: &'a [f64],
+    tau: &'a [f64],
+    sign: &'a [f64],
+    dim: usize,
+    products: Products,
+}
+
+impl Factored<'_> {
+    /// Writes rows `row ..` of the factored frame into `out` (row-major,
+    /// whole rows), with `work` (at least [`BLOCK`] rows): row j is Q e_j =
+    /// H_0 ⋯ H_j e_j, times the sign of R_jj. [`BLOCK`] rows are formed
+    /// together, so each reflector is read once for all of them; each row
+    /// receives its reflectors in the same order, so its bits do not depend
+    /// on the rows formed with it.
+    #[inline(always)]
+    fn rows(self, row: usize, out: &mut [f32], work: &mut [f64]) {
         let d = self.dim;
         for (g, group) in out.chunks_mut(BLOCK * d).enumerate() {
             let first = row + g * BLOCK;
             let count = group.len() / d;
-            let work = &mut self.work[..count * d];
+            let work = &mut work[..count * d];
             work.fill(0.0);
             for (r, w) in work.chunks_exact_mut(d).enumerate() {
                 w[first + r] = 1.0;
@@ -452,6 +518,304 @@ impl<'a> FrameScratch<'a> {
                 }
             }
         }
+    }
+}
+
+/// One frame of [`Scheme::Orthogonal`] drawn and factored in steps, so that
+/// a caller can share a large frame's QR among threads (the std crate's
+/// `draw_directions` does). The rows equal those [`fill`] gives, bit for bit,
+/// however the steps are spread.
+///
+/// [`FrameQr::draw`] draws the normals of the frame's first columns;
+/// [`FrameQr::next_panel`] reduces the next [`FrameQr::PANEL`] columns and
+/// lends their reflectors with the later columns, each of which may receive
+/// them on any thread; [`FrameQr::factored`] finishes what panels are left
+/// and gives the [`FactoredFrame`], whose rows may be formed on any thread.
+///
+/// ```
+/// use psmi_core::directions::{fill, scratch_len, FactoredFrame, FrameQr, Panel, Scheme};
+/// let kernels = psmi_core::Kernels::detect();
+/// let (dim, frame, seed) = (20, 16, 7);
+/// let scheme = Scheme::Orthogonal { frame };
+/// // Directions 16 .. 26 are rows 0 .. 10 of frame 1.
+/// let mut whole = vec![0.0f32; 10 * dim];
+/// let mut scratch = vec![0.0f64; scratch_len(scheme, dim)];
+/// fill(kernels, seed, scheme, 16, dim, &mut whole, &mut scratch)?;
+///
+/// let mut qr = FrameQr::draw(kernels, seed, frame, 1, dim, 10, &mut scratch)?;
+/// while let Some((panel, later)) = qr.next_panel() {
+///     // Any split of the later columns into whole columns, on any thread.
+///     for columns in later.chunks_mut(Panel::COLUMNS * dim) {
+///         panel.apply(columns)?;
+///     }
+/// }
+/// let factored = qr.factored();
+/// let mut rows = vec![0.0f32; 10 * dim];
+/// let mut work = vec![0.0f64; FactoredFrame::work_len(dim)];
+/// for (g, out) in rows.chunks_mut(FactoredFrame::ROWS * dim).enumerate() {
+///     factored.rows(g * FactoredFrame::ROWS, out, &mut work)?;
+/// }
+/// assert_eq!(rows, whole);
+/// # Ok::<(), psmi_core::Error>(())
+/// ```
+pub struct FrameQr<'a> {
+    qr: FrameScratch<'a>,
+    kernels: Kernels,
+    /// Columns drawn, and to be factored.
+    columns: usize,
+    /// Columns reduced so far.
+    reduced: usize,
+}
+
+impl<'a> FrameQr<'a> {
+    /// Columns reduced by one [`FrameQr::next_panel`].
+    pub const PANEL: usize = BLOCK;
+
+    /// Draws the normals of the first `columns` columns of frame `q` (of
+    /// `frame` rows, directions `q · frame ..`): all that its first `columns`
+    /// rows need. `scratch` holds at least [`scratch_len`] values.
+    ///
+    /// # Errors
+    ///
+    /// As [`fill`] for `dim`, `frame` and `scratch`;
+    /// [`Error::FrameSize`] if `columns` is 0 or more than `frame`.
+    pub fn draw(
+        kernels: Kernels,
+        seed: u64,
+        frame: usize,
+        q: usize,
+        dim: usize,
+        columns: usize,
+        scratch: &'a mut [f64],
+    ) -> Result<Self, Error> {
+        let scheme = Scheme::Orthogonal { frame };
+        scheme.check(dim)?;
+        if columns == 0 || columns > frame {
+            return Err(Error::FrameSize {
+                frame: columns,
+                dim: frame,
+            });
+        }
+        ensure_len("scratch", scratch, scratch_len(scheme, dim))?;
+        let (a, rest) = scratch.split_at_mut(frame * dim);
+        frame_normals(seed, q as u64, &mut a[..columns * dim]);
+        Ok(FrameQr {
+            qr: FrameScratch::new(a, rest, frame, dim, Products::of(kernels)),
+            kernels,
+            columns,
+            reduced: 0,
+        })
+    }
+
+    /// Reduces the next [`FrameQr::PANEL`] columns (or those left) and lends
+    /// their reflectors with the later columns (whole columns of `dim`
+    /// values, column-major), which must each receive them through
+    /// [`Panel::apply`] before the next panel; `None` once every column is
+    /// reduced.
+    pub fn next_panel(&mut self) -> Option<(Panel<'_>, &mut [f64])> {
+        if self.reduced >= self.columns {
+            return None;
+        }
+        let panel = self.reduced;
+        self.reduced = (panel + BLOCK).min(self.columns);
+        let kernels = self.kernels;
+        let (reflectors, later) = on_isa(
+            kernels,
+            ReducePanel {
+                qr: &mut self.qr,
+                panel,
+                columns: self.columns,
+            },
+        );
+        Some((
+            Panel {
+                reflectors,
+                kernels,
+            },
+            later,
+        ))
+    }
+
+    /// Reduces the panels left, each applied to the later columns here, and
+    /// gives the factored frame.
+    pub fn factored(mut self) -> FactoredFrame<'a> {
+        while let Some((panel, later)) = self.next_panel() {
+            on_isa(
+                panel.kernels,
+                ApplyPanel {
+                    reflectors: panel.reflectors,
+                    columns: later,
+                },
+            );
+        }
+        FactoredFrame {
+            factored: self.qr.into_factored(),
+            kernels: self.kernels,
+            columns: self.columns,
+        }
+    }
+}
+
+/// One panel's reflectors, lent by [`FrameQr::next_panel`].
+pub struct Panel<'a> {
+    reflectors: Reflectors<'a>,
+    kernels: Kernels,
+}
+
+impl Panel<'_> {
+    /// Columns that receive the reflectors together, while they are in cache:
+    /// a good unit for sharing the later columns among threads.
+    pub const COLUMNS: usize = 4;
+
+    /// Applies the panel's reflectors, in order, to each whole column of
+    /// `columns` (any run of the later columns [`FrameQr::next_panel`]
+    /// lent). A column's bits do not depend on the others passed with it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `columns` is not whole columns.
+    pub fn apply(&self, columns: &mut [f64]) -> Result<(), Error> {
+        let dim = self.reflectors.dim;
+        ensure_shape("frame columns", columns, columns.len() / dim * dim)?;
+        on_isa(
+            self.kernels,
+            ApplyPanel {
+                reflectors: self.reflectors,
+                columns,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// A frame factored by [`FrameQr`]; its rows may be formed on any thread.
+pub struct FactoredFrame<'a> {
+    factored: Factored<'a>,
+    kernels: Kernels,
+    columns: usize,
+}
+
+impl FactoredFrame<'_> {
+    /// Rows formed together by [`FactoredFrame::rows`]: a good unit for
+    /// sharing them among threads.
+    pub const ROWS: usize = BLOCK;
+
+    /// Length of the f64 `work` [`FactoredFrame::rows`] needs in dimension `dim`.
+    pub const fn work_len(dim: usize) -> usize {
+        BLOCK * dim
+    }
+
+    /// Writes rows `row ..` of the frame into `out` (whole rows, row-major),
+    /// with `work` of at least [`FactoredFrame::work_len`] values.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ShapeMismatch`] if `out` is not whole rows,
+    /// [`Error::BufferTooSmall`] for a short `work`, or for rows past those
+    /// drawn ("factored columns").
+    pub fn rows(&self, row: usize, out: &mut [f32], work: &mut [f64]) -> Result<(), Error> {
+        let dim = self.factored.dim;
+        let count = out.len() / dim;
+        ensure_shape("directions buffer", out, count * dim)?;
+        ensure_len("work", work, Self::work_len(dim))?;
+        if row + count > self.columns {
+            return Err(Error::BufferTooSmall {
+                buffer: "factored columns",
+                required: row + count,
+                provided: self.columns,
+            });
+        }
+        on_isa(
+            self.kernels,
+            FormRows {
+                factored: self.factored,
+                row,
+                out,
+                work,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Work compiled once per instruction set by [`on_isa`]: `run` is inlined
+/// into a function with that set's features, so its f64 loops are
+/// vectorised as wide as the CPU allows (every set gives the same bits).
+trait FrameStep {
+    type Output;
+    fn run(self) -> Self::Output;
+}
+
+/// Runs `step` compiled for `kernels`' instruction set.
+fn on_isa<S: FrameStep>(kernels: Kernels, step: S) -> S::Output {
+    match kernels.isa() {
+        // SAFETY: a `Kernels` token names only instruction sets the CPU has.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { on_avx512(step) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { on_avx2(step) },
+        _ => step.run(),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+fn on_avx512<S: FrameStep>(step: S) -> S::Output {
+    step.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn on_avx2<S: FrameStep>(step: S) -> S::Output {
+    step.run()
+}
+
+/// [`FrameScratch::reduce_panel`] as a step.
+struct ReducePanel<'s, 'a> {
+    qr: &'s mut FrameScratch<'a>,
+    panel: usize,
+    columns: usize,
+}
+
+impl<'s> FrameStep for ReducePanel<'s, '_> {
+    type Output = (Reflectors<'s>, &'s mut [f64]);
+
+    #[inline(always)]
+    fn run(self) -> Self::Output {
+        self.qr.reduce_panel(self.panel, self.columns)
+    }
+}
+
+/// [`Reflectors::apply`] as a step.
+struct ApplyPanel<'s> {
+    reflectors: Reflectors<'s>,
+    columns: &'s mut [f64],
+}
+
+impl FrameStep for ApplyPanel<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.reflectors.apply(self.columns)
+    }
+}
+
+/// [`Factored::rows`] as a step.
+struct FormRows<'s> {
+    factored: Factored<'s>,
+    row: usize,
+    out: &'s mut [f32],
+    work: &'s mut [f64],
+}
+
+impl FrameStep for FormRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.factored.rows(self.row, self.out, self.work)
     }
 }
 
@@ -483,6 +847,13 @@ struct Products {
 }
 
 impl Products {
+    /// AVX-512 registers where `kernels` has them.
+    fn of(kernels: Kernels) -> Self {
+        Products {
+            lanes: kernels.isa() == Isa::Avx512,
+        }
+    }
+
     /// [`dots`] of `a` with each of `bs`.
     #[inline(always)]
     fn dots<const R: usize>(self, a: &[f64], bs: [&[f64]; R]) -> [f64; R] {
@@ -1183,6 +1554,127 @@ mod tests {
                 assert_eq!(fnv(&out), expected, "{scheme:?} {}", isa.name());
             }
         }
+    }
+
+    /// A frame factored and formed in steps, the later columns and the rows
+    /// cut into uneven runs (as threads would take them), in an odd order.
+    fn stepwise(
+        kernels: Kernels,
+        seed: u64,
+        frame: usize,
+        first: usize,
+        count: usize,
+        dim: usize,
+        cut: usize,
+    ) -> Vec<f32> {
+        let (q, row) = (first / frame, first % frame);
+        let mut scratch = vec![0.0f64; scratch_len(Scheme::Orthogonal { frame }, dim)];
+        let mut qr =
+            FrameQr::draw(kernels, seed, frame, q, dim, row + count, &mut scratch).unwrap();
+        while let Some((panel, later)) = qr.next_panel() {
+            let mut runs: Vec<&mut [f64]> = later.chunks_mut(cut * dim).collect();
+            runs.reverse();
+            for run in runs {
+                panel.apply(run).unwrap();
+            }
+        }
+        let factored = qr.factored();
+        let mut out = vec![0.0f32; count * dim];
+        let mut work = vec![0.0f64; FactoredFrame::work_len(dim)];
+        let rows_per_run = cut % FactoredFrame::ROWS + 1;
+        let mut runs: Vec<(usize, &mut [f32])> =
+            out.chunks_mut(rows_per_run * dim).enumerate().collect();
+        runs.reverse();
+        for (r, run) in runs {
+            factored
+                .rows(row + r * rows_per_run, run, &mut work)
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn a_frame_factored_in_steps_gives_the_rows_fill_gives() {
+        for (dim, frame, first, count) in [
+            (131usize, 130usize, 0usize, 130usize),
+            (70, 70, 3, 50),
+            (97, 65, 65 + 17, 48),
+            (9, 5, 1, 3),
+        ] {
+            let scheme = Scheme::Orthogonal { frame };
+            let expected = draw(8, scheme, first, count, dim);
+            for isa in crate::Isa::ALL {
+                let Some(kernels) = Kernels::for_isa(isa) else {
+                    continue;
+                };
+                for cut in [1, 3, 4, 11] {
+                    let rows = stepwise(kernels, 8, frame, first, count, dim, cut);
+                    assert_eq!(
+                        bits(&rows),
+                        bits(&expected),
+                        "{} d {dim} f {frame} rows {first}.. cut {cut}",
+                        isa.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_factored_in_steps_refuses_bad_sizes() {
+        let kernels = Kernels::portable();
+        let mut scratch = vec![0.0f64; scratch_len(Scheme::Orthogonal { frame: 4 }, 6)];
+        for (frame, dim, columns, expected) in [
+            (0, 6, 1, Error::FrameSize { frame: 0, dim: 6 }),
+            (7, 6, 1, Error::FrameSize { frame: 7, dim: 6 }),
+            (4, 6, 0, Error::FrameSize { frame: 0, dim: 4 }),
+            (4, 6, 5, Error::FrameSize { frame: 5, dim: 4 }),
+            (4, 0, 1, Error::EmptyInput { what: "dim" }),
+        ] {
+            let refused = FrameQr::draw(kernels, 1, frame, 0, dim, columns, &mut scratch);
+            assert_eq!(refused.err(), Some(expected));
+        }
+        assert!(matches!(
+            FrameQr::draw(kernels, 1, 4, 0, 6, 4, &mut scratch[..10]).err(),
+            Some(Error::BufferTooSmall {
+                buffer: "scratch",
+                ..
+            })
+        ));
+        let mut qr = FrameQr::draw(kernels, 1, 4, 0, 6, 3, &mut scratch).unwrap();
+        {
+            let (panel, later) = qr.next_panel().unwrap();
+            assert!(later.is_empty());
+            let mut part = [0.0f64; 5];
+            assert!(matches!(
+                panel.apply(&mut part),
+                Err(Error::ShapeMismatch {
+                    what: "frame columns",
+                    ..
+                })
+            ));
+        }
+        assert!(qr.next_panel().is_none());
+        let factored = qr.factored();
+        let mut work = vec![0.0f64; FactoredFrame::work_len(6)];
+        let mut out = [0.0f32; 2 * 6];
+        assert!(factored.rows(1, &mut out, &mut work).is_ok());
+        assert_eq!(
+            factored.rows(2, &mut out, &mut work),
+            Err(Error::BufferTooSmall {
+                buffer: "factored columns",
+                required: 4,
+                provided: 3
+            })
+        );
+        assert!(matches!(
+            factored.rows(0, &mut out[..7], &mut work),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            factored.rows(0, &mut out, &mut work[..6]),
+            Err(Error::BufferTooSmall { buffer: "work", .. })
+        ));
     }
 
     #[test]

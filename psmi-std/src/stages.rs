@@ -50,7 +50,7 @@
 use crate::class_table::ClassTable;
 use crate::error_bars::{BarsTarget, ChunkBars, ErrorBars};
 use crate::features::Features;
-use psmi_core::directions::{self, Scheme};
+use psmi_core::directions::{self, FactoredFrame, FrameQr, Panel, Scheme};
 use psmi_core::projection::{self, PackedDirections};
 use psmi_core::scoring::{self, ScoringTable};
 use psmi_core::statistics::{ClassMoments, Moments};
@@ -77,7 +77,7 @@ const PROJECTION_CHUNK: usize = 2048;
 /// that the CPU's vector lanes draw several together.
 ///
 /// ```
-/// use psmi_core::directions::{self, Scheme};
+/// use psmi_core::directions::{self, FactoredFrame, FrameQr, Panel, Scheme};
 /// let mut theta = vec![0.0f32; 4 * 3];
 /// psmi_std::stages::draw_directions(1, Scheme::Iid, 10, 3, &mut theta)?;
 /// let mut serial = vec![0.0f32; 4 * 3];
@@ -129,8 +129,42 @@ pub fn draw_directions(
         .into_par_iter()
         .try_for_each(|(start, rows)| {
             let mut scratch = vec![0.0f64; directions::batch_scratch_len(scheme, dim)];
-            directions::fill(kernels, seed, scheme, start, dim, rows, &mut scratch)
+            if directions::batch_frames(scheme) > 1 {
+                return directions::fill(kernels, seed, scheme, start, dim, rows, &mut scratch);
+            }
+            // A piece is one large frame, or part of one: its QR is shared
+            // among the threads.
+            let row = start % frame;
+            let columns = row + rows.len() / dim;
+            let qr = FrameQr::draw(
+                kernels,
+                seed,
+                frame,
+                start / frame,
+                dim,
+                columns,
+                &mut scratch,
+            )?;
+            frame_rows(qr, row, dim, rows)
         })
+}
+
+/// Factors a frame with each panel's reflectors applied to the later
+/// columns on every thread, then forms its rows `row ..` into `rows`, groups
+/// of rows on every thread: the bits of [`directions::fill`].
+fn frame_rows(mut qr: FrameQr<'_>, row: usize, dim: usize, rows: &mut [f32]) -> Result<(), Error> {
+    while let Some((panel, later)) = qr.next_panel() {
+        later
+            .par_chunks_mut(Panel::COLUMNS * dim)
+            .try_for_each(|columns| panel.apply(columns))?;
+    }
+    let factored = qr.factored();
+    rows.par_chunks_mut(FactoredFrame::ROWS * dim)
+        .enumerate()
+        .try_for_each_init(
+            || vec![0.0f64; FactoredFrame::work_len(dim)],
+            |work, (g, out)| factored.rows(row + g * FactoredFrame::ROWS, out, work),
+        )
 }
 
 /// Independent directions per task of [`draw_directions`]: a multiple of

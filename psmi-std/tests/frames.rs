@@ -24,7 +24,8 @@ fn orthogonal(m: NEstimators, frame: Option<usize>, seed: u64) -> Psmi {
 
 #[test]
 fn blocks_drawn_alone_on_any_thread_count_equal_rows_drawn_at_once() {
-    for (dim, frame) in [(23usize, 23usize), (40, 7), (9, 1)] {
+    // Frames above 64 rows are factored with every thread; smaller ones in batches.
+    for (dim, frame) in [(23usize, 23usize), (40, 7), (9, 1), (131, 97)] {
         let scheme = Scheme::Orthogonal { frame };
         let total = 5 * frame + 3;
         let mut serial = vec![0.0f32; total * dim];

@@ -3,14 +3,17 @@
 //! ```text
 //! throughput --n N --d D --m M [--classes K] [--threads T]
 //!            [--isa portable|avx2-fma|avx512] [--precision f32|bf16]
-//!            [--runs R] [--seed S] [--json]
+//!            [--directions orthogonal|iid] [--runs R] [--seed S] [--json]
 //! ```
 //!
 //! On standard normal features (n × d) with balanced labels over K classes,
 //! after one warm-up run, it times R runs of each stage on a pool of T
 //! threads, with the stages psmi-std runs ([`psmi_std::stages`]), and reports medians:
 //!
-//! - `directions_s`: drawing the m directions;
+//! - `directions_s`: drawing the m directions, in frames of the size the
+//!   library picks for n and d (`frame`), or i.i.d. (`--directions iid`;
+//!   `frame` is then null), and `directions_cpu_s`, the on-CPU seconds of all
+//!   threads together;
 //! - `pack_s`: packing them for the projection kernel (once per block);
 //! - `projection_s`, `projection_gflops` = 2·n·d·m / `projection_s`, in the
 //!   arithmetic of `--precision` (bf16: directions and rows rounded to bf16,
@@ -43,6 +46,7 @@ use clap::{Parser, ValueEnum};
 use psmi_bench::cpu_time;
 use psmi_bench::peak::{self, Peak};
 use psmi_bench::workload::{balanced_labels, gaussian_features};
+use psmi_core::directions::Scheme;
 use psmi_core::projection::{self, Precision};
 use psmi_core::statistics::Moments;
 use psmi_core::{Isa, Kernels};
@@ -75,6 +79,10 @@ struct Cli {
     /// Arithmetic of the projection: f32, or bf16 (bf16 products, f32 sums).
     #[arg(long, default_value = "f32", value_parser = psmi_std::parse_precision)]
     precision: Precision,
+    /// How the directions are drawn: orthonormal frames of the size the
+    /// library picks for n and d, or i.i.d.
+    #[arg(long, default_value_t = psmi_std::DEFAULT_DIRECTIONS)]
+    directions: psmi_std::Directions,
     /// Timed runs of each stage, after one warm-up run.
     #[arg(long, default_value_t = 7, value_parser = positive)]
     runs: usize,
@@ -133,6 +141,8 @@ fn positive(text: &str) -> Result<usize, String> {
 #[derive(Debug, Default)]
 struct Timings {
     directions: f64,
+    /// Median on-CPU seconds of drawing, all threads together.
+    directions_cpu: Option<f64>,
     pack: f64,
     projection: f64,
     statistics: f64,
@@ -236,7 +246,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         status: 1,
     })?;
     let labels = balanced_labels(n, k, cli.seed.wrapping_add(1));
-    let timings = pool.install(|| time_stages(cli, &pool, kernels, &x, &labels))?;
+    // The frame size the library picks for n and d.
+    let scheme = psmi_std::Psmi::builder()
+        .directions(cli.directions)
+        .build()
+        .and_then(|psmi| psmi.scheme(Some(n), d))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let timings = pool.install(|| time_stages(cli, &pool, kernels, scheme, &x, &labels))?;
     let peaks = Peaks::measure(&pool, kernels, cli.runs);
 
     let projection_gflops = 2.0 * (n * d) as f64 * m as f64 / timings.projection / 1e9;
@@ -275,7 +291,9 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             "projection_cpu_s": timings.projection_cpu,
             "projection_of_peak_on_cpu": projection_of_peak_on_cpu,
             "scoring_gevals": scoring_gevals,
+            "frame": scheme.frame_size(),
             "directions_s": timings.directions,
+            "directions_cpu_s": timings.directions_cpu,
             "pack_s": timings.pack,
             "projection_s": timings.projection,
             "statistics_s": timings.statistics,
@@ -285,9 +303,12 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         println!("{report}");
     } else {
         println!(
-            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, {} projection, \
-             blocks of {} (L1d {} KiB, L2 {} KiB); median of {} runs",
+            "n {n}, d {d}, m {m}, {k} classes, {threads} threads, {} kernels, {} directions, \
+             {} projection, blocks of {} (L1d {} KiB, L2 {} KiB); median of {} runs",
             kernels.isa().name(),
+            scheme
+                .frame_size()
+                .map_or("i.i.d.".to_string(), |f| format!("frames of {f}")),
             precision.name(),
             timings.block_len,
             caches.l1d / 1024,
@@ -295,7 +316,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             cli.runs
         );
         let rows = [
-            ("directions", timings.directions, String::new()),
+            (
+                "directions",
+                timings.directions,
+                timings
+                    .directions_cpu
+                    .map_or(String::new(), |cpu| format!("{:.3} ms on CPU", cpu * 1e3)),
+            ),
             ("pack", timings.pack, String::new()),
             (
                 "projection",
@@ -360,6 +387,7 @@ fn time_stages(
     cli: &Cli,
     pool: &rayon::ThreadPool,
     kernels: Kernels,
+    scheme: Scheme,
     x: &psmi_std::Features<'_>,
     labels: &[u32],
 ) -> Result<Timings, Failure> {
@@ -368,17 +396,10 @@ fn time_stages(
     let mut timings = Timings::default();
 
     let mut theta = vec![0.0f32; m * d];
-    timings.directions = median(repeat, || {
-        let start = Instant::now();
-        stages::draw_directions(
-            cli.seed,
-            psmi_core::directions::Scheme::Iid,
-            0,
-            d,
-            &mut theta,
-        )?;
-        Ok(start.elapsed().as_secs_f64())
+    let (directions, directions_cpu) = median_with_cpu(pool, repeat, || {
+        stages::draw_directions(cli.seed, scheme, 0, d, &mut theta)
     })?;
+    (timings.directions, timings.directions_cpu) = (directions, directions_cpu);
 
     let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
     let (precision, caches) = (cli.precision, caches(cli));
@@ -392,21 +413,9 @@ fn time_stages(
     timings.block_len = packed.block_len();
 
     let mut z = vec![0.0f32; n * m];
-    let mut cpu_seconds = Vec::with_capacity(repeat);
-    timings.projection = median(repeat, || {
-        let (start, cpu_start) = (Instant::now(), cpu_time::pool_cpu_seconds(pool));
-        stages::project(x, &packed, &mut z)?;
-        let seconds = start.elapsed().as_secs_f64();
-        let cpu_end = cpu_time::pool_cpu_seconds(pool);
-        cpu_seconds.push(cpu_start.zip(cpu_end).map(|(start, end)| end - start));
-        Ok(seconds)
-    })?;
-    // The median of the timed runs' on-CPU seconds (the first is the warm-up).
-    timings.projection_cpu = cpu_seconds[1..]
-        .iter()
-        .copied()
-        .collect::<Option<Vec<f64>>>()
-        .map(psmi_bench::median);
+    let (projection, projection_cpu) =
+        median_with_cpu(pool, repeat, || stages::project(x, &packed, &mut z))?;
+    (timings.projection, timings.projection_cpu) = (projection, projection_cpu);
 
     timings.statistics = median(repeat, || {
         let start = Instant::now();
@@ -435,6 +444,32 @@ fn time_stages(
         Ok(start.elapsed().as_secs_f64())
     })?;
     Ok(timings)
+}
+
+/// The medians of the wall and on-CPU seconds (all of `pool`'s threads, if
+/// the system reports them) of `runs - 1` calls of `work`, after one
+/// warm-up call.
+fn median_with_cpu(
+    pool: &rayon::ThreadPool,
+    runs: usize,
+    mut work: impl FnMut() -> Result<(), psmi_core::Error>,
+) -> Result<(f64, Option<f64>), Failure> {
+    let mut cpu_seconds = Vec::with_capacity(runs);
+    let wall = median(runs, || {
+        let (start, cpu_start) = (Instant::now(), cpu_time::pool_cpu_seconds(pool));
+        work()?;
+        let seconds = start.elapsed().as_secs_f64();
+        let cpu_end = cpu_time::pool_cpu_seconds(pool);
+        cpu_seconds.push(cpu_start.zip(cpu_end).map(|(start, end)| end - start));
+        Ok(seconds)
+    })?;
+    // The first run is the warm-up.
+    let cpu = cpu_seconds[1..]
+        .iter()
+        .copied()
+        .collect::<Option<Vec<f64>>>()
+        .map(psmi_bench::median);
+    Ok((wall, cpu))
 }
 
 /// The median of the seconds reported by `runs - 1` calls of `time`, after
