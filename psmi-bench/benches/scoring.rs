@@ -5,7 +5,8 @@
 //! - `score_in_place`: `Elements(n·m·k)`, one *evaluation* per sample ×
 //!   direction × class (the Gaussian log term of one class at one projection);
 //! - `accumulate` and `summarize_rows`: `Elements(n·m)`, projections read;
-//! - `fill_directions`: `Elements(m·d)`, direction coordinates generated;
+//! - `fill_directions`: `Elements(m·d)`, coordinates of i.i.d. directions
+//!   drawn on one thread with the CPU's widest kernels;
 //! - `stream`: `Elements(m)`, directions one sample is scored along.
 //!
 //! Run with `cargo bench -p psmi-bench --bench scoring`; about two minutes.
@@ -133,11 +134,16 @@ fn direction_sampling(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
+    // The CPU's widest kernels, as runs draw them (eight lanes with AVX-512).
+    let kernels = Kernels::detect();
     for (m, d) in [(500, 512), (2_000, 4_096)] {
         let mut theta = vec![0.0f32; m * d];
         group.throughput(Throughput::Elements((m * d) as u64));
         group.bench_function(format!("m{m}_d{d}"), |b| {
-            b.iter(|| directions::fill_directions(black_box(7), 0, d, &mut theta).unwrap())
+            b.iter(|| {
+                let scheme = directions::Scheme::Iid;
+                directions::fill(kernels, black_box(7), scheme, 0, d, &mut theta, &mut []).unwrap()
+            })
         });
     }
     group.finish();
