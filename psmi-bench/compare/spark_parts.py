@@ -105,7 +105,7 @@ def main() -> None:
         def fit_pass() -> None:
             plan = _distributed.Plan(options)
             columns = _Columns(df, "features", "label")
-            passes = _Passes(columns.inputs(df), columns.names)
+            passes = _Passes(columns.inputs(df), columns.names, args.d)
             fitter = plan.fitter(args.d, args.n)
             passes.fit(fitter, (0, fitter.n_estimators))
 

