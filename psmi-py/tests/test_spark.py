@@ -228,26 +228,27 @@ def test_the_docstring_example_runs(spark):
 def test_kept_projections_are_read_for_the_rows_they_were_made_from_only(tmp_path, rng):
     from psmi_rs.spark import _KeptReader, _KeptWriter
 
-    keys = rng.integers(-(2**63), 2**63 - 1, size=50, dtype=np.int64)
-    # Rows whose keys differ in one bit only.
-    keys[21:30] = keys[20] ^ 1
+    x = rng.normal(size=(50, 6)).astype(np.float32)
+    # Rows that differ from their neighbours in one bit of one value only.
+    x[20:30] = x[20]
+    x[21:30, 5] = np.nextafter(x[21:30, 5], np.inf)
     kept = rng.normal(size=(50, 4)).astype(np.float32)
     path = str(tmp_path / "kept")
     writer = _KeptWriter(path)
-    writer.add(kept[:35], keys[:35])
-    writer.add(kept[35:], keys[35:])
+    writer.add(kept[:35], x[:35])
+    writer.add(kept[35:], x[35:])
     assert not os.path.exists(path), "a half-written file is not where readers look"
     writer.close()
     reader = _KeptReader(path)
-    assert reader.rows(21, keys[20:30]) is None, "rows shifted by one are not those kept"
-    assert reader.rows(46, keys[45:]) is None, "rows past the end"
-    assert np.array_equal(reader.rows(0, keys[:40]), kept[:40])
+    assert reader.rows(21, x[20:30]) is None, "rows shifted by one are not those kept"
+    assert reader.rows(46, x[45:]) is None, "rows past the end"
+    assert np.array_equal(reader.rows(0, x[:40]), kept[:40])
     reader.done()
     assert os.path.exists(path), "kept until every row is read"
-    assert np.array_equal(reader.rows(40, keys[40:]), kept[40:])
+    assert np.array_equal(reader.rows(40, x[40:]), kept[40:])
     reader.done()
     assert not os.path.exists(path)
-    assert _KeptReader(path).rows(0, keys) is None, "no file: the features are projected"
+    assert _KeptReader(path).rows(0, x) is None, "no file: the features are projected"
 
 
 def test_scores_come_from_the_kept_projections_then_from_the_features(spark, rng):

@@ -5,8 +5,8 @@ for Arrow UDFs) and Java 17. Rows reach Rust as Arrow buffers, a batch at a
 time: a batch's features are its column's values buffer viewed as a
 rows × dim matrix, with no work per row in Python.
 
-Passes over the features (each one sends them from the JVM to Python once;
-nothing of their size comes back):
+Passes over the features (each one sends them from the JVM to Python once,
+in Arrow batches of about 8 MB; nothing of their size comes back):
 
 - fixed m: one fit pass (a fitter per partition back to the driver), and the
   scores, an Arrow UDF of the features and label columns computed when the
@@ -73,7 +73,6 @@ _PASS_SCHEMA = pa.schema(
 # Features a batch of a pass (about 2000 rows of 1024 float32).
 _BATCH_BYTES = 8 << 20
 _SCORES_DDL = "psmi_mean double, psmi_std double"
-_SCORES_STRUCT = T.StructType([T.StructField("psmi_mean", T.DoubleType()), T.StructField("psmi_std", T.DoubleType())])
 
 
 def _matrix(column: pa.Array, name: str) -> np.ndarray:
@@ -153,25 +152,33 @@ class _Columns:
         if not isinstance(df.schema[label].dataType, T.IntegralType):
             raise ValueError(f"{label}: {df.schema[label].dataType.simpleString()}; expected integers")
         self.label = F.col(label)
-        # Tells the rows a file of projections was made from from any
-        # others, as their labels cannot; computed in the JVM, so that a
-        # row's key reaches Python without its features.
-        self.key = F.xxhash64(self.features)
         self.names = (features, label)
 
     def inputs(self, df: DataFrame) -> DataFrame:
-        """``df`` reduced to the columns the passes read: the features
-        ``x``, the label ``y`` and each row's key ``k``."""
-        return df.select(self.features.alias("x"), self.label.alias("y"), self.key.alias("k"))
+        """``df`` reduced to the two columns the passes read, as ``x`` and ``y``."""
+        return df.select(self.features.alias("x"), self.label.alias("y"))
+
+
+def _fingerprints(x: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's float32 bits (a random linear function
+    modulo 2⁶⁴, the same on every executor): tells the rows a file of
+    projections was made from from any others, as their labels cannot."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    weights = np.random.default_rng(0x5051).integers(1, 2**63, size=bits.shape[1], dtype=np.uint64) * 2 + 1
+    out = np.empty(len(bits), dtype=np.uint64)
+    step = 1024
+    for first in range(0, len(bits), step):
+        # uint64 products and sums wrap modulo 2⁶⁴.
+        out[first : first + step] = (bits[first : first + step].astype(np.uint64) * weights).sum(axis=1, dtype=np.uint64)
+    return out
 
 
 class _Kept:
     """Where the tasks of one ``fit_transform`` call keep each partition's
     projections on a block of directions: one file per (partition, block)
     on the executor that fitted it, the block named by its first direction
-    and count. A file holds the rows' float32 projections, their keys
-    (``xxhash64`` of their features, from the JVM), and the numbers of rows
-    and directions (int64)."""
+    and count. A file holds the rows' float32 projections, their
+    :func:`_fingerprints`, and the numbers of rows and directions (int64)."""
 
     def __init__(self) -> None:
         self.run = uuid.uuid4().hex
@@ -195,17 +202,17 @@ class _KeptWriter:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.path, self.temporary = path, f"{path}.{uuid.uuid4().hex}"
         self.file = open(self.temporary, "wb")
-        self.keys: List[np.ndarray] = []
+        self.fingerprints: List[np.ndarray] = []
         self.width = 0
 
-    def add(self, kept: np.ndarray, keys: np.ndarray) -> None:
-        """Adds the projections ``kept`` of the rows whose keys are ``keys``."""
+    def add(self, kept: np.ndarray, x: np.ndarray) -> None:
+        """Adds the projections ``kept`` of the rows ``x``."""
         self.file.write(memoryview(np.ascontiguousarray(kept, dtype=np.float32)).cast("B"))
-        self.keys.append(np.asarray(keys, dtype=np.int64))
+        self.fingerprints.append(_fingerprints(x))
         self.width = kept.shape[1]
 
     def close(self) -> None:
-        rows = np.concatenate(self.keys) if self.keys else np.zeros(0, np.int64)
+        rows = np.concatenate(self.fingerprints) if self.fingerprints else np.zeros(0, np.uint64)
         self.file.write(rows.tobytes())
         self.file.write(np.array([len(rows), self.width], dtype=np.int64).tobytes())
         self.file.close()
@@ -227,26 +234,26 @@ class _KeptReader:
             tail = np.fromfile(path, dtype=np.int64, count=2, offset=os.path.getsize(path) - 16)
             rows, width = int(tail[0]), int(tail[1])
             self.values = np.memmap(path, dtype=np.float32, mode="r", shape=(rows, width))
-            self.keys = np.memmap(path, dtype=np.int64, mode="r", shape=(rows,), offset=rows * width * 4)
+            self.fingerprints = np.memmap(path, dtype=np.uint64, mode="r", shape=(rows,), offset=rows * width * 4)
         except (OSError, ValueError):
             # Not on this executor: the features are projected.
             self.values = None
 
-    def rows(self, row: int, keys: np.ndarray) -> Optional[np.ndarray]:
+    def rows(self, row: int, x: np.ndarray) -> Optional[np.ndarray]:
         """The projections of the partition's rows ``row ..``, whose
-        keys are ``keys``, or None if they are not those kept (another
+        features are ``x``, or None if they are not those kept (another
         executor's partition, or rows filtered out before the scores)."""
         if self.values is None:
             return None
-        end = row + len(keys)
-        if end > len(self.keys) or not np.array_equal(self.keys[row:end], keys):
+        end = row + len(x)
+        if end > len(self.fingerprints) or not np.array_equal(self.fingerprints[row:end], _fingerprints(x)):
             return None
-        self.read += len(keys)
+        self.read += len(x)
         return self.values[row:end]
 
     def done(self) -> None:
         """Deletes the file if every row of it was read."""
-        if self.values is not None and self.read == len(self.keys):
+        if self.values is not None and self.read == len(self.fingerprints):
             self.values = None
             try:
                 os.remove(self.path)
@@ -255,14 +262,13 @@ class _KeptReader:
 
 
 def _part_batches(batches: Iterator[pa.RecordBatch], names: Tuple[str, str]):
-    """The (features, labels, keys) of each non-empty batch of one
-    partition, with its first row within the partition."""
+    """The (features, labels) of each non-empty batch of one partition, with
+    its first row within the partition."""
     row = 0
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        keys = batch.column(2).to_numpy()
-        yield row, _matrix(batch.column(0), names[0]), _labels(batch.column(1), names[1]), keys
+        yield row, _matrix(batch.column(0), names[0]), _labels(batch.column(1), names[1])
         row += batch.num_rows
 
 
@@ -305,11 +311,11 @@ def _pass(
         seen = 0
         out: Dict[str, Any] = {"part": part, "state": None, "means": None, "errors": None, "error": None}
         try:
-            for row, x, y, keys in _part_batches(batches, names):
-                kept = None if reader is None else reader.rows(row, keys)
+            for row, x, y in _part_batches(batches, names):
+                kept = None if reader is None else reader.rows(row, x)
                 if fit is not None and blocks.fit is not None:
                     writer = writer or blocks.kept.writer(part, blocks.fit)
-                    writer.add(_distributed.update_keeping(fit, x, y, first + row), keys)
+                    writer.add(_distributed.update_keeping(fit, x, y, first + row), x)
                 elif fit is not None:
                     _distributed.update(fit, x, y, first + row)
                 if running is not None and errors is not None:
@@ -420,9 +426,10 @@ class _Passes:
 def _batches_of(spark: SparkSession, rows: int) -> Iterator[None]:
     """Arrow batches of at most ``rows`` rows for the jobs run inside: the
     session's setting is lowered while they run (never raised), then
-    restored. The JVM writes an ``array<float>`` column value by value, and
-    batches of a few megabytes stay in its caches: at 1024 values a row,
-    batches of 2000 rows rather than Spark's 10000 took 20–50 % less CPU."""
+    restored (other jobs of the session running meanwhile see it too).
+    The JVM writes an ``array<float>`` column value by value: at 1024
+    values a row, batches of 2000 rows rather than Spark's 10000 cost
+    less CPU to send and to fit (psmi-bench/NOTES.md)."""
     setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
     before = spark.conf.get(setting)
     if before is not None and 0 < int(before) <= rows:
@@ -508,77 +515,33 @@ class _Auto:
         return [f(states[part]) for part in sorted(states)]
 
 
-def _struct(mean: np.ndarray, std: np.ndarray, missing: Optional[np.ndarray] = None) -> pa.StructArray:
-    """``psmi_mean`` and ``psmi_std`` as Arrow, null where ``missing``."""
-    mask = None if missing is None else pa.array(missing)
-    return pa.StructArray.from_arrays(
-        [pa.array(mean), pa.array(std)], names=["psmi_mean", "psmi_std"], mask=mask
-    )
-
-
-def _kept_scores_udf(model: bytes, names: Tuple[str, str], kept: _Blocks):
-    """An Arrow UDF of (key, label) giving each row's ``psmi_mean`` and
-    ``psmi_std`` from the projections on ``kept.score``, or null for the
-    rows of a batch that are not those kept."""
+def _scores_udf(model: bytes, names: Tuple[str, str], kept: Optional[_Blocks]):
+    """An Arrow UDF of (features, label) giving each row's ``psmi_mean`` and
+    ``psmi_std``, from the projections on ``kept.score`` where kept."""
     from pyspark.sql.functions import arrow_udf
 
     def score(batches: Iterator[Tuple[pa.Array, pa.Array]]) -> Iterator[pa.Array]:
         psmi = pickle.loads(model)
-        reader = kept.kept.reader(TaskContext.get().partitionId(), kept.score)
+        reader = None
+        if kept is not None and kept.score is not None:
+            reader = kept.kept.reader(TaskContext.get().partitionId(), kept.score)
         row = 0
-        for k, y in batches:
-            keys = k.to_numpy(zero_copy_only=False)
-            projections = reader.rows(row, keys) if len(keys) else None
-            row += len(keys)
-            if projections is None:
-                nothing = np.zeros(len(keys))
-                yield _struct(nothing, nothing, np.ones(len(keys), dtype=bool))
+        for x, y in batches:
+            if len(x):
+                features, labels = _matrix(x, names[0]), _labels(y, names[1])
+                projections = None if reader is None else reader.rows(row, features)
+                if projections is not None:
+                    mean, std = _distributed.score_kept(psmi, projections, labels)
+                else:
+                    mean, std = _distributed.score_part(psmi, features, labels, 0)
+                row += len(x)
             else:
-                yield _struct(*_distributed.score_kept(psmi, projections, _labels(y, names[1])))
-        reader.done()
+                mean = std = np.zeros(0)
+            yield pa.StructArray.from_arrays([pa.array(mean), pa.array(std)], names=["psmi_mean", "psmi_std"])
+        if reader is not None:
+            reader.done()
 
     return arrow_udf(score, _SCORES_DDL)
-
-
-def _scores_udf(model: bytes, names: Tuple[str, str]):
-    """An Arrow UDF of (features, label, scores so far) giving each row's
-    ``psmi_mean`` and ``psmi_std``: those so far where there are some (the
-    features are then null and not sent), otherwise projecting the features."""
-    from pyspark.sql.functions import arrow_udf
-
-    def score(batches: Iterator[Tuple[pa.Array, pa.Array, pa.Array]]) -> Iterator[pa.Array]:
-        psmi = pickle.loads(model)
-        for x, y, done in batches:
-            todo = done.is_null().to_numpy(zero_copy_only=False)
-            mean = done.field("psmi_mean").fill_null(0.0).to_numpy(zero_copy_only=False).copy()
-            std = done.field("psmi_std").fill_null(0.0).to_numpy(zero_copy_only=False).copy()
-            if todo.any():
-                whole = bool(todo.all())
-                features = _matrix(x if whole else x.filter(pa.array(todo)), names[0])
-                labels = _labels(y if whole else y.filter(pa.array(todo)), names[1])
-                mean[todo], std[todo] = _distributed.score_part(psmi, features, labels, 0)
-            yield _struct(mean, std)
-
-    return arrow_udf(score, _SCORES_DDL)
-
-
-def _scored(df: DataFrame, model: PsmiModel, columns: _Columns, kept: Optional[_Blocks]) -> DataFrame:
-    """``df`` with each row's scores, a struct, as ``__psmi``: from the kept
-    projections where they are, matched by each row's key, which the JVM
-    computes; the features of the rows not matched (all of them without
-    ``kept``) are sent to a second UDF, which projects them. Spark
-    evaluates a Python UDF on every row, even under ``when``: the second
-    one is given null features for the rows already scored, so that theirs
-    do not leave the JVM."""
-    state = pickle.dumps(model)
-    if kept is None:
-        done = F.lit(None).cast(_SCORES_STRUCT)
-    else:
-        done = _kept_scores_udf(state, columns.names, kept)(columns.key, columns.label)
-    df = df.withColumn("__psmi_kept", done)
-    features = F.when(F.col("__psmi_kept").isNull(), columns.features)
-    scores = _scores_udf(state, columns.names)(features, columns.label, F.col("__psmi_kept"))
-    return df.withColumn("__psmi", scores)
 
 
 def fit_transform(
@@ -684,7 +647,8 @@ def fit_transform(
         )
         # The joined model spans every block: its scores project the features.
         kept = None
-    scored = _scored(df, model, columns, kept)
+    scores = _scores_udf(pickle.dumps(model), columns.names, kept)(columns.features, columns.label)
+    scored = df.withColumn("__psmi", scores)
     return model, scored.select(
         *[scored[c] for c in df.columns],
         F.col("__psmi.psmi_mean").alias("psmi_mean"),
