@@ -141,10 +141,9 @@ def run_dask(args, x_path, y_path, parquet):
             yield time.perf_counter() - start, tree_cpu() - cpu, mean, model.n_estimators
 
 
-def run_spark(args, x_path, y_path, parquet):
+def spark_session():
+    """The local[2] session of these benchmarks."""
     from pyspark.sql import SparkSession
-
-    import psmi_rs.spark
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (
@@ -156,24 +155,38 @@ def run_spark(args, x_path, y_path, parquet):
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    try:
-        from pyspark.sql import functions as F
+    return spark
 
-        # Exactly --partitions partitions, in the rows' order.
-        df = (
-            spark.read.parquet(str(parquet))
-            .withColumn("row", F.monotonically_increasing_id())
-            .repartitionByRange(args.partitions, "row")
-            .sortWithinPartitions("row")
-            .drop("row")
-        )
-        if args.column == "binary":
-            # Each row's features packed as little-endian float32.
-            pack = F.udf(lambda v: bytearray(np.asarray(v, dtype="<f4").tobytes()), "binary")
-            df = df.withColumn("features", pack("features"))
-        # Cached and counted before the clock starts, as a pipeline holds it.
-        df = df.cache()
-        df.count()
+
+def spark_frame(spark, parquet, partitions: int, column: str = "array"):
+    """The data as a DataFrame of exactly ``partitions`` partitions in the
+    rows' order, cached and counted (as a pipeline holds it), with the
+    features as array<float> or, for ``column="binary"``, packed float32."""
+    from pyspark.sql import functions as F
+
+    df = (
+        spark.read.parquet(str(parquet))
+        .withColumn("row", F.monotonically_increasing_id())
+        .repartitionByRange(partitions, "row")
+        .sortWithinPartitions("row")
+        .drop("row")
+    )
+    if column == "binary":
+        # Each row's features packed as little-endian float32.
+        pack = F.udf(lambda v: bytearray(np.asarray(v, dtype="<f4").tobytes()), "binary")
+        df = df.withColumn("features", pack("features"))
+    df = df.cache()
+    df.count()
+    return df
+
+
+def run_spark(args, x_path, y_path, parquet):
+    import psmi_rs.spark
+
+    spark = spark_session()
+    try:
+        # Cached and counted before the clock starts.
+        df = spark_frame(spark, parquet, args.partitions, args.column)
         for _ in range(args.repeat):
             start, cpu = time.perf_counter(), tree_cpu()
             model, scored = psmi_rs.spark.fit_transform(df, n_jobs=1, **options(args))

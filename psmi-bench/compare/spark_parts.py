@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-import numpy as np
 import pyarrow as pa
 
 sys.path.insert(0, os.path.dirname(__file__))
-from engines import tree_cpu, write_data  # noqa: E402
+from engines import spark_frame, spark_session, tree_cpu, write_data  # noqa: E402
 
 
 def timed(label: str, f: Callable[[], object]) -> None:
@@ -66,30 +65,13 @@ def main() -> None:
     args = parser.parse_args()
     _, _, parquet = write_data(args.work, args.n, args.d, args.classes)
 
-    from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 
     import psmi_rs.spark
     from psmi_rs.spark import _Columns, _distributed, _Passes
 
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "8g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    df = (
-        spark.read.parquet(str(parquet))
-        .withColumn("row", F.monotonically_increasing_id())
-        .repartitionByRange(args.partitions, "row")
-        .sortWithinPartitions("row")
-        .drop("row")
-        .cache()
-    )
-    df.count()
+    spark = spark_session()
+    df = spark_frame(spark, parquet, args.partitions)
     options = dict(n_estimators=args.n_estimators, random_state=7, n_jobs=1)
     for run in range(1, args.repeat + 1):
         print(f"-- run {run}", flush=True)
