@@ -14,7 +14,8 @@ counted before its clock starts (an array<float> column, or with --column
 binary packed float32).
 Dask runs a LocalCluster of 2 single-threaded worker processes, Spark
 local[2]; each task then uses one thread (n_jobs=1), the plain call all cores.
-Prints one line per engine: wall seconds (fit and scores of every sample),
+Prints one line per engine and run (--repeat runs in one session: Spark's
+first in a fresh JVM, cold, the next ones warm): wall seconds (fit and scores of every sample),
 CPU seconds of the process tree (this process, Spark's JVM and Python
 workers, Dask's workers: the machines are shared, so the CPU is the
 comparable figure), the largest difference of the means from the plain call's, and the load
@@ -98,10 +99,11 @@ def run_plain(args, x_path, y_path, parquet):
     from psmi_rs import PSMI
 
     x, y = np.load(x_path, mmap_mode="r"), np.load(y_path)
-    start, cpu = time.perf_counter(), tree_cpu()
-    est = PSMI(**options(args), full=False)
-    mean = est.fit_transform(x, y).mean
-    return time.perf_counter() - start, tree_cpu() - cpu, mean, est.n_estimators
+    for _ in range(args.repeat):
+        start, cpu = time.perf_counter(), tree_cpu()
+        est = PSMI(**options(args), full=False)
+        mean = est.fit_transform(x, y).mean
+        yield time.perf_counter() - start, tree_cpu() - cpu, mean, est.n_estimators
 
 
 def _rows(path: str, first: int, stop: int) -> np.ndarray:
@@ -131,17 +133,17 @@ def run_dask(args, x_path, y_path, parquet):
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster, distributed.Client(cluster):
-        start, cpu = time.perf_counter(), tree_cpu()
-        X = da.concatenate(pieces)
-        model, mean, _ = psmi_rs.dask.fit_transform(X, y, n_jobs=1, **options(args))
-        mean = mean.compute()
-        return time.perf_counter() - start, tree_cpu() - cpu, mean, model.n_estimators
+        for _ in range(args.repeat):
+            start, cpu = time.perf_counter(), tree_cpu()
+            X = da.concatenate(pieces)
+            model, mean, _ = psmi_rs.dask.fit_transform(X, y, n_jobs=1, **options(args))
+            mean = mean.compute()
+            yield time.perf_counter() - start, tree_cpu() - cpu, mean, model.n_estimators
 
 
-def run_spark(args, x_path, y_path, parquet):
+def spark_session():
+    """The local[2] session of these benchmarks."""
     from pyspark.sql import SparkSession
-
-    import psmi_rs.spark
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (
@@ -153,28 +155,43 @@ def run_spark(args, x_path, y_path, parquet):
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    try:
-        from pyspark.sql import functions as F
+    return spark
 
-        # Exactly --partitions partitions, in the rows' order.
-        df = (
-            spark.read.parquet(str(parquet))
-            .withColumn("row", F.monotonically_increasing_id())
-            .repartitionByRange(args.partitions, "row")
-            .sortWithinPartitions("row")
-            .drop("row")
-        )
-        if args.column == "binary":
-            # Each row's features packed as little-endian float32.
-            pack = F.udf(lambda v: bytearray(np.asarray(v, dtype="<f4").tobytes()), "binary")
-            df = df.withColumn("features", pack("features"))
-        # Cached and counted before the clock starts, as a pipeline holds it.
-        df = df.cache()
-        df.count()
-        start, cpu = time.perf_counter(), tree_cpu()
-        model, scored = psmi_rs.spark.fit_transform(df, n_jobs=1, **options(args))
-        mean = scored.select("psmi_mean").toPandas()["psmi_mean"].to_numpy()
-        return time.perf_counter() - start, tree_cpu() - cpu, mean, model.n_estimators
+
+def spark_frame(spark, parquet, partitions: int, column: str = "array"):
+    """The data as a DataFrame of exactly ``partitions`` partitions in the
+    rows' order, cached and counted (as a pipeline holds it), with the
+    features as array<float> or, for ``column="binary"``, packed float32."""
+    from pyspark.sql import functions as F
+
+    df = (
+        spark.read.parquet(str(parquet))
+        .withColumn("row", F.monotonically_increasing_id())
+        .repartitionByRange(partitions, "row")
+        .sortWithinPartitions("row")
+        .drop("row")
+    )
+    if column == "binary":
+        # Each row's features packed as little-endian float32.
+        pack = F.udf(lambda v: bytearray(np.asarray(v, dtype="<f4").tobytes()), "binary")
+        df = df.withColumn("features", pack("features"))
+    df = df.cache()
+    df.count()
+    return df
+
+
+def run_spark(args, x_path, y_path, parquet):
+    import psmi_rs.spark
+
+    spark = spark_session()
+    try:
+        # Cached and counted before the clock starts.
+        df = spark_frame(spark, parquet, args.partitions, args.column)
+        for _ in range(args.repeat):
+            start, cpu = time.perf_counter(), tree_cpu()
+            model, scored = psmi_rs.spark.fit_transform(df, n_jobs=1, **options(args))
+            mean = scored.select("psmi_mean").toPandas()["psmi_mean"].to_numpy()
+            yield time.perf_counter() - start, tree_cpu() - cpu, mean, model.n_estimators
     finally:
         spark.stop()
 
@@ -191,22 +208,26 @@ def main() -> None:
         "--column", choices=["array", "binary"], default="array",
         help="Spark's features column: array<float>, or binary (packed float32)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1,
+        help="runs per engine in one session (Spark's first in a fresh JVM, the next ones warm)",
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/psmi-dist-bench"))
     args = parser.parse_args()
     paths = write_data(args.work, args.n, args.d, args.classes)
     runners = {"plain": run_plain, "dask": run_dask, "spark": run_spark}
     reference = None
     for engine in args.engines.split(","):
-        seconds, cpu, mean, m = runners[engine](args, *paths)
-        if reference is None:
-            reference = mean
-        diff = float(np.max(np.abs(mean - reference)))
-        print(
-            f"{engine:6s} n={args.n} d={args.d} m={m} partitions={args.partitions}: "
-            f"{seconds:8.2f} s wall, {cpu:8.2f} s CPU, max |mean - first engine's| = {diff:.2e}, "
-            f"load average {os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
+        for run, (seconds, cpu, mean, m) in enumerate(runners[engine](args, *paths), 1):
+            if reference is None:
+                reference = mean
+            diff = float(np.max(np.abs(mean - reference)))
+            print(
+                f"{engine:6s} #{run} n={args.n} d={args.d} m={m} partitions={args.partitions}: "
+                f"{seconds:8.2f} s wall, {cpu:8.2f} s CPU, max |mean - first engine's| = {diff:.2e}, "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

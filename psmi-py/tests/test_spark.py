@@ -225,13 +225,16 @@ def test_the_docstring_example_runs(spark):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_kept_projections_are_read_for_the_rows_they_were_made_from_only(tmp_path, rng):
+@pytest.mark.parametrize("width", [6, 7])
+def test_kept_projections_are_read_for_the_rows_they_were_made_from_only(tmp_path, rng, width):
     from psmi_rs.spark import _KeptReader, _KeptWriter
 
-    x = rng.normal(size=(50, 6)).astype(np.float32)
-    # Rows that differ from their neighbours in one bit of one value only.
+    x = rng.normal(size=(50, width)).astype(np.float32)
+    # Rows that differ from their neighbours in one bit of one value only
+    # (the last value: the low half of a 64-bit word at an even width).
     x[20:30] = x[20]
-    x[21:30, 5] = np.nextafter(x[21:30, 5], np.inf)
+    x[21:30, -1] = np.nextafter(x[21:30, -1], np.inf)
+    x[25, 0] = np.nextafter(x[25, 0], np.inf)
     kept = rng.normal(size=(50, 4)).astype(np.float32)
     path = str(tmp_path / "kept")
     writer = _KeptWriter(path)
@@ -273,3 +276,59 @@ def test_scores_come_from_the_kept_projections_then_from_the_features(spark, rng
     assert os.listdir(os.path.join(root, run)) == [], "read whole, then deleted"
     # Evaluated again: from the features.
     assert_same(model, scored, x, y, **options)
+
+
+def test_passes_lower_the_arrow_batch_rows_while_they_run(spark, rng):
+    from pyspark.sql import functions as F
+
+    from psmi_rs.spark import _batches_of
+
+    def batch_sizes(batches):
+        # Defined here so that Spark sends it by value to its workers.
+        import pyarrow as pa
+
+        for batch in batches:
+            yield pa.RecordBatch.from_pydict({"n": [batch.num_rows]})
+
+    setting = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    before = spark.conf.get(setting)
+    try:
+        spark.conf.set(setting, "10000")
+        df = spark.range(0, 1000, numPartitions=1).select(F.col("id"))
+        with _batches_of(spark, 300):
+            assert spark.conf.get(setting) == "300"
+            sizes = df.mapInArrow(batch_sizes, "n long").collect()
+        assert spark.conf.get(setting) == "10000", "restored"
+        assert sorted(r["n"] for r in sizes) == [100, 300, 300, 300]
+        spark.conf.set(setting, "200")
+        with _batches_of(spark, 300):
+            assert spark.conf.get(setting) == "200", "never raised"
+        assert spark.conf.get(setting) == "200"
+    finally:
+        spark.conf.set(setting, before)
+    # Partitions of many batches, uneven, for the passes and the scores.
+    x, y = mixture(rng, 403, 9, 3)
+    options = dict(n_estimators=40, random_state=int(rng.integers(2**63)))
+    spark.conf.set(setting, "7")
+    try:
+        model, scored = psmi_rs.spark.fit_transform(frame(spark, x, y, (200, 203)), **options)
+        assert_same(model, scored, x, y, **options)
+    finally:
+        spark.conf.set(setting, before)
+
+
+@pytest.mark.parametrize("width", [1, 6, 7, 64])
+def test_fingerprints_are_a_linear_function_of_the_bits_modulo_2_64(rng, width):
+    from psmi_rs.spark import _fingerprints
+
+    x = rng.normal(size=(40, width)).astype(np.float32)
+    halves = x.view("<u4").tolist()
+    # Python integers: 64-bit words of two values at an even width (the
+    # first value the low half), one value a word otherwise.
+    if width % 2 == 0:
+        words = [[r[i] | (r[i + 1] << 32) for i in range(0, width, 2)] for r in halves]
+    else:
+        words = halves
+    weights = np.random.default_rng(0x5051).integers(1, 2**63, size=len(words[0]), dtype=np.uint64) * 2 + 1
+    expected = [sum(w * int(c) for w, c in zip(r, weights)) % 2**64 for r in words]
+    assert _fingerprints(x).tolist() == expected
