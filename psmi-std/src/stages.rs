@@ -74,10 +74,12 @@ const PROJECTION_CHUNK: usize = 2048;
 /// `first .. first + count` of `seed` and `scheme`: one task per 32
 /// directions, or per [`directions::batch_frames`] frames of orthonormal
 /// directions (a frame the block only partly covers is computed whole), so
-/// that the CPU's vector lanes draw several together.
+/// that the CPU's vector lanes draw several together. A frame of more than
+/// 64 rows is one task whose QR is itself shared among the threads
+/// ([`directions::FrameQr`]).
 ///
 /// ```
-/// use psmi_core::directions::{self, FactoredFrame, FrameQr, Panel, Scheme};
+/// use psmi_core::directions::{self, Scheme};
 /// let mut theta = vec![0.0f32; 4 * 3];
 /// psmi_std::stages::draw_directions(1, Scheme::Iid, 10, 3, &mut theta)?;
 /// let mut serial = vec![0.0f32; 4 * 3];
