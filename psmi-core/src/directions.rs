@@ -250,13 +250,13 @@ impl FrameJob {
     /// order (no fused multiply-add; the dot products' eight partial sums are
     /// combined in a fixed order), so all give the same bits.
     ///
-    /// With `lanes` (AVX-512) and room in `scratch` for [`FRAME_BATCH`]
+    /// With `products.lanes` (AVX-512) and room in `scratch` for [`FRAME_BATCH`]
     /// frames (of at most [`BATCH_MAX_FRAME`] rows), the normals of up to
     /// that many frames are drawn at once, one frame per lane.
     #[inline(always)]
-    fn run(&self, out: &mut [f32], scratch: &mut [f64], lanes: bool) {
+    fn run(&self, out: &mut [f32], scratch: &mut [f64], products: Products) {
         let (frame, dim) = (self.frame, self.dim);
-        let batched = lanes
+        let batched = products.lanes
             && frame <= BATCH_MAX_FRAME
             && scratch.len() >= frames_scratch_len(frame, dim, FRAME_BATCH);
         let batch = if batched { FRAME_BATCH } else { 1 };
@@ -274,7 +274,7 @@ impl FrameJob {
             if batched && frames > 1 {
                 // The spare lanes draw the frames after, unused.
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `lanes` is set on the AVX-512 path alone.
+                // SAFETY: `products.lanes` is set on the AVX-512 path alone.
                 unsafe {
                     lanes::fill_frames(self.seed ^ FRAME_STREAM, q as u64, matrices)
                 };
@@ -296,7 +296,7 @@ impl FrameJob {
                 let take = (frame - row).min(rows.len() / dim);
                 let (block, next) = core::mem::take(&mut rows).split_at_mut(take * dim);
                 let (coefficients, work) = rest.split_at_mut(2 * frame);
-                let mut qr = FrameScratch::new(a, coefficients, frame, dim, Products { lanes });
+                let mut qr = FrameScratch::new(a, coefficients, frame, dim, products);
                 qr.factor(columns(i));
                 qr.into_factored().rows(row, block, work);
                 index += take;
@@ -319,7 +319,7 @@ impl FrameStep for FillFrames<'_> {
 
     #[inline(always)]
     fn run(self) {
-        self.job.run(self.out, self.scratch, self.products.lanes)
+        self.job.run(self.out, self.scratch, self.products)
     }
 }
 
@@ -457,7 +457,7 @@ impl Reflectors<'_> {
     #[inline(always)]
     fn apply(self, columns: &mut [f64]) {
         let d = self.dim;
-        for group in columns.chunks_mut(4 * d) {
+        for group in columns.chunks_mut(COLUMNS_TOGETHER * d) {
             for k in self.first..self.tau.len() {
                 let mut columns: Columns<'_> = group
                     .chunks_exact_mut(d)
@@ -665,7 +665,7 @@ pub struct Panel<'a> {
 impl Panel<'_> {
     /// Columns that receive the reflectors together, while they are in cache:
     /// a good unit for sharing the later columns among threads.
-    pub const COLUMNS: usize = 4;
+    pub const COLUMNS: usize = COLUMNS_TOGETHER;
 
     /// Applies the panel's reflectors, in order, to each whole column of
     /// `columns` (any run of the later columns [`FrameQr::next_panel`]
@@ -818,6 +818,10 @@ impl FrameStep for FormRows<'_> {
         self.factored.rows(self.row, self.out, self.work)
     }
 }
+
+/// Later columns that receive a panel's reflectors together, while they are
+/// in cache.
+const COLUMNS_TOGETHER: usize = 4;
 
 /// Columns per panel of the factorisation, and rows formed together.
 const BLOCK: usize = 8;

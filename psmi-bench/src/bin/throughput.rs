@@ -396,10 +396,9 @@ fn time_stages(
     let mut timings = Timings::default();
 
     let mut theta = vec![0.0f32; m * d];
-    let (directions, directions_cpu) = median_with_cpu(pool, repeat, || {
+    (timings.directions, timings.directions_cpu) = median_with_cpu(pool, repeat, || {
         stages::draw_directions(cli.seed, scheme, 0, d, &mut theta)
     })?;
-    (timings.directions, timings.directions_cpu) = (directions, directions_cpu);
 
     let mut packed_buffer = vec![0.0f32; projection::packed_len(kernels, m, d)];
     let (precision, caches) = (cli.precision, caches(cli));
@@ -413,9 +412,8 @@ fn time_stages(
     timings.block_len = packed.block_len();
 
     let mut z = vec![0.0f32; n * m];
-    let (projection, projection_cpu) =
+    (timings.projection, timings.projection_cpu) =
         median_with_cpu(pool, repeat, || stages::project(x, &packed, &mut z))?;
-    (timings.projection, timings.projection_cpu) = (projection, projection_cpu);
 
     timings.statistics = median(repeat, || {
         let start = Instant::now();
